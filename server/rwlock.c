@@ -1,0 +1,139 @@
+#include <errno.h>
+#include <sched.h>
+#include <stdalign.h>
+
+#include "rwlock.h"
+
+#define READERS_MASK UINT64_C(0xffff)
+#define HIT_UNIT (UINT64_C(1) << 16)
+
+static atomic_uint next_thread_id;
+static _Thread_local unsigned thread_shard = UINT32_MAX;
+
+/* Threads take shards in turn, so up to PXC_RWLOCK_SHARDS have one each. */
+static unsigned
+current_shard(void)
+{
+	if (thread_shard == UINT32_MAX) {
+		thread_shard = atomic_fetch_add_explicit(&next_thread_id, 1,
+			memory_order_relaxed) % PXC_RWLOCK_SHARDS;
+	}
+	return thread_shard;
+}
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+int
+pxc_rwlock_init(struct pxc_rwlock *lock, void *mem)
+{
+	uintptr_t p = ((uintptr_t)mem + PXC_CACHE_LINE - 1) &
+		~(uintptr_t)(PXC_CACHE_LINE - 1);
+	int ret = pthread_mutex_init(&lock->writer, NULL);
+
+	if (ret != 0) {
+		return -ret;
+	}
+	atomic_init(&lock->writer_active, false);
+	lock->shards = (struct pxc_rwlock_shard *)p;
+	for (int i = 0; i < PXC_RWLOCK_SHARDS; i++) {
+		atomic_init(&lock->shards[i].word, 0);
+		atomic_init(&lock->shards[i].misses, 0);
+	}
+	return 0;
+}
+
+void
+pxc_rwlock_finish(struct pxc_rwlock *lock)
+{
+	pthread_mutex_destroy(&lock->writer);
+}
+
+/*
+ * The reader's increment and the writer's flag form a Dekker pair: both
+ * sides store, then load the other's, all sequentially consistent, so at
+ * least one of them sees the other and backs off or waits.
+ */
+struct pxc_rwlock_shard *
+pxc_rwlock_read_lock(struct pxc_rwlock *lock)
+{
+	struct pxc_rwlock_shard *shard = &lock->shards[current_shard()];
+
+	for (;;) {
+		atomic_fetch_add_explicit(&shard->word, 1, memory_order_seq_cst);
+		if (!atomic_load_explicit(&lock->writer_active,
+				memory_order_seq_cst)) {
+			return shard;
+		}
+		atomic_fetch_sub_explicit(&shard->word, 1, memory_order_release);
+		/* Sleep until the writer is done instead of spinning. */
+		pthread_mutex_lock(&lock->writer);
+		pthread_mutex_unlock(&lock->writer);
+	}
+}
+
+void
+pxc_rwlock_read_unlock(struct pxc_rwlock_shard *shard, int hit)
+{
+	if (hit == PXC_RWLOCK_MISS) {
+		atomic_fetch_add_explicit(&shard->misses, 1,
+			memory_order_relaxed);
+	}
+	/* Unsigned wrap-around: HIT_UNIT - 1 counts a hit and leaves. */
+	atomic_fetch_add_explicit(&shard->word,
+		(hit == PXC_RWLOCK_HIT ? HIT_UNIT : 0) - 1,
+		memory_order_release);
+}
+
+static void
+wait_for_readers(struct pxc_rwlock_shard *shard)
+{
+	unsigned spins = 0;
+
+	while (atomic_load_explicit(&shard->word, memory_order_seq_cst) &
+			READERS_MASK) {
+		if (++spins < 128) {
+			cpu_relax();
+		} else {
+			sched_yield();
+		}
+	}
+}
+
+void
+pxc_rwlock_write_lock(struct pxc_rwlock *lock)
+{
+	pthread_mutex_lock(&lock->writer);
+	atomic_store_explicit(&lock->writer_active, true, memory_order_seq_cst);
+	for (int i = 0; i < PXC_RWLOCK_SHARDS; i++) {
+		wait_for_readers(&lock->shards[i]);
+	}
+}
+
+void
+pxc_rwlock_write_unlock(struct pxc_rwlock *lock)
+{
+	atomic_store_explicit(&lock->writer_active, false,
+		memory_order_release);
+	pthread_mutex_unlock(&lock->writer);
+}
+
+void
+pxc_rwlock_tally(struct pxc_rwlock *lock, uint64_t *hits, uint64_t *misses)
+{
+	*hits = 0;
+	*misses = 0;
+	for (int i = 0; i < PXC_RWLOCK_SHARDS; i++) {
+		struct pxc_rwlock_shard *s = &lock->shards[i];
+
+		*hits += atomic_load_explicit(&s->word,
+			memory_order_relaxed) >> 16;
+		*misses += atomic_load_explicit(&s->misses,
+			memory_order_relaxed);
+	}
+}

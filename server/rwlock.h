@@ -1,0 +1,73 @@
+/*
+ * A reader-writer lock whose readers do not share a cache line.
+ *
+ * Each thread reads through one of PXC_RWLOCK_SHARDS shards, each on its own
+ * cache line, so lookups from several CPUs do not bounce a lock word between
+ * them. A writer announces itself, then waits until every shard is empty;
+ * readers that arrive meanwhile step back and wait on the writers' mutex.
+ * Writes pay for the scan of all shards; the cache is written far less
+ * often than it is read.
+ *
+ * The shard's word also counts hits above its reader count, so that leaving
+ * the lock and counting a hit is one atomic add.
+ *
+ * Not recursive: a thread holding the lock must not take it again.
+ */
+
+#ifndef PIXCACHE_RWLOCK_H
+#define PIXCACHE_RWLOCK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PXC_RWLOCK_SHARDS 16
+#define PXC_CACHE_LINE 64
+
+struct pxc_rwlock_shard {
+	/* Readers inside in bits 0..15, hits from bit 16 on (wraps at 2^48). */
+	_Atomic uint64_t word;
+	_Atomic uint64_t misses;
+	uint8_t pad[PXC_CACHE_LINE - 2 * sizeof(uint64_t)];
+};
+
+/** Bytes of memory pxc_rwlock_init() needs for its shards, alignment included. */
+#define PXC_RWLOCK_SHARD_MEM \
+	(PXC_RWLOCK_SHARDS * sizeof(struct pxc_rwlock_shard) + PXC_CACHE_LINE)
+
+struct pxc_rwlock {
+	pthread_mutex_t writer;
+	atomic_bool writer_active;
+	struct pxc_rwlock_shard *shards;
+};
+
+/**
+ * Initialises the lock with PXC_RWLOCK_SHARD_MEM bytes of memory at mem,
+ * which must outlive it. Returns 0 or a negative errno.
+ */
+int pxc_rwlock_init(struct pxc_rwlock *lock, void *mem);
+
+/** Destroys an unlocked lock. */
+void pxc_rwlock_finish(struct pxc_rwlock *lock);
+
+/** Takes the lock for reading; returns the shard to unlock. */
+struct pxc_rwlock_shard *pxc_rwlock_read_lock(struct pxc_rwlock *lock);
+
+/** Leaves the lock, counting a hit or a miss (or neither). */
+void pxc_rwlock_read_unlock(struct pxc_rwlock_shard *shard, int hit);
+
+#define PXC_RWLOCK_MISS (-1)
+#define PXC_RWLOCK_NONE 0
+#define PXC_RWLOCK_HIT 1
+
+/** Takes the lock for writing: no reader or other writer is inside. */
+void pxc_rwlock_write_lock(struct pxc_rwlock *lock);
+
+void pxc_rwlock_write_unlock(struct pxc_rwlock *lock);
+
+/** Hits and misses counted by every shard. Call with the write lock held. */
+void pxc_rwlock_tally(struct pxc_rwlock *lock, uint64_t *hits,
+	uint64_t *misses);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * The test runner: every TEST runs in a child process of its own, so a
+ * crash fails that test alone, under a timeout, with a check that it
+ * leaves no file descriptor open.
+ */
+
+#ifndef PIXCACHE_TEST_RUNNER_H
+#define PIXCACHE_TEST_RUNNER_H
+
+#ifdef NDEBUG
+#error "the tests rely on assert(): build them without NDEBUG"
+#endif
+
+#include <assert.h>
+
+struct test {
+	const char *name;
+	void (*run)(void);
+} __attribute__((aligned(16)));
+
+#define TEST(name) \
+	static void name(void); \
+	const struct test test_##name \
+		__attribute__((used, section("test_section"))) = { \
+		#name, name \
+	}; \
+	static void name(void)
+
+/** Ends the current test as skipped, printing why. */
+__attribute__((noreturn, format(printf, 1, 2)))
+void test_skip(const char *fmt, ...);
+
+/** Ends the current test as failed, printing why. */
+__attribute__((noreturn, format(printf, 1, 2)))
+void test_fail(const char *fmt, ...);
+
+/** Open file descriptors of this process. */
+int test_count_fds(void);
+
+/** The seconds a test may take, scaled by PXC_TEST_TIMEOUT_SCALE. */
+unsigned test_timeout(void);
+
+#endif
