@@ -1,6 +1,10 @@
+#define _DEFAULT_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
-#include <stdalign.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "rwlock.h"
 
@@ -39,7 +43,8 @@ pxc_rwlock_init(struct pxc_rwlock *lock, void *mem)
 	if (ret != 0) {
 		return -ret;
 	}
-	atomic_init(&lock->writer_active, false);
+	atomic_init(&lock->writer_active, 0);
+	atomic_init(&lock->queued, 0);
 	lock->shards = (struct pxc_rwlock_shard *)p;
 	for (int i = 0; i < PXC_RWLOCK_SHARDS; i++) {
 		atomic_init(&lock->shards[i].word, 0);
@@ -54,27 +59,58 @@ pxc_rwlock_finish(struct pxc_rwlock *lock)
 	pthread_mutex_destroy(&lock->writer);
 }
 
+static void
+futex_wait(atomic_uint *word, unsigned expected)
+{
+	/* Returns at once if *word no longer holds expected. */
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void
+futex_wake_all(atomic_uint *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 /*
  * The reader's increment and the writer's flag form a Dekker pair: both
  * sides store, then load the other's, all sequentially consistent, so at
  * least one of them sees the other and backs off or waits.
  */
+static bool
+try_enter(struct pxc_rwlock *lock, struct pxc_rwlock_shard *shard)
+{
+	atomic_fetch_add_explicit(&shard->word, 1, memory_order_seq_cst);
+	if (!atomic_load_explicit(&lock->writer_active, memory_order_seq_cst)) {
+		return true;
+	}
+	atomic_fetch_sub_explicit(&shard->word, 1, memory_order_release);
+	return false;
+}
+
 struct pxc_rwlock_shard *
 pxc_rwlock_read_lock(struct pxc_rwlock *lock)
 {
 	struct pxc_rwlock_shard *shard = &lock->shards[current_shard()];
 
-	for (;;) {
-		atomic_fetch_add_explicit(&shard->word, 1, memory_order_seq_cst);
-		if (!atomic_load_explicit(&lock->writer_active,
-				memory_order_seq_cst)) {
-			return shard;
-		}
-		atomic_fetch_sub_explicit(&shard->word, 1, memory_order_release);
-		/* Sleep until the writer is done instead of spinning. */
-		pthread_mutex_lock(&lock->writer);
-		pthread_mutex_unlock(&lock->writer);
+	if (try_enter(lock, shard)) {
+		return shard;
 	}
+	/*
+	 * Queued, the next writer waits for us to enter before it announces
+	 * itself. The queue count and the flag are another Dekker pair with
+	 * the releasing writer, which wakes us if it sees the count: no
+	 * wake-up is lost.
+	 */
+	atomic_fetch_add_explicit(&lock->queued, 1, memory_order_seq_cst);
+	do {
+		while (atomic_load_explicit(&lock->writer_active,
+				memory_order_seq_cst)) {
+			futex_wait(&lock->writer_active, 1);
+		}
+	} while (!try_enter(lock, shard));
+	atomic_fetch_sub_explicit(&lock->queued, 1, memory_order_release);
+	return shard;
 }
 
 void
@@ -105,11 +141,30 @@ wait_for_readers(struct pxc_rwlock_shard *shard)
 	}
 }
 
+static void
+wait_for_queue(struct pxc_rwlock *lock)
+{
+	unsigned spins = 0;
+
+	while (atomic_load_explicit(&lock->queued, memory_order_acquire) != 0) {
+		if (++spins < 128) {
+			cpu_relax();
+		} else {
+			sched_yield();
+		}
+	}
+}
+
 void
 pxc_rwlock_write_lock(struct pxc_rwlock *lock)
 {
 	pthread_mutex_lock(&lock->writer);
-	atomic_store_explicit(&lock->writer_active, true, memory_order_seq_cst);
+	/*
+	 * Readers queued behind the last writer enter first; none can join
+	 * the queue while no writer is announced, so it drains.
+	 */
+	wait_for_queue(lock);
+	atomic_store_explicit(&lock->writer_active, 1, memory_order_seq_cst);
 	for (int i = 0; i < PXC_RWLOCK_SHARDS; i++) {
 		wait_for_readers(&lock->shards[i]);
 	}
@@ -118,8 +173,10 @@ pxc_rwlock_write_lock(struct pxc_rwlock *lock)
 void
 pxc_rwlock_write_unlock(struct pxc_rwlock *lock)
 {
-	atomic_store_explicit(&lock->writer_active, false,
-		memory_order_release);
+	atomic_store_explicit(&lock->writer_active, 0, memory_order_seq_cst);
+	if (atomic_load_explicit(&lock->queued, memory_order_seq_cst) != 0) {
+		futex_wake_all(&lock->writer_active);
+	}
 	pthread_mutex_unlock(&lock->writer);
 }
 

@@ -4,9 +4,14 @@
  * Each thread reads through one of PXC_RWLOCK_SHARDS shards, each on its own
  * cache line, so lookups from several CPUs do not bounce a lock word between
  * them. A writer announces itself, then waits until every shard is empty;
- * readers that arrive meanwhile step back and wait on the writers' mutex.
+ * readers that arrive meanwhile step back and sleep until it is done.
  * Writes pay for the scan of all shards; the cache is written far less
  * often than it is read.
+ *
+ * Phase-fair: a writer's release lets every reader queued behind it in at
+ * once, and the next writer announces itself only after they entered; a
+ * writer waits only for the readers inside when it announced itself. So
+ * neither side starves, however often the other comes back.
  *
  * The shard's word also counts hits above its reader count, so that leaving
  * the lock and counting a hit is one atomic add.
@@ -37,8 +42,9 @@ struct pxc_rwlock_shard {
 	(PXC_RWLOCK_SHARDS * sizeof(struct pxc_rwlock_shard) + PXC_CACHE_LINE)
 
 struct pxc_rwlock {
-	pthread_mutex_t writer;
-	atomic_bool writer_active;
+	pthread_mutex_t writer;		/* serialises writers */
+	atomic_uint writer_active;	/* 0 or 1; readers sleep on it */
+	atomic_uint queued;		/* readers waiting for a writer */
 	struct pxc_rwlock_shard *shards;
 };
 

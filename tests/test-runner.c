@@ -77,6 +77,8 @@ run_child(const struct test *t)
 	int fds;
 
 	setrlimit(RLIMIT_CORE, &no_core);
+	/* A test that aborts must not lose what it printed. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	alarm(test_timeout());
 	fds = test_count_fds();
 	t->run();

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Sets everything up and runs the whole test suite: a plain build, the
+# whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer,
+# and the threaded tests under ThreadSanitizer. Ends with one line
+# "N passed, N failed" counting every test case, and exits non-zero if any
+# failed.
+set -eu
+cd "$(dirname "$0")"
+
+./setup.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# configure DIR [meson options...]: (re)configures a build directory.
+configure() {
+	dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	ninja -C "$dir"
+}
+
+status=0
+configure build
+meson test -C build --num-processes "$jobs" --print-errorlogs || status=1
+
+configure build-asan -Dbench=disabled -Db_sanitize=address,undefined \
+	-Dc_args=-fno-sanitize-recover=all
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+PXC_TEST_TIMEOUT_SCALE=4 \
+	meson test -C build-asan --num-processes "$jobs" --print-errorlogs \
+	--timeout-multiplier 4 || status=1
+
+configure build-tsan -Dbench=disabled -Db_sanitize=thread
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+PXC_TEST_TIMEOUT_SCALE=4 \
+	meson test -C build-tsan --suite thread --num-processes 1 \
+	--print-errorlogs --timeout-multiplier 4 || status=1
+
+python3 tests/summarize.py build build-asan build-tsan || status=1
+exit $status
