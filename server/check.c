@@ -39,6 +39,7 @@ gen_of(const struct pxc_realm *realm, uint32_t slot)
 
 struct slot_counts {
 	uint64_t entries;
+	uint64_t named;
 	uint64_t bytes;
 	uint32_t free;
 	uint32_t retired;
@@ -52,18 +53,25 @@ check_entry(struct check *c, const struct pxc_realm *realm,
 		return fail(c, "realm %s slot %u: entry says slot %u realm %u",
 			realm->name, slot, e->slot, e->realm);
 	}
-	if (e->state != ENTRY_INDEXED) {
-		return fail(c, "realm %s slot %u: state %u, not indexed",
-			realm->name, slot, e->state);
+	if (e->generation != gen_of(realm, slot)) {
+		return fail(c, "realm %s slot %u: entry at generation %u, "
+			"table at %u", realm->name, slot, e->generation,
+			gen_of(realm, slot));
 	}
 	if (atomic_load(&e->refs) < 1) {
 		return fail(c, "realm %s slot %u: no reference", realm->name,
 			slot);
 	}
-	if (e->cost == 0 || pxc_name_check(e->name, e->name_len) < 0 ||
-			e->name[e->name_len] != '\0') {
+	if (e->cost == 0 || e->name[e->name_len] != '\0' ||
+			(e->name_len > 0 &&
+				pxc_name_check(e->name, e->name_len) < 0)) {
 		return fail(c, "realm %s slot %u: bad cost or name",
 			realm->name, slot);
+	}
+	if (e->name_len > 0 && e->hash != pxc_core_name_hash(c->cache,
+			e->name, e->name_len)) {
+		return fail(c, "realm %s slot %u: %s has a wrong hash",
+			realm->name, slot, e->name);
 	}
 	if (gen_of(realm, slot) == PXC_GENERATION_RETIRED) {
 		return fail(c, "realm %s slot %u: occupied but retired",
@@ -94,6 +102,7 @@ check_slots(struct check *c, const struct pxc_realm *realm,
 				return false;
 			}
 			n->entries++;
+			n->named += e->name_len > 0;
 			n->bytes += e->cost;
 		} else if (cell == SLOT_RETIRED) {
 			if (gen_of(realm, i) != PXC_GENERATION_RETIRED) {
@@ -153,7 +162,8 @@ check_free_list(struct check *c, const struct pxc_realm *realm,
 }
 
 static bool
-check_index(struct check *c, const struct pxc_realm *realm)
+check_index(struct check *c, const struct pxc_realm *realm,
+	const struct slot_counts *n)
 {
 	const struct pxc_index *index = &realm->names;
 	uint32_t bad = pxc_index_check(index);
@@ -162,9 +172,9 @@ check_index(struct check *c, const struct pxc_realm *realm)
 		return fail(c, "realm %s: index broken at bucket %u",
 			realm->name, bad);
 	}
-	if (index->count != realm->entries) {
-		return fail(c, "realm %s: index holds %u of %" PRIu64,
-			realm->name, index->count, realm->entries);
+	if (index->count != n->named) {
+		return fail(c, "realm %s: index holds %u of %" PRIu64
+			" named entries", realm->name, index->count, n->named);
 	}
 	for (uint64_t i = 0; i <= index->mask; i++) {
 		uint64_t b = index->buckets[i];
@@ -175,7 +185,8 @@ check_index(struct check *c, const struct pxc_realm *realm)
 			continue;
 		}
 		if (slot >= realm->slots_used ||
-				(e = pxc_core_slot_entry(realm, slot)) == NULL) {
+				(e = pxc_core_slot_entry(realm, slot)) == NULL ||
+				e->name_len == 0) {
 			return fail(c, "realm %s: bucket %" PRIu64 " names "
 				"empty slot %u", realm->name, i, slot);
 		}
@@ -192,16 +203,17 @@ check_index(struct check *c, const struct pxc_realm *realm)
 static bool
 check_names(struct check *c, const struct pxc_realm *realm)
 {
-	const struct pxc_entry *e = realm->hand;
-
-	for (uint64_t i = 0; i < realm->entries; i++, e = e->next) {
-		uint32_t hash = pxc_core_name_hash(c->cache, e->name,
-			e->name_len);
-		uint32_t pos = pxc_index_home(&realm->names, hash);
-		uint32_t slot;
+	for (uint32_t i = 0; i < realm->slots_used; i++) {
+		const struct pxc_entry *e = pxc_core_slot_entry(realm, i);
+		struct pxc_index_search search;
 		const struct pxc_entry *found = NULL;
+		uint32_t slot;
 
-		while ((slot = pxc_index_next(&realm->names, hash, &pos)) !=
+		if (e == NULL || e->name_len == 0) {
+			continue;
+		}
+		search = pxc_index_search(&realm->names, e->hash);
+		while ((slot = pxc_index_next(&realm->names, &search)) !=
 				PXC_INDEX_END) {
 			const struct pxc_entry *o =
 				pxc_core_slot_entry(realm, slot);
@@ -222,57 +234,27 @@ check_names(struct check *c, const struct pxc_realm *realm)
 }
 
 static bool
-check_ring(struct check *c, const struct pxc_realm *realm)
+check_hand(struct check *c, const struct pxc_realm *realm)
 {
-	const struct pxc_entry *e = realm->hand;
-
-	if ((realm->entries == 0) != (e == NULL)) {
-		return fail(c, "realm %s: %" PRIu64 " entries, hand %p",
-			realm->name, realm->entries, (const void *)e);
-	}
-	for (uint64_t i = 0; i < realm->entries; i++, e = e->next) {
-		if (e->next == NULL || e->next->prev != e ||
-				e->realm != realm->id ||
-				e->state != ENTRY_INDEXED ||
-				pxc_core_slot_entry(realm, e->slot) != e) {
-			return fail(c, "realm %s: ring broken at %s",
-				realm->name, e->name);
-		}
-	}
-	if (e != realm->hand) {
-		return fail(c, "realm %s: ring is not %" PRIu64 " long",
-			realm->name, realm->entries);
+	if (realm->hand != 0 && realm->hand >= realm->slots_used) {
+		return fail(c, "realm %s: hand at %u of %u slots", realm->name,
+			realm->hand, realm->slots_used);
 	}
 	return true;
-}
-
-static uint64_t
-held_bytes_of(const struct pxc_cache *cache, uint32_t realm)
-{
-	uint64_t bytes = 0;
-
-	for (const struct pxc_entry *e = cache->held_only; e != NULL;
-			e = e->next) {
-		if (e->realm == realm) {
-			bytes += e->cost;
-		}
-	}
-	return bytes;
 }
 
 static bool
 check_realm(struct check *c, uint32_t i)
 {
 	const struct pxc_realm *realm = c->cache->realms[i];
-	uint64_t held_bytes = held_bytes_of(c->cache, i);
 	struct slot_counts n = { 0 };
 
 	if (realm->cache != c->cache || realm->id != i) {
 		return fail(c, "realm %u: wrong cache or index", i);
 	}
 	if (!check_slots(c, realm, &n) || !check_free_list(c, realm, &n) ||
-			!check_index(c, realm) || !check_names(c, realm) ||
-			!check_ring(c, realm)) {
+			!check_index(c, realm, &n) || !check_names(c, realm) ||
+			!check_hand(c, realm)) {
 		return false;
 	}
 	if (n.entries != realm->entries || n.bytes != realm->indexed_bytes ||
@@ -282,10 +264,11 @@ check_realm(struct check *c, uint32_t i)
 			realm->entries, realm->indexed_bytes, realm->retired,
 			n.entries, n.bytes, n.retired);
 	}
-	if (held_bytes != realm->held_only_bytes) {
-		return fail(c, "realm %s: held-only bytes %" PRIu64 ", list "
-			"says %" PRIu64, realm->name, realm->held_only_bytes,
-			held_bytes);
+	if ((realm->held_only_entries == 0) !=
+			(realm->held_only_bytes == 0)) {
+		return fail(c, "realm %s: %" PRIu64 " held-only entries of %"
+			PRIu64 " bytes", realm->name, realm->held_only_entries,
+			realm->held_only_bytes);
 	}
 	if (!realm->over_quota &&
 			realm->indexed_bytes + realm->held_only_bytes >
@@ -299,52 +282,33 @@ check_realm(struct check *c, uint32_t i)
 }
 
 static bool
-check_held_only(struct check *c)
-{
-	const struct pxc_cache *cache = c->cache;
-	const struct pxc_entry *prev = NULL;
-	uint64_t count = 0, bytes = 0;
-
-	for (const struct pxc_entry *e = cache->held_only; e != NULL;
-			prev = e, e = e->next) {
-		if (e->prev != prev || e->state != ENTRY_HELD_ONLY ||
-				e->realm >= cache->nrealms ||
-				count > cache->held_only_entries) {
-			return fail(c, "held-only list broken at %s", e->name);
-		}
-		count++;
-		bytes += e->cost;
-	}
-	if (count != cache->held_only_entries ||
-			bytes != cache->held_only_bytes) {
-		return fail(c, "held-only: %" PRIu64 "/%" PRIu64 " counted, "
-			"list has %" PRIu64 "/%" PRIu64,
-			cache->held_only_entries, cache->held_only_bytes, count,
-			bytes);
-	}
-	return true;
-}
-
-static bool
 check_locked(struct check *c)
 {
 	const struct pxc_cache *cache = c->cache;
 	uint64_t entries = 0, bytes = 0, retired = 0;
+	uint64_t held_entries = 0, held_bytes = 0;
 
 	if (cache->nrealms > pxc_cache_realm_max(cache) ||
 			cache->nrealms > cache->realms_alloc) {
 		return fail(c, "%u realms", cache->nrealms);
 	}
-	if (!check_held_only(c)) {
-		return false;
-	}
 	for (uint32_t i = 0; i < cache->nrealms; i++) {
+		const struct pxc_realm *realm = cache->realms[i];
+
 		if (!check_realm(c, i)) {
 			return false;
 		}
-		entries += cache->realms[i]->entries;
-		bytes += cache->realms[i]->indexed_bytes;
-		retired += cache->realms[i]->retired;
+		entries += realm->entries;
+		bytes += realm->indexed_bytes;
+		retired += realm->retired;
+		held_entries += realm->held_only_entries;
+		held_bytes += realm->held_only_bytes;
+	}
+	if (held_entries != cache->held_only_entries ||
+			held_bytes != cache->held_only_bytes) {
+		return fail(c, "held-only: %" PRIu64 "/%" PRIu64 ", realms "
+			"sum to %" PRIu64 "/%" PRIu64, cache->held_only_entries,
+			cache->held_only_bytes, held_entries, held_bytes);
 	}
 	if (entries != cache->entries || bytes != cache->indexed_bytes ||
 			retired != cache->retired_slots) {
@@ -376,14 +340,12 @@ pxc_cache_check(struct pxc_cache *cache, char *why, size_t why_size)
 }
 
 static void
-dump_entry(const struct pxc_realm *realm, const struct pxc_entry *e,
-	bool with_keys, FILE *f)
+dump_entry(const struct pxc_entry *e, bool with_keys, FILE *f)
 {
 	fprintf(f, "  %s slot=%u gen=%u cost=%" PRIu64 " owner=%" PRIu64
-		" ref=%u refs=%u", e->name, e->slot,
-		e->state == ENTRY_INDEXED ? gen_of(realm, e->slot) : 0,
-		e->cost, e->owner, (unsigned)atomic_load(&e->referenced),
-		atomic_load(&e->refs));
+		" ref=%u refs=%u", e->name_len ? e->name : "(anonymous)",
+		e->slot, e->generation, e->cost, e->owner,
+		(unsigned)atomic_load(&e->referenced), atomic_load(&e->refs));
 	if (with_keys) {
 		fprintf(f, " tag=%016" PRIx64 " payload=%p", e->tag,
 			e->payload);
@@ -395,17 +357,20 @@ static void
 dump_realm(const struct pxc_cache *cache, const struct pxc_realm *realm,
 	bool with_keys, FILE *f)
 {
-	const struct pxc_entry *e = realm->hand;
-
 	fprintf(f, "realm %u %s quota=%" PRIu64 " over=%d entries=%" PRIu64
-		" indexed=%" PRIu64 " held=%" PRIu64 " slots=%u/%u free=%u"
-		" head=%u retired=%u buckets=%u\n", realm->id, realm->name,
-		realm->quota, realm->over_quota, realm->entries,
-		realm->indexed_bytes, realm->held_only_bytes,
-		realm->slots_used, realm->slots_alloc, realm->free_count,
-		realm->free_head, realm->retired, realm->names.mask + 1);
-	for (uint64_t i = 0; i < realm->entries; i++, e = e->next) {
-		dump_entry(realm, e, with_keys, f);
+		" indexed=%" PRIu64 " held=%" PRIu64 "/%" PRIu64 " slots=%u/%u"
+		" free=%u head=%u retired=%u hand=%u buckets=%u\n", realm->id,
+		realm->name, realm->quota, realm->over_quota, realm->entries,
+		realm->indexed_bytes, realm->held_only_entries,
+		realm->held_only_bytes, realm->slots_used, realm->slots_alloc,
+		realm->free_count, realm->free_head, realm->retired,
+		realm->hand, realm->names.mask + 1);
+	for (uint32_t i = 0; i < realm->slots_used; i++) {
+		const struct pxc_entry *e = pxc_core_slot_entry(realm, i);
+
+		if (e != NULL) {
+			dump_entry(e, with_keys, f);
+		}
 	}
 	fprintf(f, " free:");
 	for (uint32_t next = realm->free_head; next != 0;
@@ -440,12 +405,6 @@ pxc_cache_dump(struct pxc_cache *cache, FILE *f, bool with_keys)
 	for (uint32_t i = 0; i < cache->nrealms; i++) {
 		dump_realm(cache, cache->realms[i], with_keys, f);
 	}
-	fprintf(f, "held-only:");
-	for (const struct pxc_entry *e = cache->held_only; e != NULL;
-			e = e->next) {
-		fprintf(f, " %u/%s", e->realm, e->name);
-	}
-	fprintf(f, "\n");
 	pxc_rwlock_write_unlock(&cache->lock);
 	return ferror(f) ? -EIO : 0;
 }

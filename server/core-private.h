@@ -22,29 +22,33 @@
 /* Slots per realm at most: bucket positions come from 32 hash bits. */
 #define PXC_TABLE_CAPACITY_MAX (UINT32_C(1) << 30)
 
-enum entry_state {
-	ENTRY_INDEXED = 1,
-	ENTRY_HELD_ONLY,	/* left the index, bytes still held */
-	ENTRY_DEAD,		/* on its way to release */
-};
+/* The slot of an entry that left the index (held-only, or dying). */
+#define ENTRY_NO_SLOT UINT32_MAX
 
 struct pxc_entry {
 	void *payload;
 	uint64_t tag;
 	uint64_t cost;
 	uint64_t owner;
-	/* Realm ring while indexed; held-only list; graveyard (next only). */
-	struct pxc_entry *prev, *next;
+	struct pxc_entry *next;	/* the graveyard, once it left for good */
 	/* One for the index while indexed, one per hold. */
 	atomic_uint refs;
 	uint32_t slot;
+	/* The slot's generation, kept here so hits need not read the table. */
+	uint32_t generation;
+	uint32_t hash;		/* the name index's bits, for removal */
 	uint16_t realm;
-	uint8_t name_len;
+	uint8_t name_len;	/* 0: anonymous, reached by key only */
 	/* CLOCK's reference bit: set by hits, cleared by the hand. */
 	atomic_uchar referenced;
-	uint8_t state;
 	char name[];
 };
+
+static inline bool
+entry_indexed(const struct pxc_entry *entry)
+{
+	return entry->slot != ENTRY_NO_SLOT;
+}
 
 struct pxc_realm {
 	struct pxc_cache *cache;
@@ -56,6 +60,7 @@ struct pxc_realm {
 
 	uint64_t entries;
 	uint64_t indexed_bytes;
+	uint64_t held_only_entries;
 	uint64_t held_only_bytes;
 
 	/* The slot table: grows by doubling up to the cache's capacity. */
@@ -70,20 +75,26 @@ struct pxc_realm {
 
 	struct pxc_index names;
 
-	/* CLOCK: a ring of indexed entries; new ones go just behind the hand. */
-	struct pxc_entry *hand;
+	/*
+	 * CLOCK: the hand sweeps the slot table. A new entry mostly takes
+	 * the slot just evicted, right behind the hand; one that lands
+	 * elsewhere starts referenced, so it gets a whole sweep of grace.
+	 */
+	uint32_t hand;
 	uint64_t exhausted_op;	/* scratch of the global eviction */
 };
 
 struct pxc_cache {
 	struct pxc_rwlock lock;
 	void *lock_mem;
+	size_t lock_mem_size;
 	struct pxc_allocator alloc;
 
 	uint64_t instance;
 	uint64_t hash_key[2];
 	uint64_t decoy_tag;	/* compared against where a slot is empty */
-	uint32_t capacity;
+	uint32_t capacity;	/* a power of two */
+	unsigned capacity_shift;
 	uint32_t first_generation;
 
 	void (*release)(void *data, void *payload);
@@ -97,7 +108,6 @@ struct pxc_cache {
 	uint64_t indexed_bytes;
 	uint64_t held_only_entries;
 	uint64_t held_only_bytes;
-	struct pxc_entry *held_only;	/* doubly linked, NULL-terminated */
 
 	struct pxc_realm **realms;
 	uint32_t nrealms;
@@ -123,6 +133,13 @@ slot_is_entry(uintptr_t cell)
 /* The 32 bits of a name's keyed hash that the index keeps. */
 uint32_t pxc_core_name_hash(const struct pxc_cache *cache, const char *name,
 	size_t len);
+
+/* The slot the hand visits after slot. */
+static inline uint32_t
+realm_next_slot(const struct pxc_realm *realm, uint32_t slot)
+{
+	return slot + 1 < realm->slots_used ? slot + 1 : 0;
+}
 
 /* The entry in a slot, or NULL if it is free or retired. */
 struct pxc_entry *pxc_core_slot_entry(const struct pxc_realm *realm,

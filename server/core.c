@@ -110,7 +110,7 @@ make_key(const struct pxc_cache *cache, const struct pxc_realm *realm,
 {
 	return (struct pxc_key){
 		.instance = cache->instance,
-		.slot = realm->id * cache->capacity + slot,
+		.slot = realm->id << cache->capacity_shift | slot,
 		.generation = generation,
 		.tag = tag,
 	};
@@ -120,73 +120,12 @@ static void
 fill_hit(const struct pxc_cache *cache, const struct pxc_realm *realm,
 	struct pxc_entry *entry, struct pxc_hit *hit)
 {
-	hit->key = make_key(cache, realm, entry->slot,
-		slot_generation(realm, entry->slot), entry->tag);
+	hit->key = make_key(cache, realm, entry->slot, entry->generation,
+		entry->tag);
 	hit->payload = entry->payload;
 	hit->cost = entry->cost;
 	hit->owner = entry->owner;
 	hit->hold = NULL;
-}
-
-/* ---- the ring (CLOCK) ---- */
-
-static void
-ring_insert(struct pxc_realm *realm, struct pxc_entry *entry)
-{
-	struct pxc_entry *hand = realm->hand;
-
-	if (hand == NULL) {
-		entry->prev = entry->next = entry;
-		realm->hand = entry;
-		return;
-	}
-	/* Just behind the hand: the last the hand reaches. */
-	entry->next = hand;
-	entry->prev = hand->prev;
-	hand->prev->next = entry;
-	hand->prev = entry;
-}
-
-static void
-ring_remove(struct pxc_realm *realm, struct pxc_entry *entry)
-{
-	if (entry->next == entry) {
-		realm->hand = NULL;
-	} else {
-		entry->prev->next = entry->next;
-		entry->next->prev = entry->prev;
-		if (realm->hand == entry) {
-			realm->hand = entry->next;
-		}
-	}
-	entry->prev = entry->next = NULL;
-}
-
-/* ---- held-only entries ---- */
-
-static void
-held_list_add(struct pxc_cache *cache, struct pxc_entry *entry)
-{
-	entry->prev = NULL;
-	entry->next = cache->held_only;
-	if (cache->held_only != NULL) {
-		cache->held_only->prev = entry;
-	}
-	cache->held_only = entry;
-}
-
-static void
-held_list_remove(struct pxc_cache *cache, struct pxc_entry *entry)
-{
-	if (entry->prev != NULL) {
-		entry->prev->next = entry->next;
-	} else {
-		cache->held_only = entry->next;
-	}
-	if (entry->next != NULL) {
-		entry->next->prev = entry->prev;
-	}
-	entry->prev = entry->next = NULL;
 }
 
 /* ---- slots ---- */
@@ -254,15 +193,18 @@ entry_leave(struct pxc_cache *cache, struct pxc_realm *realm,
 	struct pxc_entry **graveyard)
 {
 	uint32_t slot = entry->slot;
-	struct pxc_key key = make_key(cache, realm, slot,
-		slot_generation(realm, slot), entry->tag);
-	bool removed = pxc_index_remove(&realm->names,
-		pxc_core_name_hash(cache, entry->name, entry->name_len), slot);
+	struct pxc_key key = make_key(cache, realm, slot, entry->generation,
+		entry->tag);
 
-	assert(removed);
-	(void)removed;
-	ring_remove(realm, entry);
+	if (entry->name_len > 0) {
+		bool removed = pxc_index_remove(&realm->names, entry->hash,
+			slot);
+
+		assert(removed);
+		(void)removed;
+	}
 	slot_release(cache, realm, slot);
+	entry->slot = ENTRY_NO_SLOT;
 	realm->entries--;
 	realm->indexed_bytes -= entry->cost;
 	cache->entries--;
@@ -276,16 +218,14 @@ entry_leave(struct pxc_cache *cache, struct pxc_realm *realm,
 
 	if (atomic_fetch_sub_explicit(&entry->refs, 1,
 			memory_order_acq_rel) == 1) {
-		entry->state = ENTRY_DEAD;
 		entry->next = *graveyard;
 		*graveyard = entry;
 		return;
 	}
-	entry->state = ENTRY_HELD_ONLY;
-	held_list_add(cache, entry);
+	realm->held_only_entries++;
 	realm->held_only_bytes += entry->cost;
-	cache->held_only_bytes += entry->cost;
 	cache->held_only_entries++;
+	cache->held_only_bytes += entry->cost;
 }
 
 static void
@@ -310,32 +250,36 @@ bury(struct pxc_cache *cache, struct pxc_entry *graveyard)
 /* ---- eviction ---- */
 
 /*
- * CLOCK: the hand skips held entries, gives referenced ones a second
- * chance and evicts the first unreferenced one. Two laps find a victim if
- * anything is unheld; when nothing is, nothing has changed.
+ * CLOCK over the slot table: the hand skips held entries, gives referenced
+ * ones a second chance and evicts the first unreferenced one. Two sweeps
+ * find a victim if anything is unheld; when nothing is, nothing changed
+ * (only unheld entries lose their reference bit).
  */
 static bool
 evict_one(struct pxc_cache *cache, struct pxc_realm *realm,
 	struct pxc_entry **graveyard)
 {
-	struct pxc_entry *entry = realm->hand;
+	uint32_t slot = realm->hand;
 
-	for (uint64_t step = 0; entry != NULL && step < 2 * realm->entries;
-			step++) {
-		struct pxc_entry *next = entry->next;
+	if (realm->entries == 0) {
+		return false;
+	}
+	for (uint64_t step = 0; step < 2 * (uint64_t)realm->slots_used;
+			step++, slot = realm_next_slot(realm, slot)) {
+		struct pxc_entry *entry = pxc_core_slot_entry(realm, slot);
 
-		if (entry_unheld(entry)) {
-			if (!atomic_load_explicit(&entry->referenced,
-					memory_order_relaxed)) {
-				realm->hand = next;
-				entry_leave(cache, realm, entry,
-					PXC_LEAVE_EVICTED, graveyard);
-				return true;
-			}
-			atomic_store_explicit(&entry->referenced, 0,
-				memory_order_relaxed);
+		if (entry == NULL || !entry_unheld(entry)) {
+			continue;
 		}
-		entry = next;
+		if (!atomic_load_explicit(&entry->referenced,
+				memory_order_relaxed)) {
+			realm->hand = realm_next_slot(realm, slot);
+			entry_leave(cache, realm, entry, PXC_LEAVE_EVICTED,
+				graveyard);
+			return true;
+		}
+		atomic_store_explicit(&entry->referenced, 0,
+			memory_order_relaxed);
 	}
 	return false;
 }
@@ -407,11 +351,12 @@ static bool
 realm_can_free(const struct pxc_realm *realm, const struct pxc_entry *skip,
 	uint64_t need, uint32_t need_slots, uint64_t *freed)
 {
-	struct pxc_entry *entry = realm->hand;
 	uint32_t slots = 0;
 
-	for (uint64_t i = 0; i < realm->entries; i++, entry = entry->next) {
-		if (entry == skip || !entry_unheld(entry)) {
+	for (uint32_t i = 0; i < realm->slots_used; i++) {
+		struct pxc_entry *entry = pxc_core_slot_entry(realm, i);
+
+		if (entry == NULL || entry == skip || !entry_unheld(entry)) {
 			continue;
 		}
 		*freed += entry->cost;
@@ -485,9 +430,9 @@ init_generations(const struct pxc_cache *cache, _Atomic uint32_t *gens,
 
 static int
 prepare_growth(struct pxc_cache *cache, struct pxc_realm *realm,
-	struct insert_plan *plan)
+	struct insert_plan *plan, bool named)
 {
-	uint32_t count = (uint32_t)realm->entries + (plan->old ? 0 : 1);
+	uint32_t count = realm->names.count + (named && !plan->old ? 1 : 0);
 
 	if (!pxc_index_fits(&realm->names, count)) {
 		uint32_t n = pxc_index_buckets_for(count);
@@ -571,10 +516,10 @@ static struct pxc_entry *
 index_lookup(const struct pxc_realm *realm, uint32_t hash, const char *name,
 	size_t len)
 {
-	uint32_t pos = pxc_index_home(&realm->names, hash);
+	struct pxc_index_search search = pxc_index_search(&realm->names, hash);
 	uint32_t slot;
 
-	while ((slot = pxc_index_next(&realm->names, hash, &pos)) !=
+	while ((slot = pxc_index_next(&realm->names, &search)) !=
 			PXC_INDEX_END) {
 		struct pxc_entry *entry = (struct pxc_entry *)realm->slots[slot];
 
@@ -621,7 +566,7 @@ cache_free(struct pxc_cache *cache)
 	cache_free_mem(cache, cache->realms,
 		(size_t)cache->realms_alloc * sizeof(*cache->realms));
 	pxc_rwlock_finish(&cache->lock);
-	cache_free_mem(cache, cache->lock_mem, PXC_RWLOCK_SHARD_MEM);
+	cache_free_mem(cache, cache->lock_mem, cache->lock_mem_size);
 	pxc_random_finish(&cache->rng);
 	cache_free_mem(cache, cache, sizeof(*cache));
 }
@@ -633,6 +578,7 @@ pxc_cache_create(const struct pxc_cache_options *options,
 	const struct pxc_allocator *alloc = options->allocator ?
 		options->allocator : &default_allocator;
 	struct pxc_cache *cache;
+	unsigned nshards;
 	int ret;
 
 	if (options->release == NULL || options->table_capacity == 0 ||
@@ -646,7 +592,12 @@ pxc_cache_create(const struct pxc_cache_options *options,
 	}
 	memset(cache, 0, sizeof(*cache));
 	cache->alloc = *alloc;
-	cache->capacity = options->table_capacity;
+	/* A power of two: a key's slot splits by shift and mask. */
+	while ((UINT32_C(1) << cache->capacity_shift) <
+			options->table_capacity) {
+		cache->capacity_shift++;
+	}
+	cache->capacity = UINT32_C(1) << cache->capacity_shift;
 	cache->first_generation = options->first_generation;
 	cache->budget = options->budget;
 	cache->release = options->release;
@@ -672,15 +623,17 @@ pxc_cache_create(const struct pxc_cache_options *options,
 		return ret;
 	}
 
-	cache->lock_mem = cache_alloc(cache, PXC_RWLOCK_SHARD_MEM);
+	nshards = pxc_rwlock_shards_for_this_machine();
+	cache->lock_mem_size = pxc_rwlock_mem_size(nshards);
+	cache->lock_mem = cache_alloc(cache, cache->lock_mem_size);
 	if (cache->lock_mem == NULL) {
 		pxc_random_finish(&cache->rng);
 		cache_free_mem(cache, cache, sizeof(*cache));
 		return -ENOMEM;
 	}
-	ret = pxc_rwlock_init(&cache->lock, cache->lock_mem);
+	ret = pxc_rwlock_init(&cache->lock, nshards, cache->lock_mem);
 	if (ret < 0) {
-		cache_free_mem(cache, cache->lock_mem, PXC_RWLOCK_SHARD_MEM);
+		cache_free_mem(cache, cache->lock_mem, cache->lock_mem_size);
 		pxc_random_finish(&cache->rng);
 		cache_free_mem(cache, cache, sizeof(*cache));
 		return ret;
@@ -695,9 +648,14 @@ clear_locked(struct pxc_cache *cache, struct pxc_entry **graveyard)
 	for (uint32_t i = 0; i < cache->nrealms; i++) {
 		struct pxc_realm *realm = cache->realms[i];
 
-		while (realm->hand != NULL) {
-			entry_leave(cache, realm, realm->hand,
-				PXC_LEAVE_CLEARED, graveyard);
+		for (uint32_t slot = 0; slot < realm->slots_used; slot++) {
+			struct pxc_entry *entry =
+				pxc_core_slot_entry(realm, slot);
+
+			if (entry != NULL) {
+				entry_leave(cache, realm, entry,
+					PXC_LEAVE_CLEARED, graveyard);
+			}
 		}
 	}
 }
@@ -735,6 +693,12 @@ pxc_cache_instance(const struct pxc_cache *cache)
 	return cache->instance;
 }
 
+uint32_t
+pxc_cache_table_capacity(const struct pxc_cache *cache)
+{
+	return cache->capacity;
+}
+
 int
 pxc_name_check(const char *name, size_t len)
 {
@@ -755,7 +719,7 @@ pxc_name_check(const char *name, size_t len)
 uint32_t
 pxc_cache_realm_max(const struct pxc_cache *cache)
 {
-	uint64_t n = (UINT64_C(1) << 32) / cache->capacity;
+	uint64_t n = (UINT64_C(1) << 32) >> cache->capacity_shift;
 
 	return n < REALMS_MAX ? (uint32_t)n : REALMS_MAX;
 }
@@ -905,16 +869,21 @@ may_replace(const struct pxc_entry *old, const struct pxc_insert *insert)
 
 static void
 link_entry(struct pxc_cache *cache, struct pxc_realm *realm,
-	struct pxc_entry *entry, uint32_t hash)
+	struct pxc_entry *entry)
 {
 	uint32_t slot = slot_take(realm);
+	uint32_t behind_hand = realm->hand > 0 ? realm->hand - 1 :
+		realm->slots_used - 1;
 
 	entry->slot = slot;
+	entry->generation = slot_generation(realm, slot);
 	entry->realm = (uint16_t)realm->id;
-	entry->state = ENTRY_INDEXED;
+	/* Anywhere but right behind the hand, it would be reached early. */
+	atomic_init(&entry->referenced, slot != behind_hand);
 	realm->slots[slot] = (uintptr_t)entry;
-	pxc_index_insert(&realm->names, hash, slot);
-	ring_insert(realm, entry);
+	if (entry->name_len > 0) {
+		pxc_index_insert(&realm->names, entry->hash, slot);
+	}
 	realm->entries++;
 	realm->indexed_bytes += entry->cost;
 	cache->entries++;
@@ -924,12 +893,13 @@ link_entry(struct pxc_cache *cache, struct pxc_realm *realm,
 
 static int
 insert_locked(struct pxc_cache *cache, const struct pxc_insert *insert,
-	uint32_t hash, struct pxc_entry *entry, struct pxc_entry **graveyard)
+	struct pxc_entry *entry, struct pxc_entry **graveyard)
 {
 	struct pxc_realm *realm = insert->realm;
+	bool named = insert->name_len > 0;
 	struct insert_plan plan = {
-		.old = index_lookup(realm, hash, insert->name,
-			insert->name_len),
+		.old = named ? index_lookup(realm, entry->hash, insert->name,
+			insert->name_len) : NULL,
 	};
 	int ret;
 
@@ -950,7 +920,7 @@ insert_locked(struct pxc_cache *cache, const struct pxc_insert *insert,
 			sizeof(entry->tag));
 	}
 	if (ret == 0) {
-		ret = prepare_growth(cache, realm, &plan);
+		ret = prepare_growth(cache, realm, &plan, named);
 		if (ret < 0) {
 			discard_growth(cache, &plan);
 		}
@@ -968,7 +938,7 @@ insert_locked(struct pxc_cache *cache, const struct pxc_insert *insert,
 	}
 	evict_for_realm(cache, realm, insert->cost, true, graveyard);
 	evict_for_budget(cache, insert->cost, graveyard);
-	link_entry(cache, realm, entry, hash);
+	link_entry(cache, realm, entry);
 	cache->over_budget = false;
 	realm->over_quota = false;
 	return 0;
@@ -980,7 +950,6 @@ pxc_cache_insert(struct pxc_cache *cache, const struct pxc_insert *insert,
 {
 	struct pxc_entry *graveyard = NULL;
 	struct pxc_entry *entry;
-	uint32_t hash;
 	int ret;
 
 	if (insert == NULL || !realm_of_cache(cache, insert->realm) ||
@@ -989,9 +958,12 @@ pxc_cache_insert(struct pxc_cache *cache, const struct pxc_insert *insert,
 				PXC_INSERT_REPLACE_OWN | PXC_INSERT_HOLD))) {
 		return -EINVAL;
 	}
-	ret = pxc_name_check(insert->name, insert->name_len);
-	if (ret < 0) {
-		return ret;
+	/* No name at all: an anonymous entry, reached by its key only. */
+	if (insert->name != NULL || insert->name_len != 0) {
+		ret = pxc_name_check(insert->name, insert->name_len);
+		if (ret < 0) {
+			return ret;
+		}
 	}
 
 	entry = cache_alloc(cache, entry_size(insert->name_len));
@@ -1002,14 +974,16 @@ pxc_cache_insert(struct pxc_cache *cache, const struct pxc_insert *insert,
 	entry->cost = insert->cost;
 	entry->owner = insert->owner;
 	entry->name_len = (uint8_t)insert->name_len;
-	memcpy(entry->name, insert->name, insert->name_len);
+	if (insert->name_len > 0) {
+		memcpy(entry->name, insert->name, insert->name_len);
+	}
 	entry->name[insert->name_len] = '\0';
 	atomic_init(&entry->refs, (insert->flags & PXC_INSERT_HOLD) ? 2 : 1);
-	atomic_init(&entry->referenced, 0);
-	hash = pxc_core_name_hash(cache, insert->name, insert->name_len);
+	entry->hash = insert->name_len > 0 ?
+		pxc_core_name_hash(cache, insert->name, insert->name_len) : 0;
 
 	pxc_rwlock_write_lock(&cache->lock);
-	ret = insert_locked(cache, insert, hash, entry, &graveyard);
+	ret = insert_locked(cache, insert, entry, &graveyard);
 	if (ret == 0 && hit != NULL) {
 		fill_hit(cache, insert->realm, entry, hit);
 		if (insert->flags & PXC_INSERT_HOLD) {
@@ -1093,8 +1067,8 @@ static struct pxc_entry *
 key_lookup(struct pxc_cache *cache, const struct pxc_key *key,
 	struct pxc_realm **realm_out)
 {
-	uint32_t realm_index = key->slot / cache->capacity;
-	uint32_t slot = key->slot % cache->capacity;
+	uint32_t realm_index = key->slot >> cache->capacity_shift;
+	uint32_t slot = key->slot & (cache->capacity - 1);
 	struct pxc_realm *realm;
 	struct pxc_entry *entry;
 	uint64_t diff;
@@ -1109,7 +1083,7 @@ key_lookup(struct pxc_cache *cache, const struct pxc_key *key,
 	entry = pxc_core_slot_entry(realm, slot);
 	diff = (key->instance ^ cache->instance) |
 		(key->tag ^ (entry ? entry->tag : cache->decoy_tag)) |
-		(uint64_t)(key->generation ^ slot_generation(realm, slot)) |
+		(uint64_t)(key->generation ^ (entry ? entry->generation : 0)) |
 		(uint64_t)(entry == NULL);
 	if (diff != 0) {
 		return NULL;
@@ -1163,13 +1137,12 @@ pxc_cache_release(struct pxc_cache *cache, struct pxc_entry *hold)
 
 	/* The last reference: the index let go of it before. */
 	pxc_rwlock_write_lock(&cache->lock);
-	assert(hold->state == ENTRY_HELD_ONLY);
+	assert(!entry_indexed(hold));
 	realm = cache->realms[hold->realm];
-	held_list_remove(cache, hold);
+	realm->held_only_entries--;
 	realm->held_only_bytes -= hold->cost;
-	cache->held_only_bytes -= hold->cost;
 	cache->held_only_entries--;
-	hold->state = ENTRY_DEAD;
+	cache->held_only_bytes -= hold->cost;
 	free_cache = cache->destroyed && cache->held_only_entries == 0;
 	pxc_rwlock_write_unlock(&cache->lock);
 
@@ -1321,16 +1294,19 @@ for_each_in_realm(struct pxc_cache *cache, struct pxc_realm *realm,
 	bool (*fn)(const struct pxc_entry_info *info, void *data), void *data,
 	size_t *calls)
 {
-	struct pxc_entry *entry = realm->hand;
+	for (uint32_t slot = 0; slot < realm->slots_used; slot++) {
+		struct pxc_entry *entry = pxc_core_slot_entry(realm, slot);
+		struct pxc_entry_info info;
 
-	for (uint64_t i = 0; i < realm->entries; i++, entry = entry->next) {
-		struct pxc_entry_info info = {
+		if (entry == NULL) {
+			continue;
+		}
+		info = (struct pxc_entry_info){
 			.realm = realm,
 			.name = entry->name,
 			.name_len = entry->name_len,
 			.key = make_key(cache, realm, entry->slot,
-				slot_generation(realm, entry->slot),
-				entry->tag),
+				entry->generation, entry->tag),
 			.payload = entry->payload,
 			.cost = entry->cost,
 			.owner = entry->owner,

@@ -74,7 +74,10 @@ enum pxc_leave_reason {
 struct pxc_cache_options {
 	/** Indexed plus held bytes, at most. */
 	uint64_t budget;
-	/** Slots in each realm's table: the most entries a realm holds. */
+	/**
+	 * Slots in each realm's table: the most entries a realm holds.
+	 * Rounded up to a power of two, at most 2^30.
+	 */
 	uint32_t table_capacity;
 	/** NULL: malloc and free. */
 	const struct pxc_allocator *allocator;
@@ -121,6 +124,9 @@ void pxc_cache_destroy(struct pxc_cache *cache);
 
 /** The instance id that every key of this cache carries. */
 uint64_t pxc_cache_instance(const struct pxc_cache *cache);
+
+/** The slots in each realm's table, as rounded up. */
+uint32_t pxc_cache_table_capacity(const struct pxc_cache *cache);
 
 /**
  * Checks that name is a name the cache can store: 1 to PXC_NAME_MAX bytes
@@ -183,6 +189,10 @@ enum pxc_find_flags {
 
 struct pxc_insert {
 	struct pxc_realm *realm;
+	/**
+	 * NULL with name_len 0: an anonymous entry, reached only by its key
+	 * (which its owner may hand on); it has no name to replace or find.
+	 */
 	const char *name;
 	size_t name_len;
 	/** Owned by the cache once the insert succeeds, never before. */
@@ -228,6 +238,7 @@ int pxc_cache_insert(struct pxc_cache *cache, const struct pxc_insert *insert,
 
 /**
  * Looks (realm, name) up; a hit marks the entry as recently used.
+ * Anonymous entries are never found by name.
  * Returns 0 and fills *hit (may be NULL without PXC_FIND_HOLD),
  * -ENOENT, or -EINVAL for bad arguments. Names that could not be stored
  * (see pxc_name_check()) are simply not found.

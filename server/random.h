@@ -42,6 +42,10 @@ void pxc_random_finish(struct pxc_random *r);
 void pxc_chacha20_block(const uint32_t key[8], uint32_t counter,
 	const uint32_t nonce[3], uint8_t out[64]);
 
+/** PXC_RANDOM_BLOCKS blocks of pxc_chacha20_block(), counter upward. */
+void pxc_chacha20_blocks(const uint32_t key[8], uint32_t counter,
+	const uint32_t nonce[3], uint8_t out[64 * PXC_RANDOM_BLOCKS]);
+
 /** getrandom() until len bytes are read. Returns 0 or a negative errno. */
 int pxc_getrandom(void *buf, size_t len);
 

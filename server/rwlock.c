@@ -14,15 +14,33 @@
 static atomic_uint next_thread_id;
 static _Thread_local unsigned thread_shard = UINT32_MAX;
 
-/* Threads take shards in turn, so up to PXC_RWLOCK_SHARDS have one each. */
+/* Threads take shards in turn, so up to nshards threads have one each. */
 static unsigned
-current_shard(void)
+current_shard(const struct pxc_rwlock *lock)
 {
 	if (thread_shard == UINT32_MAX) {
 		thread_shard = atomic_fetch_add_explicit(&next_thread_id, 1,
-			memory_order_relaxed) % PXC_RWLOCK_SHARDS;
+			memory_order_relaxed);
 	}
-	return thread_shard;
+	return thread_shard & (lock->nshards - 1);
+}
+
+unsigned
+pxc_rwlock_shards_for_this_machine(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	unsigned n = 2;
+
+	while (n < PXC_RWLOCK_MAX_SHARDS && (long)n < 2 * cpus) {
+		n *= 2;
+	}
+	return n;
+}
+
+size_t
+pxc_rwlock_mem_size(unsigned nshards)
+{
+	return nshards * sizeof(struct pxc_rwlock_shard) + PXC_CACHE_LINE;
 }
 
 static inline void
@@ -34,7 +52,7 @@ cpu_relax(void)
 }
 
 int
-pxc_rwlock_init(struct pxc_rwlock *lock, void *mem)
+pxc_rwlock_init(struct pxc_rwlock *lock, unsigned nshards, void *mem)
 {
 	uintptr_t p = ((uintptr_t)mem + PXC_CACHE_LINE - 1) &
 		~(uintptr_t)(PXC_CACHE_LINE - 1);
@@ -45,8 +63,9 @@ pxc_rwlock_init(struct pxc_rwlock *lock, void *mem)
 	}
 	atomic_init(&lock->writer_active, 0);
 	atomic_init(&lock->queued, 0);
+	lock->nshards = nshards;
 	lock->shards = (struct pxc_rwlock_shard *)p;
-	for (int i = 0; i < PXC_RWLOCK_SHARDS; i++) {
+	for (unsigned i = 0; i < nshards; i++) {
 		atomic_init(&lock->shards[i].word, 0);
 		atomic_init(&lock->shards[i].misses, 0);
 	}
@@ -91,7 +110,7 @@ try_enter(struct pxc_rwlock *lock, struct pxc_rwlock_shard *shard)
 struct pxc_rwlock_shard *
 pxc_rwlock_read_lock(struct pxc_rwlock *lock)
 {
-	struct pxc_rwlock_shard *shard = &lock->shards[current_shard()];
+	struct pxc_rwlock_shard *shard = &lock->shards[current_shard(lock)];
 
 	if (try_enter(lock, shard)) {
 		return shard;
@@ -165,7 +184,7 @@ pxc_rwlock_write_lock(struct pxc_rwlock *lock)
 	 */
 	wait_for_queue(lock);
 	atomic_store_explicit(&lock->writer_active, 1, memory_order_seq_cst);
-	for (int i = 0; i < PXC_RWLOCK_SHARDS; i++) {
+	for (unsigned i = 0; i < lock->nshards; i++) {
 		wait_for_readers(&lock->shards[i]);
 	}
 }
@@ -185,7 +204,7 @@ pxc_rwlock_tally(struct pxc_rwlock *lock, uint64_t *hits, uint64_t *misses)
 {
 	*hits = 0;
 	*misses = 0;
-	for (int i = 0; i < PXC_RWLOCK_SHARDS; i++) {
+	for (unsigned i = 0; i < lock->nshards; i++) {
 		struct pxc_rwlock_shard *s = &lock->shards[i];
 
 		*hits += atomic_load_explicit(&s->word,

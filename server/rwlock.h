@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PXC_RWLOCK_SHARDS 16
+#define PXC_RWLOCK_MAX_SHARDS 64
 #define PXC_CACHE_LINE 64
 
 struct pxc_rwlock_shard {
@@ -37,22 +37,30 @@ struct pxc_rwlock_shard {
 	uint8_t pad[PXC_CACHE_LINE - 2 * sizeof(uint64_t)];
 };
 
-/** Bytes of memory pxc_rwlock_init() needs for its shards, alignment included. */
-#define PXC_RWLOCK_SHARD_MEM \
-	(PXC_RWLOCK_SHARDS * sizeof(struct pxc_rwlock_shard) + PXC_CACHE_LINE)
-
 struct pxc_rwlock {
 	pthread_mutex_t writer;		/* serialises writers */
 	atomic_uint writer_active;	/* 0 or 1; readers sleep on it */
 	atomic_uint queued;		/* readers waiting for a writer */
+	unsigned nshards;		/* a power of two */
 	struct pxc_rwlock_shard *shards;
 };
 
 /**
- * Initialises the lock with PXC_RWLOCK_SHARD_MEM bytes of memory at mem,
- * which must outlive it. Returns 0 or a negative errno.
+ * The shards worth having here: two per CPU, so that threads rarely share
+ * one, and no more, since every writer scans them all. A power of two
+ * from 2 to PXC_RWLOCK_MAX_SHARDS.
  */
-int pxc_rwlock_init(struct pxc_rwlock *lock, void *mem);
+unsigned pxc_rwlock_shards_for_this_machine(void);
+
+/** Bytes of memory pxc_rwlock_init() needs for nshards, alignment included. */
+size_t pxc_rwlock_mem_size(unsigned nshards);
+
+/**
+ * Initialises the lock with nshards (a power of two) and
+ * pxc_rwlock_mem_size(nshards) bytes at mem, which must outlive it.
+ * Returns 0 or a negative errno.
+ */
+int pxc_rwlock_init(struct pxc_rwlock *lock, unsigned nshards, void *mem);
 
 /** Destroys an unlocked lock. */
 void pxc_rwlock_finish(struct pxc_rwlock *lock);

@@ -1,3 +1,5 @@
+#define _DEFAULT_SOURCE
+#include <endian.h>
 #include <string.h>
 
 #include "siphash.h"
@@ -34,13 +36,11 @@ sip_round(struct sip_state *s)
 static inline uint64_t
 load_le64(const uint8_t *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	/* Byte by byte: the result does not depend on the host's order. */
-	for (int i = 7; i >= 0; i--) {
-		v = (v << 8) | p[i];
-	}
-	return v;
+	/* memcpy: unaligned names; le64toh: the same hash on every host. */
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
 static inline void

@@ -1,4 +1,5 @@
 #include <stdint.h>
+#include <string.h>
 
 #include "utf8.h"
 
@@ -39,11 +40,31 @@ sequence_length(uint8_t lead)
 	return 0;
 }
 
+/* Names are mostly ASCII: skip it eight bytes at a time. */
+static size_t
+ascii_prefix(const uint8_t *p, size_t len)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, sizeof(w));
+		if (w & UINT64_C(0x8080808080808080)) {
+			break;
+		}
+	}
+	while (i < len && p[i] < 0x80) {
+		i++;
+	}
+	return i;
+}
+
 bool
 pxc_utf8_valid(const char *s, size_t len)
 {
 	const uint8_t *p = (const uint8_t *)s;
-	size_t i = 0;
+	size_t i = ascii_prefix(p, len);
 
 	while (i < len) {
 		size_t n = sequence_length(p[i]);

@@ -137,7 +137,7 @@ test_insert(struct pxc_cache *cache, struct pxc_realm *realm,
 	struct pxc_insert insert = {
 		.realm = realm,
 		.name = name,
-		.name_len = strlen(name),
+		.name_len = name ? strlen(name) : 0,
 		.payload = test_payload_new(id),
 		.cost = cost,
 		.owner = owner,

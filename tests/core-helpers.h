@@ -55,8 +55,8 @@ struct pxc_realm *test_realm_new(struct pxc_cache *cache, const char *name,
 	uint64_t quota);
 
 /**
- * Inserts a fresh payload numbered id under name; frees it again if the
- * insert fails. Returns what pxc_cache_insert() returned.
+ * Inserts a fresh payload numbered id under name (NULL: anonymous); frees
+ * it again if the insert fails. Returns what pxc_cache_insert() returned.
  */
 int test_insert(struct pxc_cache *cache, struct pxc_realm *realm,
 	const char *name, uint64_t id, uint64_t cost, uint64_t owner,

@@ -51,36 +51,10 @@ lookup(const struct model *m, int realm, const char *name)
 		const struct model_entry *e = &m->entries[i];
 
 		if (e->used && e->indexed && e->realm == realm &&
-				strcmp(e->name, name) == 0) {
+				e->name[0] != '\0' && strcmp(e->name, name) == 0) {
 			return i;
 		}
 	}
-	return -1;
-}
-
-static void
-ring_delete(struct model_realm *r, int pos)
-{
-	memmove(&r->ring[pos], &r->ring[pos + 1],
-		(size_t)(r->n - pos - 1) * sizeof(int));
-	r->n--;
-	if (pos < r->hand) {
-		r->hand--;
-	}
-	if (r->hand >= r->n) {
-		r->hand = 0;
-	}
-}
-
-static int
-ring_pos(const struct model_realm *r, int entry)
-{
-	for (int i = 0; i < r->n; i++) {
-		if (r->ring[i] == entry) {
-			return i;
-		}
-	}
-	assert(!"entry not in its ring");
 	return -1;
 }
 
@@ -97,7 +71,7 @@ leave(struct model *m, int entry, enum pxc_leave_reason reason)
 	struct model_entry *e = &m->entries[entry];
 	struct model_realm *r = &m->realms[e->realm];
 
-	ring_delete(r, ring_pos(r, entry));
+	r->n--;
 	r->slot_entry[e->slot] = -1;
 	if (++r->gens[e->slot] == PXC_GENERATION_RETIRED) {
 		r->retired++;
@@ -116,27 +90,42 @@ leave(struct model *m, int entry, enum pxc_leave_reason reason)
 		drop(m, entry);
 		return;
 	}
+	r->held_entries++;
 	r->held_bytes += e->cost;
 	m->stats.held_only_entries++;
 	m->stats.held_only_bytes += e->cost;
+}
+
+static uint32_t
+next_slot(const struct model_realm *r, uint32_t slot)
+{
+	return (slot + 1) % r->slots_used;
 }
 
 static bool
 evict_one(struct model *m, int realm)
 {
 	struct model_realm *r = &m->realms[realm];
+	uint32_t slot = r->hand;
 
-	for (int step = 0; step < 2 * r->n; step++) {
-		struct model_entry *e = &m->entries[r->ring[r->hand]];
+	if (r->n == 0) {
+		return false;
+	}
+	for (uint32_t step = 0; step < 2 * r->slots_used;
+			step++, slot = next_slot(r, slot)) {
+		int entry = r->slot_entry[slot];
+		struct model_entry *e;
 
-		if (e->holds == 0) {
-			if (!e->referenced) {
-				leave(m, r->ring[r->hand], PXC_LEAVE_EVICTED);
-				return true;
-			}
-			e->referenced = false;
+		if (entry < 0 || m->entries[entry].holds > 0) {
+			continue;
 		}
-		r->hand = (r->hand + 1) % r->n;
+		e = &m->entries[entry];
+		if (!e->referenced) {
+			r->hand = next_slot(r, slot);
+			leave(m, entry, PXC_LEAVE_EVICTED);
+			return true;
+		}
+		e->referenced = false;
 	}
 	return false;
 }
@@ -245,7 +234,7 @@ model_insert(struct model *m, int realm, const char *name, uint64_t id,
 	uint64_t cost, uint64_t owner, uint32_t flags, int *entry_out)
 {
 	struct model_realm *r = &m->realms[realm];
-	int old = lookup(m, realm, name);
+	int old = name[0] ? lookup(m, realm, name) : -1;
 	struct model_entry *e;
 	int ret, cell;
 
@@ -285,16 +274,9 @@ model_insert(struct model *m, int realm, const char *name, uint64_t id,
 	e->holds = (flags & PXC_INSERT_HOLD) ? 1 : 0;
 	e->slot = r->nfree > 0 ? r->free_stack[--r->nfree] : r->slots_used++;
 	e->generation = r->gens[e->slot];
+	/* Right behind the hand it starts unreferenced; anywhere else, not. */
+	e->referenced = e->slot != (r->hand + r->slots_used - 1) % r->slots_used;
 	r->slot_entry[e->slot] = cell;
-	/* Just behind the hand. */
-	if (r->n == 0) {
-		r->ring[0] = cell;
-		r->hand = 0;
-	} else {
-		memmove(&r->ring[r->hand + 1], &r->ring[r->hand],
-			(size_t)(r->n - r->hand) * sizeof(int));
-		r->ring[r->hand++] = cell;
-	}
 	r->n++;
 	r->indexed_bytes += cost;
 	m->stats.entries++;
@@ -395,6 +377,7 @@ model_release(struct model *m, int entry)
 	if (--e->holds > 0 || e->indexed) {
 		return;
 	}
+	m->realms[e->realm].held_entries--;
 	m->realms[e->realm].held_bytes -= e->cost;
 	m->stats.held_only_entries--;
 	m->stats.held_only_bytes -= e->cost;
@@ -407,8 +390,11 @@ model_clear(struct model *m)
 	for (int i = 0; i < m->nrealms; i++) {
 		struct model_realm *r = &m->realms[i];
 
-		while (r->n > 0) {
-			leave(m, r->ring[r->hand], PXC_LEAVE_CLEARED);
+		for (uint32_t slot = 0; slot < r->slots_used; slot++) {
+			if (r->slot_entry[slot] >= 0) {
+				leave(m, r->slot_entry[slot],
+					PXC_LEAVE_CLEARED);
+			}
 		}
 	}
 }

@@ -34,9 +34,8 @@ struct model_entry {
 
 struct model_realm {
 	uint64_t quota;
-	int ring[MODEL_CAPACITY];	/* entries in CLOCK order */
-	int n;
-	int hand;			/* index into ring */
+	int n;				/* indexed entries */
+	uint32_t hand;			/* CLOCK's, a slot */
 	uint32_t gens[MODEL_CAPACITY];
 	int slot_entry[MODEL_CAPACITY];	/* entry index or -1 */
 	uint32_t slots_used;
@@ -44,6 +43,7 @@ struct model_realm {
 	int nfree;
 	uint32_t retired;
 	uint64_t indexed_bytes;
+	uint64_t held_entries;
 	uint64_t held_bytes;
 	bool exhausted;
 };
@@ -64,7 +64,8 @@ void model_init(struct model *m, uint64_t budget, uint32_t capacity,
 int model_add_realm(struct model *m, uint64_t quota);
 
 /**
- * The model's insert. Returns 0 or the core's negative errno; on success
+ * The model's insert; an empty name inserts an anonymous entry.
+ * Returns 0 or the core's negative errno; on success
  * *entry_out is the new entry's index (its tag is for the caller to set).
  */
 int model_insert(struct model *m, int realm, const char *name, uint64_t id,

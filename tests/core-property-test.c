@@ -135,10 +135,13 @@ op_insert(void)
 	int ret, expect, entry = -1;
 
 	random_name(name, sizeof(name));
+	if (below(16) == 0) {
+		name[0] = '\0';	/* anonymous */
+	}
 	expect = model_insert(&run.model, realm, name, run.next_id, cost,
 		owner, flags, &entry);
-	ret = test_insert(run.cache, run.realms[realm], name, run.next_id,
-		cost, owner, flags, &hit);
+	ret = test_insert(run.cache, run.realms[realm], name[0] ? name : NULL,
+		run.next_id, cost, owner, flags, &hit);
 	run.next_id++;
 	require(ret == expect);
 	for (int i = 0; i < 5; i++) {
@@ -310,15 +313,22 @@ compare_stats(void)
 
 struct walk {
 	const struct model_realm *realm;
-	int pos;
+	uint32_t slot;
 };
 
+/* Entries come in slot order: the model's next occupied slot. */
 static bool
 compare_entry(const struct pxc_entry_info *info, void *data)
 {
 	struct walk *w = data;
-	int entry = w->realm->ring[(w->realm->hand + w->pos++) % w->realm->n];
-	const struct model_entry *e = &run.model.entries[entry];
+	int entry;
+	const struct model_entry *e;
+
+	while (w->realm->slot_entry[w->slot] < 0) {
+		w->slot++;
+	}
+	entry = w->realm->slot_entry[w->slot++];
+	e = &run.model.entries[entry];
 	struct pxc_key key = model_key(&run.model, entry,
 		pxc_cache_instance(run.cache));
 
@@ -329,7 +339,7 @@ compare_entry(const struct pxc_entry_info *info, void *data)
 	return true;
 }
 
-/* Every realm's entries, in CLOCK order from the hand, as in the model. */
+/* Every realm's entries, slot by slot, as in the model. */
 static void
 compare_entries(void)
 {

@@ -71,6 +71,8 @@ stats(void)
 	return s;
 }
 
+static bool stop_at_first(const struct pxc_entry_info *info, void *data);
+
 static bool
 same_key(const struct pxc_key *a, const struct pxc_key *b)
 {
@@ -377,6 +379,40 @@ TEST(remove_by_key_removes_that_entry_only)
 	assert(!present("b") && present("a"));
 	assert(pxc_cache_find_key(cache, &a.key, 0, NULL) == 0);
 	assert(pxc_cache_remove_key(cache, &b.key) == -ENOENT);
+	teardown();
+}
+
+TEST(anonymous_entries_are_reached_by_key_only)
+{
+	struct pxc_insert ins = {
+		.name = NULL,
+		.name_len = 0,
+		.cost = 10,
+		.flags = PXC_INSERT_REPLACE,
+	};
+	struct pxc_hit a, b, out;
+	size_t calls;
+
+	setup(1000, CAP);
+	ins.realm = realm;
+	ins.payload = test_payload_new(1);
+	assert(pxc_cache_insert(cache, &ins, &a) == 0);
+	ins.payload = test_payload_new(2);
+	assert(pxc_cache_insert(cache, &ins, &b) == 0);
+	/* Two entries: nothing to replace without a name. */
+	assert(a.key.slot != b.key.slot && stats().entries == 2);
+	assert(stats().replacements == 0);
+	assert(pxc_cache_find_key(cache, &a.key, 0, &out) == 0);
+	assert(test_payload_id(out.payload) == 1);
+	assert(find("", NULL) == -ENOENT);
+	calls = pxc_cache_for_each(cache, realm, stop_at_first, NULL);
+	assert(calls == 1);
+	assert(pxc_cache_remove_key(cache, &a.key) == 0);
+	assert(pxc_cache_find_key(cache, &a.key, 0, NULL) == -ENOENT);
+	assert(pxc_cache_find_key(cache, &b.key, 0, NULL) == 0);
+	/* A length without a name is a bad argument. */
+	ins.name_len = 3;
+	assert(pxc_cache_insert(cache, &ins, NULL) == -EINVAL);
 	teardown();
 }
 

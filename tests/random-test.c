@@ -39,6 +39,20 @@ TEST(chacha20_block_matches_rfc8439)
 	assert(memcmp(out, expect, sizeof(expect)) == 0);
 }
 
+/* The lane-parallel version is the same function, block for block. */
+TEST(chacha20_blocks_equal_single_blocks)
+{
+	const uint32_t key[8] = { 9, 8, 7, 6, 5, 4, 3, 0xffffffff };
+	const uint32_t nonce[3] = { 1, 2, 3 };
+	uint8_t one[64 * PXC_RANDOM_BLOCKS], lanes[64 * PXC_RANDOM_BLOCKS];
+
+	for (uint32_t i = 0; i < PXC_RANDOM_BLOCKS; i++) {
+		pxc_chacha20_block(key, 0xfffffffe + i, nonce, one + 64 * i);
+	}
+	pxc_chacha20_blocks(key, 0xfffffffe, nonce, lanes);
+	assert(memcmp(one, lanes, sizeof(one)) == 0);
+}
+
 /* The reference vectors of the SipHash paper: key 00..0f, message 00..n-1. */
 TEST(siphash24_matches_the_reference_vectors)
 {
