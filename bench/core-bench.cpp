@@ -656,6 +656,41 @@ callgrind_size(size_t n)
 		}
 	});
 
+	// churn: counted in steady state, after a warm-up of twice the
+	// budget's entries (the first inserts after freeing a big cache send
+	// malloc through its free lists)
+	uint64_t tenth = std::max<size_t>(n / 10, 1);
+	auto ours_churn = [&](size_t from, size_t to) {
+		for (size_t i = from; i < to; i++) {
+			const std::string &name =
+				w.names[w.order[i % w.order.size()] % n];
+
+			if (!ours.find(name)) {
+				ours.insert(name);
+			}
+		}
+	};
+	auto qt_churn = [&](size_t from, size_t to) {
+		QPixmap out;
+
+		for (size_t i = from; i < to; i++) {
+			uint32_t j = w.order[i % w.order.size()] % n;
+
+			if (!QPixmapCache::find(w.qnames[j], &out)) {
+				QPixmapCache::insert(w.qnames[j], qt.pixmaps[j]);
+			}
+		}
+	};
+
+	ours.create(n, tenth * kCost);
+	ours_churn(k, k + 2 * tenth);
+	count_instructions("ours", "churn_10pct", n, [&] { ours_churn(0, k); });
+	ours.destroy();
+	QtCache::reset(tenth);
+	qt_churn(k, k + 2 * tenth);
+	count_instructions("qt", "churn_10pct", n, [&] { qt_churn(0, k); });
+	QtCache::reset(0);
+
 	ours.fill(w, true);
 	qt.fill(w, true);
 	count_instructions("ours", "insert_key", n, [&] {
