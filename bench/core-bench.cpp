@@ -93,8 +93,14 @@ struct Workload {
 		}
 		order.resize(std::max<size_t>(n, 1000000));
 		for (auto &o : order) {
-			o = static_cast<uint32_t>(rng() % n);
+			o = static_cast<uint32_t>(rng());
 		}
+	}
+
+	// The i-th name of the random order, among the first `among` names.
+	size_t pick(size_t i, size_t among) const
+	{
+		return order[i % order.size()] % among;
 	}
 };
 
@@ -255,6 +261,148 @@ struct QtCache {
 	}
 };
 
+// The operations, each written once and used both for the timings and for
+// the instruction counts. Each runs operations [from, to): inserts take
+// names in order, lookups pick them at random among the first `among`.
+// Each returns the operations done (hits, for hits).
+
+size_t
+ours_insert_names(Ours &o, const Workload &w, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		o.insert(w.names[i]);
+	}
+	return to - from;
+}
+
+size_t
+qt_insert_names(QtCache &q, const Workload &w, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		QPixmapCache::insert(w.qnames[i], q.pixmaps[i]);
+	}
+	return to - from;
+}
+
+size_t
+ours_find_names(Ours &o, const Workload &w,
+	const std::vector<std::string> &names, size_t among, size_t from,
+	size_t to)
+{
+	size_t hits = 0;
+
+	for (size_t i = from; i < to; i++) {
+		hits += o.find(names[w.pick(i, among)]);
+	}
+	return hits;
+}
+
+size_t
+qt_find_names(const Workload &w, const std::vector<QString> &names,
+	size_t among, size_t from, size_t to)
+{
+	QPixmap out;
+	size_t hits = 0;
+
+	for (size_t i = from; i < to; i++) {
+		hits += QPixmapCache::find(names[w.pick(i, among)], &out);
+	}
+	return hits;
+}
+
+size_t
+ours_remove_names(Ours &o, const Workload &w, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		pxc_cache_remove(o.cache, o.realm, w.names[i].data(),
+			w.names[i].size());
+	}
+	return to - from;
+}
+
+size_t
+qt_remove_names(const Workload &w, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		QPixmapCache::remove(w.qnames[i]);
+	}
+	return to - from;
+}
+
+size_t
+ours_insert_keys(Ours &o, size_t from, size_t to)
+{
+	static const std::string anonymous;
+
+	for (size_t i = from; i < to; i++) {
+		o.insert(anonymous, &o.keys[i]);
+	}
+	return to - from;
+}
+
+size_t
+qt_insert_keys(QtCache &q, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		q.keys[i] = QPixmapCache::insert(q.pixmaps[i]);
+	}
+	return to - from;
+}
+
+size_t
+ours_find_keys(Ours &o, const Workload &w, size_t among, size_t from,
+	size_t to)
+{
+	size_t hits = 0;
+
+	for (size_t i = from; i < to; i++) {
+		hits += o.find_key(o.keys[w.pick(i, among)]);
+	}
+	return hits;
+}
+
+size_t
+qt_find_keys(const QtCache &q, const Workload &w, size_t among, size_t from,
+	size_t to)
+{
+	QPixmap out;
+	size_t hits = 0;
+
+	for (size_t i = from; i < to; i++) {
+		hits += QPixmapCache::find(q.keys[w.pick(i, among)], &out);
+	}
+	return hits;
+}
+
+// Churn: find, and insert on a miss.
+size_t
+ours_churn(Ours &o, const Workload &w, size_t among, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		const std::string &name = w.names[w.pick(i, among)];
+
+		if (!o.find(name)) {
+			o.insert(name);
+		}
+	}
+	return to - from;
+}
+
+size_t
+qt_churn(QtCache &q, const Workload &w, size_t among, size_t from, size_t to)
+{
+	QPixmap out;
+
+	for (size_t i = from; i < to; i++) {
+		size_t j = w.pick(i, among);
+
+		if (!QPixmapCache::find(w.qnames[j], &out)) {
+			QPixmapCache::insert(w.qnames[j], q.pixmaps[j]);
+		}
+	}
+	return to - from;
+}
+
 // Runs ours and Qt's round after round, alternating, and prints the
 // medians as one JSON line. Each round repeats (prepare untimed, run
 // timed) until it timed at least kRoundOps operations, so that small
@@ -349,149 +497,51 @@ time_size(size_t n)
 	QtCache qt(n);
 	int rounds = n >= 1000000 ? 3 : 7;
 	size_t k = lookups(n);
+	size_t tenth = std::max<size_t>(n / 10, 1);
 
-	// insert by name, into an empty cache
 	compare("insert_name", n, rounds,
 		{ [&] { ours.create(n, UINT64_MAX); },
-		  [&] {
-			for (size_t i = 0; i < n; i++) {
-				ours.insert(w.names[i]);
-			}
-			return n;
-		  } },
+		  [&] { return ours_insert_names(ours, w, 0, n); } },
 		{ [&] { QtCache::reset(n + 16); },
-		  [&] {
-			for (size_t i = 0; i < n; i++) {
-				QPixmapCache::insert(w.qnames[i], qt.pixmaps[i]);
-			}
-			return n;
-		  } });
+		  [&] { return qt_insert_names(qt, w, 0, n); } });
 
-	// find by name: hits in random order, then misses
 	ours.fill(w, false);
 	qt.fill(w, false);
 	compare("find_name_hit", n, rounds,
-		{ [] {}, [&] {
-			size_t hits = 0;
-
-			for (size_t i = 0; i < k; i++) {
-				hits += ours.find(w.names[w.order[i]]);
-			}
-			return hits;
-		  } },
-		{ [] {}, [&] {
-			size_t hits = 0;
-			QPixmap out;
-
-			for (size_t i = 0; i < k; i++) {
-				hits += QPixmapCache::find(
-					w.qnames[w.order[i]], &out);
-			}
-			return hits;
-		  } });
+		{ [] {}, [&] { return ours_find_names(ours, w, w.names, n, 0, k); } },
+		{ [] {}, [&] { return qt_find_names(w, w.qnames, n, 0, k); } });
 	compare("find_name_miss", n, rounds,
 		{ [] {}, [&] {
-			for (size_t i = 0; i < k; i++) {
-				ours.find(w.absent[w.order[i]]);
-			}
+			ours_find_names(ours, w, w.absent, n, 0, k);
 			return k;
 		  } },
 		{ [] {}, [&] {
-			QPixmap out;
-
-			for (size_t i = 0; i < k; i++) {
-				QPixmapCache::find(w.qabsent[w.order[i]], &out);
-			}
+			qt_find_names(w, w.qabsent, n, 0, k);
 			return k;
 		  } });
 
-	// remove by name, every entry in random order
 	compare("remove_name", n, rounds,
-		{ [&] { ours.fill(w, false); }, [&] {
-			for (size_t i = 0; i < n; i++) {
-				pxc_cache_remove(ours.cache, ours.realm,
-					w.names[i].data(), w.names[i].size());
-			}
-			return n;
-		  } },
-		{ [&] { qt.fill(w, false); }, [&] {
-			for (size_t i = 0; i < n; i++) {
-				QPixmapCache::remove(w.qnames[i]);
-			}
-			return n;
-		  } });
+		{ [&] { ours.fill(w, false); },
+		  [&] { return ours_remove_names(ours, w, 0, n); } },
+		{ [&] { qt.fill(w, false); },
+		  [&] { return qt_remove_names(w, 0, n); } });
 
-	// insert returning a key: anonymous entries on both sides
 	compare("insert_key", n, rounds,
 		{ [&] { ours.create(n, UINT64_MAX); ours.keys.resize(n); },
-		  [&] {
-			static const std::string anonymous;
-
-			for (size_t i = 0; i < n; i++) {
-				ours.insert(anonymous, &ours.keys[i]);
-			}
-			return n;
-		  } },
-		{ [&] {
-			QtCache::reset(n + 16);
-			qt.keys.resize(n);
-		  },
-		  [&] {
-			for (size_t i = 0; i < n; i++) {
-				qt.keys[i] = QPixmapCache::insert(
-					qt.pixmaps[i]);
-			}
-			return n;
-		  } });
+		  [&] { return ours_insert_keys(ours, 0, n); } },
+		{ [&] { QtCache::reset(n + 16); qt.keys.resize(n); },
+		  [&] { return qt_insert_keys(qt, 0, n); } });
 	ours.fill(w, true);
 	qt.fill(w, true);
 	compare("find_key", n, rounds,
-		{ [] {}, [&] {
-			size_t hits = 0;
+		{ [] {}, [&] { return ours_find_keys(ours, w, n, 0, k); } },
+		{ [] {}, [&] { return qt_find_keys(qt, w, n, 0, k); } });
 
-			for (size_t i = 0; i < k; i++) {
-				hits += ours.find_key(ours.keys[w.order[i]]);
-			}
-			return hits;
-		  } },
-		{ [] {}, [&] {
-			size_t hits = 0;
-			QPixmap out;
-
-			for (size_t i = 0; i < k; i++) {
-				hits += QPixmapCache::find(
-					qt.keys[w.order[i]], &out);
-			}
-			return hits;
-		  } });
-
-	// churn: find or insert over the working set, budget at 10% of it
-	size_t tenth = std::max<size_t>(n / 10, 1);
-	uint64_t budget = tenth * kCost;
 	compare("churn_10pct", n, rounds,
-		{ [&] { ours.create(n, budget); }, [&] {
-			for (size_t i = 0; i < k; i++) {
-				const std::string &name = w.names[w.order[i]];
-
-				if (!ours.find(name)) {
-					ours.insert(name);
-				}
-			}
-			return k;
-		  } },
-		{ [&] { QtCache::reset(tenth); }, [&] {
-			QPixmap out;
-
-			for (size_t i = 0; i < k; i++) {
-				uint32_t j = w.order[i];
-
-				if (!QPixmapCache::find(w.qnames[j], &out)) {
-					QPixmapCache::insert(w.qnames[j],
-						qt.pixmaps[j]);
-				}
-			}
-			return k;
-		  } });
+		{ [&] { ours.create(n, tenth * kCost); },
+		  [&] { return ours_churn(ours, w, n, 0, k); } },
+		{ [&] { QtCache::reset(tenth); },
+		  [&] { return qt_churn(qt, w, n, 0, k); } });
 
 	if (selected("bytes_per_entry")) {
 		bytes_per_entry(w, ours, qt);
@@ -554,8 +604,8 @@ hits_threads(const Workload &w, Ours &ours, int rounds, size_t k)
 					while (ready.load() < threads) {
 					}
 					for (size_t i = 0; i < k; i++) {
-						ours.find(w.names[w.order[
-							(i + t * k / 2) % k]],
+						ours.find(w.names[w.pick(
+							i + t * k / 2, n)],
 							flags);
 					}
 				});
@@ -595,129 +645,61 @@ count_instructions(const char *impl, const char *op, size_t n, F body)
 void
 callgrind_size(size_t n)
 {
-	Workload w(n + kCallgrindOps);
-	Ours ours;
-	QtCache qt(n + kCallgrindOps);
 	const size_t k = kCallgrindOps;
+	size_t tenth = std::max<size_t>(n / 10, 1);
+	Workload w(n + k);
+	Ours ours;
+	QtCache qt(n + k);
 
-	// insert by name: k more names into a cache of n
+	// k more names into a cache of n
 	ours.create(n + k, UINT64_MAX);
-	for (size_t i = 0; i < n; i++) {
-		ours.insert(w.names[i]);
-	}
-	count_instructions("ours", "insert_name", n, [&] {
-		for (size_t i = n; i < n + k; i++) {
-			ours.insert(w.names[i]);
-		}
-	});
+	ours_insert_names(ours, w, 0, n);
+	count_instructions("ours", "insert_name", n,
+		[&] { ours_insert_names(ours, w, n, n + k); });
 	QtCache::reset(n + k + 16);
-	for (size_t i = 0; i < n; i++) {
-		QPixmapCache::insert(w.qnames[i], qt.pixmaps[i]);
-	}
-	count_instructions("qt", "insert_name", n, [&] {
-		for (size_t i = n; i < n + k; i++) {
-			QPixmapCache::insert(w.qnames[i], qt.pixmaps[i]);
-		}
-	});
+	qt_insert_names(qt, w, 0, n);
+	count_instructions("qt", "insert_name", n,
+		[&] { qt_insert_names(qt, w, n, n + k); });
 
-	count_instructions("ours", "find_name_hit", n, [&] {
-		for (size_t i = 0; i < k; i++) {
-			ours.find(w.names[w.order[i] % n]);
-		}
-	});
-	count_instructions("qt", "find_name_hit", n, [&] {
-		QPixmap out;
+	count_instructions("ours", "find_name_hit", n,
+		[&] { ours_find_names(ours, w, w.names, n, 0, k); });
+	count_instructions("qt", "find_name_hit", n,
+		[&] { qt_find_names(w, w.qnames, n, 0, k); });
+	count_instructions("ours", "find_name_miss", n,
+		[&] { ours_find_names(ours, w, w.absent, n, 0, k); });
+	count_instructions("qt", "find_name_miss", n,
+		[&] { qt_find_names(w, w.qabsent, n, 0, k); });
+	count_instructions("ours", "remove_name", n,
+		[&] { ours_remove_names(ours, w, 0, k); });
+	count_instructions("qt", "remove_name", n,
+		[&] { qt_remove_names(w, 0, k); });
 
-		for (size_t i = 0; i < k; i++) {
-			QPixmapCache::find(w.qnames[w.order[i] % n], &out);
-		}
-	});
-	count_instructions("ours", "find_name_miss", n, [&] {
-		for (size_t i = 0; i < k; i++) {
-			ours.find(w.absent[w.order[i] % n]);
-		}
-	});
-	count_instructions("qt", "find_name_miss", n, [&] {
-		QPixmap out;
-
-		for (size_t i = 0; i < k; i++) {
-			QPixmapCache::find(w.qabsent[w.order[i] % n], &out);
-		}
-	});
-	count_instructions("ours", "remove_name", n, [&] {
-		for (size_t i = 0; i < k; i++) {
-			pxc_cache_remove(ours.cache, ours.realm,
-				w.names[i].data(), w.names[i].size());
-		}
-	});
-	count_instructions("qt", "remove_name", n, [&] {
-		for (size_t i = 0; i < k; i++) {
-			QPixmapCache::remove(w.qnames[i]);
-		}
-	});
-
-	// churn: counted in steady state, after a warm-up of twice the
-	// budget's entries (the first inserts after freeing a big cache send
-	// malloc through its free lists)
-	uint64_t tenth = std::max<size_t>(n / 10, 1);
-	auto ours_churn = [&](size_t from, size_t to) {
-		for (size_t i = from; i < to; i++) {
-			const std::string &name =
-				w.names[w.order[i % w.order.size()] % n];
-
-			if (!ours.find(name)) {
-				ours.insert(name);
-			}
-		}
-	};
-	auto qt_churn = [&](size_t from, size_t to) {
-		QPixmap out;
-
-		for (size_t i = from; i < to; i++) {
-			uint32_t j = w.order[i % w.order.size()] % n;
-
-			if (!QPixmapCache::find(w.qnames[j], &out)) {
-				QPixmapCache::insert(w.qnames[j], qt.pixmaps[j]);
-			}
-		}
-	};
-
+	// Churn in steady state, after a warm-up of twice the budget's
+	// entries: the first inserts after freeing a big cache send malloc
+	// through its free lists.
 	ours.create(n, tenth * kCost);
-	ours_churn(k, k + 2 * tenth);
-	count_instructions("ours", "churn_10pct", n, [&] { ours_churn(0, k); });
+	ours_churn(ours, w, n, k, k + 2 * tenth);
+	count_instructions("ours", "churn_10pct", n,
+		[&] { ours_churn(ours, w, n, 0, k); });
 	ours.destroy();
 	QtCache::reset(tenth);
-	qt_churn(k, k + 2 * tenth);
-	count_instructions("qt", "churn_10pct", n, [&] { qt_churn(0, k); });
-	QtCache::reset(0);
+	qt_churn(qt, w, n, k, k + 2 * tenth);
+	count_instructions("qt", "churn_10pct", n,
+		[&] { qt_churn(qt, w, n, 0, k); });
 
+	// k more anonymous entries into a cache of n, then lookups by key
 	ours.fill(w, true);
 	qt.fill(w, true);
-	count_instructions("ours", "insert_key", n, [&] {
-		static const std::string anonymous;
-		pxc_key key;
-
-		for (size_t i = 0; i < k; i++) {
-			ours.insert(anonymous, &key);
-		}
-	});
-	count_instructions("qt", "insert_key", n, [&] {
-		for (size_t i = 0; i < k; i++) {
-			QPixmapCache::insert(qt.pixmaps[i]);
-		}
-	});
-	count_instructions("ours", "find_key", n, [&] {
-		for (size_t i = 0; i < k; i++) {
-			ours.find_key(ours.keys[w.order[i] % n]);
-		}
-	});
-	count_instructions("qt", "find_key", n, [&] {
-		QPixmap out;
-
-		for (size_t i = 0; i < k; i++) {
-			QPixmapCache::find(qt.keys[w.order[i] % n], &out);
-		}
-	});
+	ours.keys.resize(n + k);
+	qt.keys.resize(n + k);
+	count_instructions("ours", "insert_key", n,
+		[&] { ours_insert_keys(ours, n, n + k); });
+	count_instructions("qt", "insert_key", n,
+		[&] { qt_insert_keys(qt, n, n + k); });
+	count_instructions("ours", "find_key", n,
+		[&] { ours_find_keys(ours, w, n, 0, k); });
+	count_instructions("qt", "find_key", n,
+		[&] { qt_find_keys(qt, w, n, 0, k); });
 	ours.destroy();
 	QtCache::reset(0);
 }

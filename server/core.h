@@ -317,6 +317,7 @@ struct pxc_realm_stats {
 	uint64_t quota;
 	uint64_t entries;
 	uint64_t indexed_bytes;
+	uint64_t held_only_entries;
 	uint64_t held_only_bytes;
 	uint32_t slots_used;		/* slots ever used, retired included */
 	uint32_t retired_slots;

@@ -38,11 +38,10 @@ int pxc_random_bytes(struct pxc_random *r, void *out, size_t len);
 /** Wipes r. */
 void pxc_random_finish(struct pxc_random *r);
 
-/** The ChaCha20 block function of RFC 8439, for its test vectors. */
-void pxc_chacha20_block(const uint32_t key[8], uint32_t counter,
-	const uint32_t nonce[3], uint8_t out[64]);
-
-/** PXC_RANDOM_BLOCKS blocks of pxc_chacha20_block(), counter upward. */
+/**
+ * PXC_RANDOM_BLOCKS blocks of the ChaCha20 block function of RFC 8439, for
+ * counter, counter + 1, ... (wrapping).
+ */
 void pxc_chacha20_blocks(const uint32_t key[8], uint32_t counter,
 	const uint32_t nonce[3], uint8_t out[64 * PXC_RANDOM_BLOCKS]);
 

@@ -123,6 +123,19 @@ compare_hit(int entry, const struct pxc_hit *hit)
 	require(hit->cost == e->cost && hit->owner == e->owner);
 }
 
+/* A lookup found what the model found, and its hold is kept. */
+static void
+compare_lookup(int entry, int ret, bool hold, const struct pxc_hit *hit)
+{
+	require(ret == (entry >= 0 ? 0 : -ENOENT));
+	if (entry >= 0) {
+		compare_hit(entry, hit);
+		if (hold) {
+			add_hold(entry, hit->hold);
+		}
+	}
+}
+
 static void
 op_insert(void)
 {
@@ -173,13 +186,7 @@ op_find(void)
 	entry = model_find(&run.model, realm, name, hold);
 	ret = pxc_cache_find(run.cache, run.realms[realm], name, strlen(name),
 		hold ? PXC_FIND_HOLD : 0, &hit);
-	require(ret == (entry >= 0 ? 0 : -ENOENT));
-	if (entry >= 0) {
-		compare_hit(entry, &hit);
-		if (hold) {
-			add_hold(entry, hit.hold);
-		}
-	}
+	compare_lookup(entry, ret, hold, &hit);
 }
 
 static struct pxc_key
@@ -221,13 +228,7 @@ op_find_key(void)
 	int ret = pxc_cache_find_key(run.cache, &key,
 		hold ? PXC_FIND_HOLD : 0, &hit);
 
-	require(ret == (entry >= 0 ? 0 : -ENOENT));
-	if (entry >= 0) {
-		compare_hit(entry, &hit);
-		if (hold) {
-			add_hold(entry, hit.hold);
-		}
-	}
+	compare_lookup(entry, ret, hold, &hit);
 }
 
 static void
@@ -351,6 +352,8 @@ compare_entries(void)
 			compare_entry, &w) == (size_t)run.model.realms[i].n);
 		pxc_cache_get_realm_stats(run.cache, run.realms[i], &rs);
 		require(rs.held_only_bytes == run.model.realms[i].held_bytes);
+		require(rs.held_only_entries ==
+			run.model.realms[i].held_entries);
 		require(rs.retired_slots == run.model.realms[i].retired);
 		require(rs.slots_used == run.model.realms[i].slots_used);
 	}
