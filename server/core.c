@@ -1030,14 +1030,17 @@ pxc_cache_find(struct pxc_cache *cache, struct pxc_realm *realm,
 	struct pxc_entry *entry;
 	uint32_t hash;
 
+	bool peek = flags & PXC_FIND_PEEK;
+
 	if (!realm_of_cache(cache, realm) || name == NULL ||
-			(flags & ~(uint32_t)PXC_FIND_HOLD) ||
+			(flags & ~(uint32_t)(PXC_FIND_HOLD | PXC_FIND_PEEK)) ||
 			((flags & PXC_FIND_HOLD) && hit == NULL)) {
 		return -EINVAL;
 	}
 	if (name_len == 0 || name_len > PXC_NAME_MAX) {
 		shard = pxc_rwlock_read_lock(&cache->lock);
-		pxc_rwlock_read_unlock(shard, PXC_RWLOCK_MISS);
+		pxc_rwlock_read_unlock(shard,
+			peek ? PXC_RWLOCK_NONE : PXC_RWLOCK_MISS);
 		return -ENOENT;
 	}
 	hash = pxc_core_name_hash(cache, name, name_len);
@@ -1045,16 +1048,41 @@ pxc_cache_find(struct pxc_cache *cache, struct pxc_realm *realm,
 	shard = pxc_rwlock_read_lock(&cache->lock);
 	entry = index_lookup(realm, hash, name, name_len);
 	if (entry == NULL) {
-		pxc_rwlock_read_unlock(shard, PXC_RWLOCK_MISS);
+		pxc_rwlock_read_unlock(shard,
+			peek ? PXC_RWLOCK_NONE : PXC_RWLOCK_MISS);
 		return -ENOENT;
 	}
-	mark_used(entry);
+	if (!peek) {
+		mark_used(entry);
+	}
 	if (hit != NULL) {
 		fill_hit(cache, realm, entry, hit);
 		take_hold(entry, flags, hit);
 	}
-	pxc_rwlock_read_unlock(shard, PXC_RWLOCK_HIT);
+	pxc_rwlock_read_unlock(shard, peek ? PXC_RWLOCK_NONE : PXC_RWLOCK_HIT);
 	return 0;
+}
+
+int
+pxc_cache_touch(struct pxc_cache *cache, struct pxc_realm *realm,
+	uint32_t slot, uint32_t generation)
+{
+	struct pxc_rwlock_shard *shard;
+	struct pxc_entry *entry;
+
+	if (!realm_of_cache(cache, realm)) {
+		return -ENOENT;
+	}
+	shard = pxc_rwlock_read_lock(&cache->lock);
+	entry = slot < realm->slots_used ?
+		pxc_core_slot_entry(realm, slot) : NULL;
+	if (entry != NULL && entry->generation == generation) {
+		mark_used(entry);
+	} else {
+		entry = NULL;
+	}
+	pxc_rwlock_read_unlock(shard, PXC_RWLOCK_NONE);
+	return entry != NULL ? 0 : -ENOENT;
 }
 
 /*

@@ -185,6 +185,8 @@ enum pxc_insert_flags {
 enum pxc_find_flags {
 	/** Take a hold: the payload stays valid until pxc_cache_release(). */
 	PXC_FIND_HOLD = 1 << 0,
+	/** Only look: count no hit or miss, do not mark the entry used. */
+	PXC_FIND_PEEK = 1 << 1,
 };
 
 struct pxc_insert {
@@ -255,6 +257,14 @@ int pxc_cache_find(struct pxc_cache *cache, struct pxc_realm *realm,
  */
 int pxc_cache_find_key(struct pxc_cache *cache, const struct pxc_key *key,
 	uint32_t flags, struct pxc_hit *hit);
+
+/**
+ * Marks the entry in slot (of realm's table) as recently used if its
+ * generation is generation: how clients report hits the manager never saw.
+ * Returns 0 or -ENOENT (empty slot, other generation, bad arguments).
+ */
+int pxc_cache_touch(struct pxc_cache *cache, struct pxc_realm *realm,
+	uint32_t slot, uint32_t generation);
 
 /**
  * Releases a hold taken by a lookup or an insert. When the entry has left

@@ -624,6 +624,49 @@ TEST(use_by_key_counts_as_recent_use)
 	teardown();
 }
 
+TEST(peeking_counts_nothing_and_marks_nothing)
+{
+	struct pxc_hit hit;
+	char name[16];
+
+	setup(100, CAP);
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		put(name, (uint64_t)i, 10);
+	}
+	assert(pxc_cache_find(cache, realm, "n0", 2, PXC_FIND_PEEK,
+		&hit) == 0);
+	assert(test_payload_id(hit.payload) == 0);
+	assert(pxc_cache_find(cache, realm, "zz", 2, PXC_FIND_PEEK,
+		NULL) == -ENOENT);
+	assert(stats().hits == 0 && stats().misses == 0);
+	put("new", 10, 10);
+	assert(!present("n0"));		/* not marked used by the peek */
+	teardown();
+}
+
+TEST(touching_a_key_marks_its_entry_used)
+{
+	struct pxc_hit first;
+	char name[16];
+
+	setup(100, CAP);
+	first = put("n0", 0, 10);
+	for (int i = 1; i < 10; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		put(name, (uint64_t)i, 10);
+	}
+	assert(pxc_cache_touch(cache, realm, first.key.slot % CAP,
+		first.key.generation + 1) == -ENOENT);
+	assert(pxc_cache_touch(cache, realm, CAP - 1, 0) == -ENOENT);
+	assert(pxc_cache_touch(cache, realm, first.key.slot % CAP,
+		first.key.generation) == 0);
+	assert(stats().hits == 0);
+	put("new", 10, 10);
+	assert(present("n0") && !present("n1"));
+	teardown();
+}
+
 TEST(held_entries_are_evicted_last)
 {
 	struct pxc_hit held;

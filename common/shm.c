@@ -1,0 +1,105 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+/* Linux 6.3; missing from Debian 12's headers. */
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+
+int
+pxc_shm_create(const struct pxc_faults *faults, const char *name,
+	uint64_t size)
+{
+	int fd, err;
+
+	if (pxc_fault(faults, "memfd_create")) {
+		return -EMFILE;
+	}
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING |
+		MFD_NOEXEC_SEAL);
+	/* Kernels before 6.3 refuse the flag they do not know. */
+	if (fd < 0 && errno == EINVAL) {
+		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	}
+	if (fd < 0) {
+		return -errno;
+	}
+	if (size > (uint64_t)INT64_MAX) {
+		err = EFBIG;
+	} else if (pxc_fault(faults, "ftruncate")) {
+		err = ENOSPC;
+	} else if (ftruncate(fd, (off_t)size) < 0) {
+		err = errno;
+	} else {
+		return fd;
+	}
+	close(fd);
+	return -err;
+}
+
+int
+pxc_shm_seal(const struct pxc_faults *faults, int fd, int seals)
+{
+	if (pxc_fault(faults, "add_seals")) {
+		return -EBUSY;
+	}
+	return fcntl(fd, F_ADD_SEALS, seals) < 0 ? -errno : 0;
+}
+
+int
+pxc_shm_check(int fd, int required, uint64_t size)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0) {
+		return -errno;
+	}
+	if ((seals & required) != required) {
+		return -EPERM;
+	}
+	if (fstat(fd, &st) < 0) {
+		return -errno;
+	}
+	return (uint64_t)st.st_size == size ? 0 : -EINVAL;
+}
+
+const void *
+pxc_shm_map_read(const struct pxc_faults *faults, int fd, uint64_t size)
+{
+	void *map;
+
+	if (pxc_fault(faults, "mmap")) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	return map == MAP_FAILED ? NULL : map;
+}
+
+void *
+pxc_shm_map_write(const struct pxc_faults *faults, int fd, uint64_t size)
+{
+	void *map;
+
+	if (pxc_fault(faults, "mmap")) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return map == MAP_FAILED ? NULL : map;
+}
+
+void
+pxc_shm_unmap(const void *map, uint64_t size)
+{
+	if (map != NULL) {
+		munmap((void *)map, size);
+	}
+}

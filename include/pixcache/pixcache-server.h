@@ -1,0 +1,222 @@
+/*
+ * libpixcache-server: the pixmap cache a compositor embeds.
+ *
+ * Create the manager on the compositor's wl_display; it advertises the
+ * pixcache_manager_v1 global and serves clients from the display's event
+ * loop. The compositor can also insert pixmaps and look them up for its
+ * own drawing, from any thread.
+ *
+ * Functions that can fail return 0 or a negative errno, and change nothing
+ * when they fail.
+ */
+
+#ifndef PIXCACHE_SERVER_H
+#define PIXCACHE_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pixman.h>
+#include <wayland-server-core.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define PIXCACHE_EXPORT __attribute__((visibility("default")))
+#else
+#define PIXCACHE_EXPORT
+#endif
+
+struct pixcache_manager;
+struct pixcache_image;
+
+/** A key, as the protocol carries it (pixcache_pixmap_v1.key). */
+struct pixcache_key {
+	uint64_t instance;
+	uint32_t slot;
+	uint32_t generation;
+	uint64_t tag;
+};
+
+/** What a client may do in a realm (pixcache_realm_v1.access). */
+enum pixcache_access {
+	PIXCACHE_ACCESS_READ = 1,
+	PIXCACHE_ACCESS_WRITE = 2,
+	PIXCACHE_ACCESS_TABLE = 4,
+};
+
+/** The owner of what the compositor inserts itself. */
+#define PIXCACHE_OWNER_COMPOSITOR UINT64_C(0)
+
+/**
+ * The compositor's policy. Called on the event loop's thread; the hooks
+ * must not call into the manager. NULL hooks take the default.
+ */
+struct pixcache_policy {
+	/**
+	 * The access client has to the realm called realm, as
+	 * enum pixcache_access bits. Default: read, write and table for
+	 * "default", nothing elsewhere.
+	 */
+	uint32_t (*realm_access)(void *data, struct wl_client *client,
+		const char *realm);
+	/**
+	 * Whether client may replace, in realm, an entry that owner inserted
+	 * (see pixcache_manager_client_owner()). Default: only its owner.
+	 */
+	bool (*may_replace)(void *data, struct wl_client *client,
+		const char *realm, uint64_t owner);
+	void *data;
+};
+
+/** Limits and sizes. pixcache_config_init() fills in the defaults. */
+struct pixcache_config {
+	/** Bytes of pixmaps indexed or leased, at most. */
+	uint64_t budget;
+	/** Bytes one realm may use; 0: only the budget. */
+	uint64_t realm_quota;
+	/** Slots per realm: its most entries and its generation table's size. */
+	uint32_t table_capacity;
+	/** Bytes per pool; smaller pixmaps go in pools. */
+	uint32_t pool_size;
+	/** Pixmaps above this many bytes get a buffer of their own. */
+	uint32_t pool_max_pixmap;
+	uint32_t max_width;
+	uint32_t max_height;
+	/** Largest pixmap in bytes. */
+	uint32_t max_bytes;
+	/** Per client: uploads awaiting their answer. */
+	uint32_t max_uploads;
+	/** Per client: pixmap objects holding a pixmap. */
+	uint32_t max_leases;
+	/** Per client: file descriptors sent and not acknowledged. */
+	uint32_t max_fds_in_flight;
+	/** Clients of one user id using the manager at once. */
+	uint32_t max_connections_per_uid;
+};
+
+/** Fills config with the defaults. */
+PIXCACHE_EXPORT void pixcache_config_init(struct pixcache_config *config);
+
+/**
+ * Creates the manager on display and advertises its global. config and
+ * policy are copied; either may be NULL for the defaults. The manager is
+ * destroyed with the display, or by pixcache_manager_destroy().
+ * Returns NULL with errno set (EINVAL for a config it cannot honour).
+ */
+PIXCACHE_EXPORT struct pixcache_manager *pixcache_manager_create(struct wl_display *display,
+	const struct pixcache_config *config,
+	const struct pixcache_policy *policy);
+
+/**
+ * Destroys the manager: its global, every client's objects (made inert)
+ * and the cache. Every pixcache_image must have been released. Accepts
+ * NULL.
+ */
+PIXCACHE_EXPORT void pixcache_manager_destroy(struct pixcache_manager *manager);
+
+/** listener is notified (data: the manager) when the manager is destroyed. */
+PIXCACHE_EXPORT void pixcache_manager_add_destroy_listener(struct pixcache_manager *manager,
+	struct wl_listener *listener);
+
+/** The instance id every key of this manager carries. */
+PIXCACHE_EXPORT uint64_t pixcache_manager_instance(const struct pixcache_manager *manager);
+
+/**
+ * The owner id of what client inserts: unique for the manager's lifetime,
+ * never reused, even after the client disconnects. 0 if the client never
+ * used the manager. Event loop thread only.
+ */
+PIXCACHE_EXPORT uint64_t pixcache_manager_client_owner(struct pixcache_manager *manager,
+	struct wl_client *client);
+
+/** Insert flags. */
+enum pixcache_insert_flags {
+	/** Replace an entry of the same name. */
+	PIXCACHE_INSERT_REPLACE = 1,
+};
+
+/**
+ * Inserts image (any pixman format, converted to format, which must be a
+ * format of the protocol's enum) as name in realm; with a NULL name, an
+ * anonymous pixmap reached by key only. Any thread. On success fills *key
+ * (may be NULL).
+ *
+ * Returns 0, -EINVAL (bad arguments or format), an error of the name check
+ * (-ENAMETOOLONG, -EILSEQ), -EFBIG (beyond the size limits, or larger than
+ * the quota or the budget), -EEXIST, -EDQUOT, -ENOSPC, or -ENOMEM and the
+ * errors of memfd_create() and mmap().
+ */
+PIXCACHE_EXPORT int pixcache_manager_insert(struct pixcache_manager *manager,
+	const char *realm, const char *name, pixman_image_t *image,
+	uint32_t format, uint32_t flags, struct pixcache_key *key);
+
+/**
+ * Looks name up in realm and holds the pixmap for the caller, who must
+ * release it with pixcache_image_release(). Any thread.
+ * Returns 0, -ENOENT, -EINVAL or -ENOMEM.
+ */
+PIXCACHE_EXPORT int pixcache_manager_find(struct pixcache_manager *manager, const char *realm,
+	const char *name, struct pixcache_image **image);
+
+/** As pixcache_manager_find(), by key. */
+PIXCACHE_EXPORT int pixcache_manager_find_key(struct pixcache_manager *manager,
+	const struct pixcache_key *key, struct pixcache_image **image);
+
+/** Removes name from realm. Any thread. Returns 0, -ENOENT or -EINVAL. */
+PIXCACHE_EXPORT int pixcache_manager_remove(struct pixcache_manager *manager,
+	const char *realm, const char *name);
+
+/** Cache statistics, for tools and tests. */
+struct pixcache_stats {
+	uint64_t budget;
+	uint64_t entries;
+	uint64_t indexed_bytes;
+	uint64_t held_only_bytes;
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t inserts;
+	uint64_t evictions;
+	uint32_t realms;
+	uint32_t pools;
+	uint32_t clients;
+	uint32_t uploads;	/* in flight, all clients */
+	uint32_t leases;	/* pixmap objects holding a pixmap */
+	uint32_t pixmaps;	/* alive, leased or not */
+};
+
+/** Fills *stats. Event loop thread only. */
+PIXCACHE_EXPORT void pixcache_manager_get_stats(struct pixcache_manager *manager,
+	struct pixcache_stats *stats);
+
+/* ---- images: the compositor's holds on pixmaps ---- */
+
+/** The first byte of the pixels, read-only; valid while the image is held. */
+PIXCACHE_EXPORT const void *pixcache_image_get_data(const struct pixcache_image *image);
+PIXCACHE_EXPORT uint32_t pixcache_image_get_width(const struct pixcache_image *image);
+PIXCACHE_EXPORT uint32_t pixcache_image_get_height(const struct pixcache_image *image);
+PIXCACHE_EXPORT uint32_t pixcache_image_get_stride(const struct pixcache_image *image);
+/** A format of the protocol's format enum (a DRM fourcc). */
+PIXCACHE_EXPORT uint32_t pixcache_image_get_format(const struct pixcache_image *image);
+/** The image's key. */
+PIXCACHE_EXPORT void pixcache_image_get_key(const struct pixcache_image *image,
+	struct pixcache_key *key);
+
+/**
+ * A pixman image over the pixels, to composite from (never to draw into:
+ * the memory is read-only). It holds the image until pixman destroys it,
+ * so each caller can have its own (pixman's reference count is not
+ * atomic). Returns NULL with errno set.
+ */
+PIXCACHE_EXPORT pixman_image_t *pixcache_image_create_pixman(struct pixcache_image *image);
+
+/** Releases the caller's hold. Any thread. Accepts NULL. */
+PIXCACHE_EXPORT void pixcache_image_release(struct pixcache_image *image);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,238 @@
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "manager-private.h"
+
+static const struct pixcache_batch_v1_interface batch_impl;
+
+/* NULL for a refused client's batch, or once the manager is gone. */
+static struct pxc_client *
+client_from_batch(struct wl_resource *resource)
+{
+	assert(wl_resource_instance_of(resource, &pixcache_batch_v1_interface,
+		&batch_impl));
+	return wl_resource_get_user_data(resource);
+}
+
+static void
+batch_handle_destroy(struct wl_client *wl_client, struct wl_resource *resource)
+{
+	(void)wl_client;
+	wl_resource_destroy(resource);
+}
+
+/* Whether the client may hold one more pixmap; fails lease if not. */
+static bool
+lease_allowed(struct pxc_lease *lease)
+{
+	struct pxc_client *client = lease->client;
+
+	if (client->holding >= client->manager->config.max_leases) {
+		pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
+		return false;
+	}
+	return true;
+}
+
+static void
+batch_handle_lookup(struct wl_client *wl_client, struct wl_resource *resource,
+	uint32_t id, struct wl_resource *realm_resource, const char *name)
+{
+	struct pxc_client *client = client_from_batch(resource);
+	struct pxc_client_realm *cr =
+		pxc_client_realm_from_resource(realm_resource);
+	struct pxc_lease *lease = pxc_lease_create(wl_client, client,
+		wl_resource_get_version(resource), id);
+	struct pxc_upload *upload;
+	struct pxc_hit hit;
+	int ret;
+
+	if (lease == NULL) {
+		return;
+	}
+	if (cr == NULL || cr->realm == NULL) {
+		pxc_lease_fail(lease, cr != NULL && cr->denied ? cr->denied :
+			PIXCACHE_BATCH_V1_FAILURE_POLICY);
+		return;
+	}
+	if (!(cr->access & PIXCACHE_ACCESS_READ)) {
+		pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_POLICY);
+		return;
+	}
+	if (pxc_name_check(name, strlen(name)) < 0) {
+		pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_NAME);
+		return;
+	}
+	if (!lease_allowed(lease)) {
+		return;
+	}
+	ret = pxc_cache_find(client->manager->cache, cr->realm->core, name,
+		strlen(name), PXC_FIND_HOLD, &hit);
+	if (ret == 0) {
+		pxc_lease_answer(lease, hit.hold, &hit, false);
+	} else if ((upload = pxc_upload_find(cr->realm, name)) != NULL) {
+		pxc_lease_wait(lease, upload);
+	} else {
+		pxc_lease_missing(lease);
+	}
+}
+
+static void
+batch_handle_lookup_key(struct wl_client *wl_client,
+	struct wl_resource *resource, uint32_t id, uint32_t instance_hi,
+	uint32_t instance_lo, uint32_t slot, uint32_t generation,
+	uint32_t tag_hi, uint32_t tag_lo)
+{
+	struct pxc_client *client = client_from_batch(resource);
+	struct pxc_lease *lease = pxc_lease_create(wl_client, client,
+		wl_resource_get_version(resource), id);
+	struct pxc_key key = {
+		.instance = (uint64_t)instance_hi << 32 | instance_lo,
+		.slot = slot,
+		.generation = generation,
+		.tag = (uint64_t)tag_hi << 32 | tag_lo,
+	};
+	struct pxc_pixmap *pixmap;
+	struct pxc_hit hit;
+	uint32_t access;
+
+	if (lease == NULL || !lease_allowed(lease)) {
+		return;
+	}
+	/* Every key that does not resolve is simply missing. */
+	if (pxc_cache_find_key(client->manager->cache, &key, PXC_FIND_HOLD,
+			&hit) < 0) {
+		pxc_lease_missing(lease);
+		return;
+	}
+	pixmap = hit.payload;
+	access = pxc_policy_access(client->manager, wl_client,
+		pixmap->realm->name);
+	/* Handed over from another realm: a copy, never that realm's pool. */
+	pxc_lease_answer(lease, hit.hold, &hit,
+		!(access & PIXCACHE_ACCESS_READ));
+}
+
+static void
+batch_handle_upload(struct wl_client *wl_client, struct wl_resource *resource,
+	uint32_t id, struct wl_resource *realm_resource, const char *name,
+	uint32_t width, uint32_t height, uint32_t format, uint32_t flags)
+{
+	if (flags & ~(uint32_t)PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE) {
+		wl_resource_post_error(resource,
+			PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS,
+			"unknown upload flags 0x%x", flags);
+		return;
+	}
+	pxc_upload_start(wl_client, client_from_batch(resource),
+		wl_resource_get_version(resource), id,
+		pxc_client_realm_from_resource(realm_resource), name, width,
+		height, format, flags);
+}
+
+/* The realm of a key's slot, if the client may read it. */
+static struct pxc_mrealm *
+readable_realm_of_slot(struct pxc_client *client, uint32_t slot)
+{
+	struct pixcache_manager *manager = client->manager;
+	uint32_t index = slot / manager->config.table_capacity;
+	struct pxc_mrealm *realm, *found = NULL;
+
+	pthread_mutex_lock(&manager->realms_lock);
+	wl_list_for_each(realm, &manager->realms, link) {
+		if (pxc_realm_index(realm->core) == index) {
+			found = realm;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&manager->realms_lock);
+	if (found != NULL && !(pxc_policy_access(manager, client->client,
+			found->name) & PIXCACHE_ACCESS_READ)) {
+		found = NULL;
+	}
+	return found;
+}
+
+static void
+batch_handle_used(struct wl_client *wl_client, struct wl_resource *resource,
+	struct wl_array *keys)
+{
+	struct pxc_client *client = client_from_batch(resource);
+	const uint32_t *pair;
+
+	(void)wl_client;
+	if (keys->size % (2 * sizeof(uint32_t)) != 0) {
+		wl_resource_post_error(resource,
+			PIXCACHE_BATCH_V1_ERROR_BAD_USAGE,
+			"used: %zu bytes is not a whole number of "
+			"(slot, generation) pairs", keys->size);
+		return;
+	}
+	if (client == NULL) {
+		return;
+	}
+	for (pair = keys->data;
+			(const char *)pair < (const char *)keys->data + keys->size;
+			pair += 2) {
+		struct pxc_mrealm *realm =
+			readable_realm_of_slot(client, pair[0]);
+
+		if (realm != NULL) {
+			pxc_cache_touch(client->manager->cache, realm->core,
+				pair[0] % client->manager->config.table_capacity,
+				pair[1]);
+		}
+	}
+}
+
+static void
+batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
+	uint32_t serial)
+{
+	struct pxc_client *client = client_from_batch(resource);
+
+	(void)wl_client;
+	pixcache_batch_v1_send_done(resource, serial,
+		client != NULL ? pxc_client_done_token(client) : 0);
+}
+
+static const struct pixcache_batch_v1_interface batch_impl = {
+	.destroy = batch_handle_destroy,
+	.lookup = batch_handle_lookup,
+	.lookup_key = batch_handle_lookup_key,
+	.upload = batch_handle_upload,
+	.used = batch_handle_used,
+	.commit = batch_handle_commit,
+};
+
+static void
+batch_resource_destroy(struct wl_resource *resource)
+{
+	wl_list_remove(wl_resource_get_link(resource));
+}
+
+void
+pxc_batch_resource_create(struct wl_client *wl_client,
+	struct pxc_client *client, uint32_t version, uint32_t id)
+{
+	struct wl_resource *resource = NULL;
+
+	if (client == NULL || !pxc_fault(&client->manager->faults,
+			"resource")) {
+		resource = wl_resource_create(wl_client,
+			&pixcache_batch_v1_interface, (int)version, id);
+	}
+	if (resource == NULL) {
+		wl_client_post_no_memory(wl_client);
+		return;
+	}
+	wl_resource_set_implementation(resource, &batch_impl, client,
+		batch_resource_destroy);
+	if (client != NULL) {
+		wl_list_insert(&client->batches, wl_resource_get_link(resource));
+	} else {
+		wl_list_init(wl_resource_get_link(resource));
+	}
+}

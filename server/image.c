@@ -1,0 +1,283 @@
+/*
+ * The compositor's own pixmaps: inserted and looked up from any thread,
+ * drawn from with pixman.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "manager-private.h"
+
+struct pixcache_image {
+	atomic_int refs;		/* the caller's, plus pixman images' */
+	struct pixcache_manager *manager;
+	struct pxc_entry *hold;
+	struct pxc_pixmap *pixmap;
+	const void *data;
+	struct pxc_key key;
+};
+
+/* Writes image into the pixmap's memory, converted to its format. */
+static int
+fill_pixmap(struct pxc_pixmap *pixmap, const struct pxc_format *format,
+	pixman_image_t *image)
+{
+	void *data = pxc_pixmap_write_begin(pixmap);
+	pixman_image_t *dst;
+
+	if (data == NULL) {
+		return -errno;
+	}
+	dst = pixman_image_create_bits_no_clear(format->pixman,
+		(int)pixmap->width, (int)pixmap->height, data,
+		(int)pixmap->stride);
+	if (dst == NULL) {
+		pxc_pixmap_write_end(pixmap, data);
+		return -ENOMEM;
+	}
+	/* pixman's formats are premultiplied, as the cache's are. */
+	pixman_image_composite32(PIXMAN_OP_SRC, image, NULL, dst, 0, 0, 0, 0,
+		0, 0, (int)pixmap->width, (int)pixmap->height);
+	pixman_image_unref(dst);
+	return pxc_pixmap_write_end(pixmap, data);
+}
+
+/* After a change off the loop's thread, wake it to tell clients. */
+static void
+after_change(struct pixcache_manager *manager)
+{
+	if (pxc_on_loop_thread(manager)) {
+		pxc_manager_settle(manager);
+	}
+}
+
+int
+pixcache_manager_insert(struct pixcache_manager *manager, const char *realm,
+	const char *name, pixman_image_t *image, uint32_t format_code,
+	uint32_t flags, struct pixcache_key *key)
+{
+	const struct pxc_format *format = pxc_format_find(format_code);
+	struct pxc_insert insert = {
+		.name = name,
+		.name_len = name ? strlen(name) : 0,
+		.owner = PIXCACHE_OWNER_COMPOSITOR,
+		.flags = (flags & PIXCACHE_INSERT_REPLACE) ?
+			PXC_INSERT_REPLACE : 0,
+	};
+	struct pxc_pixmap *pixmap;
+	struct pxc_mrealm *mrealm;
+	uint32_t width, height, stride, size;
+	struct pxc_hit hit;
+	int ret;
+
+	if (manager == NULL || realm == NULL || image == NULL ||
+			format == NULL || (flags & ~(uint32_t)PIXCACHE_INSERT_REPLACE)) {
+		return -EINVAL;
+	}
+	if (name != NULL && (ret = pxc_name_check(name, strlen(name))) < 0) {
+		return ret;
+	}
+	width = (uint32_t)pixman_image_get_width(image);
+	height = (uint32_t)pixman_image_get_height(image);
+	if (width == 0 || height == 0 || width > manager->config.max_width ||
+			height > manager->config.max_height ||
+			!pxc_format_layout(format, width, height, &stride,
+				&size) ||
+			size > manager->config.max_bytes) {
+		return -EFBIG;
+	}
+	ret = pxc_mrealm_get(manager, realm, &mrealm);
+	if (ret < 0) {
+		return ret;
+	}
+	pixmap = pxc_pixmap_create(mrealm, format, width, height);
+	if (pixmap == NULL) {
+		return -errno;
+	}
+	ret = fill_pixmap(pixmap, format, image);
+	if (ret == 0) {
+		insert.realm = mrealm->core;
+		insert.payload = pixmap;
+		insert.cost = size;
+		ret = pxc_cache_insert(manager->cache, &insert, &hit);
+	}
+	if (ret < 0) {
+		pxc_pixmap_discard(pixmap);
+		return ret;
+	}
+	if (key != NULL) {
+		*key = (struct pixcache_key){
+			hit.key.instance, hit.key.slot, hit.key.generation,
+			hit.key.tag,
+		};
+	}
+	after_change(manager);
+	return 0;
+}
+
+static int
+image_from_hit(struct pixcache_manager *manager, const struct pxc_hit *hit,
+	struct pixcache_image **out)
+{
+	struct pixcache_image *image = pxc_zalloc(manager, sizeof(*image));
+
+	if (image != NULL) {
+		image->data = pxc_pixmap_data(hit->payload);
+	}
+	if (image == NULL || image->data == NULL) {
+		free(image);
+		pxc_cache_release(manager->cache, hit->hold);
+		return -ENOMEM;
+	}
+	atomic_init(&image->refs, 1);
+	image->manager = manager;
+	image->hold = hit->hold;
+	image->pixmap = hit->payload;
+	image->key = hit->key;
+	*out = image;
+	return 0;
+}
+
+int
+pixcache_manager_find(struct pixcache_manager *manager, const char *realm,
+	const char *name, struct pixcache_image **out)
+{
+	struct pxc_mrealm *mrealm = NULL, *r;
+	struct pxc_hit hit;
+	int ret;
+
+	if (manager == NULL || realm == NULL || name == NULL || out == NULL) {
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&manager->realms_lock);
+	wl_list_for_each(r, &manager->realms, link) {
+		if (strcmp(r->name, realm) == 0) {
+			mrealm = r;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&manager->realms_lock);
+	if (mrealm == NULL) {
+		return -ENOENT;
+	}
+	ret = pxc_cache_find(manager->cache, mrealm->core, name, strlen(name),
+		PXC_FIND_HOLD, &hit);
+	return ret < 0 ? ret : image_from_hit(manager, &hit, out);
+}
+
+int
+pixcache_manager_find_key(struct pixcache_manager *manager,
+	const struct pixcache_key *key, struct pixcache_image **out)
+{
+	struct pxc_key core_key;
+	struct pxc_hit hit;
+	int ret;
+
+	if (manager == NULL || key == NULL || out == NULL) {
+		return -EINVAL;
+	}
+	core_key = pxc_key_from_public(key);
+	ret = pxc_cache_find_key(manager->cache, &core_key, PXC_FIND_HOLD,
+		&hit);
+	return ret < 0 ? ret : image_from_hit(manager, &hit, out);
+}
+
+int
+pixcache_manager_remove(struct pixcache_manager *manager, const char *realm,
+	const char *name)
+{
+	struct pxc_mrealm *mrealm;
+	int ret;
+
+	if (manager == NULL || realm == NULL || name == NULL) {
+		return -EINVAL;
+	}
+	ret = pxc_mrealm_get(manager, realm, &mrealm);
+	if (ret < 0) {
+		return ret == -ENOMEM ? ret : -ENOENT;
+	}
+	ret = pxc_cache_remove(manager->cache, mrealm->core, name,
+		strlen(name));
+	after_change(manager);
+	return ret;
+}
+
+const void *
+pixcache_image_get_data(const struct pixcache_image *image)
+{
+	return image->data;
+}
+
+uint32_t
+pixcache_image_get_width(const struct pixcache_image *image)
+{
+	return image->pixmap->width;
+}
+
+uint32_t
+pixcache_image_get_height(const struct pixcache_image *image)
+{
+	return image->pixmap->height;
+}
+
+uint32_t
+pixcache_image_get_stride(const struct pixcache_image *image)
+{
+	return image->pixmap->stride;
+}
+
+uint32_t
+pixcache_image_get_format(const struct pixcache_image *image)
+{
+	return image->pixmap->format;
+}
+
+void
+pixcache_image_get_key(const struct pixcache_image *image,
+	struct pixcache_key *key)
+{
+	*key = (struct pixcache_key){
+		image->key.instance, image->key.slot, image->key.generation,
+		image->key.tag,
+	};
+}
+
+static void
+pixman_released(pixman_image_t *pixman, void *data)
+{
+	(void)pixman;
+	pixcache_image_release(data);
+}
+
+pixman_image_t *
+pixcache_image_create_pixman(struct pixcache_image *image)
+{
+	const struct pxc_format *format =
+		pxc_format_find(image->pixmap->format);
+	pixman_image_t *pixman = pixman_image_create_bits_no_clear(
+		format->pixman, (int)image->pixmap->width,
+		(int)image->pixmap->height, (uint32_t *)image->data,
+		(int)image->pixmap->stride);
+
+	if (pixman == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	atomic_fetch_add(&image->refs, 1);
+	pixman_image_set_destroy_function(pixman, pixman_released, image);
+	return pixman;
+}
+
+void
+pixcache_image_release(struct pixcache_image *image)
+{
+	if (image == NULL ||
+			atomic_fetch_sub(&image->refs, 1) != 1) {
+		return;
+	}
+	pxc_cache_release(image->manager->cache, image->hold);
+	free(image);
+}

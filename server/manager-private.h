@@ -1,0 +1,294 @@
+/*
+ * The manager's structures, shared by its modules:
+ *
+ *   manager.c  the global, clients, policy, configuration, lifetime
+ *   realm.c    realms: generation tables, pools, realm objects
+ *   pixmap.c   pixmaps (the core's payloads): their memory, their end
+ *   batch.c    batch objects: lookups, uploads, usage, done and ack
+ *   lease.c    pixmap objects (leases) and clients' pool objects
+ *   upload.c   upload objects: target, commit, store
+ *   image.c    the compositor's own inserts and lookups
+ *
+ * Threads: everything that touches a wl_resource or a client runs on the
+ * event loop's thread. The core is thread-safe; pool space is guarded by
+ * shm_lock and the realm list by realms_lock, because the compositor may
+ * insert and look up from any thread. The core's leave callback may run
+ * on any thread: it queues the pixmap for the event loop, which tells the
+ * leases.
+ */
+
+#ifndef PIXCACHE_MANAGER_PRIVATE_H
+#define PIXCACHE_MANAGER_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "core.h"
+#include "faults.h"
+#include "format.h"
+#include "pixcache-server.h"
+#include "pixcache-v1-server-protocol.h"
+#include "pool.h"
+#include "random.h"
+
+#define PXC_ACKS 32
+
+struct pixcache_manager {
+	struct wl_display *display;
+	struct wl_event_loop *loop;
+	struct wl_global *global;
+	struct pixcache_config config;
+	struct pixcache_policy policy;
+	struct pxc_faults faults;
+	struct pxc_cache *cache;
+	pthread_t loop_thread;
+
+	pthread_mutex_t realms_lock;
+	struct wl_list realms;		/* struct pxc_mrealm */
+	pthread_mutex_t shm_lock;	/* pools: lists, space, counts */
+	uint32_t next_pool_id;
+	uint32_t pools;
+
+	struct wl_list clients;		/* struct pxc_client */
+	uint64_t next_owner;
+
+	/* Pixmaps whose entry left the index, for the loop to tell leases. */
+	pthread_mutex_t notify_lock;
+	struct pxc_pixmap *notify;
+	int notify_fd;			/* eventfd waking the loop */
+	struct wl_event_source *notify_source;
+
+	struct pxc_random rng;		/* done tokens; loop thread only */
+	atomic_uint pixmaps;		/* alive */
+
+	struct wl_listener display_destroy;
+	struct {
+		struct wl_signal destroy;
+	} events;
+};
+
+/* A realm as the manager keeps it: its table, its pools. */
+struct pxc_mrealm {
+	struct wl_list link;		/* manager->realms */
+	struct pixcache_manager *manager;
+	char *name;
+	struct pxc_realm *core;
+	int table_fd;
+	uint32_t *table;		/* writable view, shared with readers */
+	uint64_t table_size;
+	struct wl_list pools;		/* struct pxc_pool, under shm_lock */
+	struct wl_list uploads;		/* named uploads awaiting commit */
+};
+
+/* A pixmap: the core's payload. */
+struct pxc_pixmap {
+	struct pixcache_manager *manager;
+	struct pxc_mrealm *realm;
+	uint32_t width, height, stride, format, size;
+	struct pxc_pool *pool;		/* NULL: a buffer of its own */
+	uint32_t offset;
+	int fd;				/* own buffer, else -1 */
+	const void *map;		/* the manager's read view of fd */
+	pthread_mutex_t map_lock;
+	/* The core's reference, plus one per queued notification. */
+	atomic_int refs;
+	struct pxc_pixmap *notify_next;
+	struct wl_list leases;		/* struct pxc_lease; loop thread */
+};
+
+/* A wl_client that bound the manager. */
+struct pxc_client {
+	struct wl_list link;		/* manager->clients */
+	struct pixcache_manager *manager;
+	struct wl_client *client;
+	struct wl_listener destroy;
+	uid_t uid;
+	uint64_t owner;
+	struct wl_list resources;	/* manager objects */
+	struct wl_list batches;		/* batch objects */
+	struct wl_list realms;		/* struct pxc_client_realm */
+	struct wl_list pools;		/* struct pxc_client_pool */
+	struct wl_list uploads;		/* struct pxc_upload */
+	struct wl_list leases;		/* struct pxc_lease, all states */
+	uint32_t uploads_in_flight;
+	uint32_t holding;		/* leases holding a pixmap */
+	/* File descriptors sent, and acknowledged through done tokens. */
+	uint64_t fds_sent;
+	uint64_t fds_acked;
+	struct {
+		uint32_t token;
+		uint64_t fds_sent;
+	} acks[PXC_ACKS];
+	unsigned next_ack;
+};
+
+/* User data of a pixcache_realm_v1. */
+struct pxc_client_realm {
+	struct wl_resource *resource;
+	struct wl_list link;		/* client->realms */
+	struct pxc_client *client;
+	struct pxc_mrealm *realm;	/* NULL: denied */
+	uint32_t access;
+	uint32_t denied;		/* failure reason, if denied */
+	char *name;
+};
+
+/* User data of a pixcache_pool_v1. */
+struct pxc_client_pool {
+	struct wl_resource *resource;
+	struct wl_list client_link;	/* client->pools */
+	struct wl_list pool_link;	/* pool->resources */
+	struct pxc_pool *pool;		/* NULL once retired */
+};
+
+/* User data of a pixcache_pixmap_v1: a lookup, then maybe a lease. */
+struct pxc_lease {
+	struct wl_resource *resource;
+	struct pxc_client *client;
+	struct wl_list client_link;	/* client->leases */
+	struct pxc_entry *hold;		/* the lease; NULL before or without */
+	struct pxc_pixmap *pixmap;
+	struct wl_list pixmap_link;	/* pixmap->leases, while holding */
+	struct pxc_upload *waiting;	/* pending on this upload */
+	struct wl_list wait_link;	/* upload->waiters */
+};
+
+enum pxc_upload_state {
+	PXC_UPLOAD_TARGET = 1,		/* the client writes */
+	PXC_UPLOAD_DONE,		/* stored or failed: inert */
+};
+
+/* User data of a pixcache_upload_v1. */
+struct pxc_upload {
+	struct wl_resource *resource;
+	struct pxc_client *client;
+	struct wl_list client_link;	/* client->uploads */
+	struct wl_list realm_link;	/* realm->uploads, named and in flight */
+	struct pxc_mrealm *realm;
+	char *name;			/* NULL: anonymous */
+	const struct pxc_format *format;
+	uint32_t width, height, stride, size, flags;
+	int fd;				/* the target, until the end */
+	enum pxc_upload_state state;
+	bool stored;			/* committed, whatever came of it */
+	struct wl_list waiters;		/* struct pxc_lease, pending on it */
+};
+
+/* ---- manager.c ---- */
+
+bool pxc_on_loop_thread(const struct pixcache_manager *manager);
+/* Tells leases of pixmaps that left, and retires empty pools. Loop only. */
+void pxc_manager_settle(struct pixcache_manager *manager);
+uint32_t pxc_policy_access(struct pixcache_manager *manager,
+	struct wl_client *client, const char *realm);
+bool pxc_policy_may_replace(struct pixcache_manager *manager,
+	struct pxc_client *client, const char *realm, uint64_t owner);
+/* Whether count more file descriptors may go to the client now. */
+bool pxc_client_may_send_fds(struct pxc_client *client, uint32_t count);
+void pxc_client_sent_fds(struct pxc_client *client, uint32_t count);
+/* A done token covering everything sent so far. */
+uint32_t pxc_client_done_token(struct pxc_client *client);
+void *pxc_zalloc(struct pixcache_manager *manager, size_t size);
+char *pxc_strdup(struct pixcache_manager *manager, const char *s);
+/* The failure reason of a negative errno of the core or of the system. */
+uint32_t pxc_failure_of(int err);
+
+/* ---- realm.c ---- */
+
+/* The realm called name, created on first use. Any thread. */
+int pxc_mrealm_get(struct pixcache_manager *manager, const char *name,
+	struct pxc_mrealm **out);
+void pxc_mrealm_destroy(struct pxc_mrealm *realm);
+/* Pool space for bytes: an existing pool's, or a new pool's. Any thread. */
+int pxc_mrealm_alloc(struct pxc_mrealm *realm, uint32_t bytes,
+	struct pxc_pool **pool, uint32_t *offset);
+void pxc_mrealm_free(struct pxc_mrealm *realm, struct pxc_pool *pool,
+	uint32_t offset, uint32_t bytes);
+/* Retires the realm's empty pools but one. Loop thread only. */
+void pxc_mrealm_retire_pools(struct pxc_mrealm *realm);
+/* client is NULL for a refused client's inert manager. */
+void pxc_realm_resource_create(struct wl_client *wl_client,
+	struct pxc_client *client, uint32_t version, uint32_t id,
+	const char *name);
+struct pxc_client_realm *pxc_client_realm_from_resource(
+	struct wl_resource *resource);
+/* Frees the state behind a realm object and leaves the object inert. */
+void pxc_client_realm_inert(struct pxc_client_realm *realm);
+
+/* ---- pixmap.c ---- */
+
+/*
+ * A pixmap of realm for width x height in format, with its memory: pool
+ * space when it is small, else a buffer of its own. Returns NULL with
+ * errno set.
+ */
+struct pxc_pixmap *pxc_pixmap_create(struct pxc_mrealm *realm,
+	const struct pxc_format *format, uint32_t width, uint32_t height);
+/* A pixmap whose own buffer is fd, already written and sealed. */
+struct pxc_pixmap *pxc_pixmap_adopt(struct pxc_mrealm *realm,
+	const struct pxc_format *format, uint32_t width, uint32_t height,
+	int fd);
+/* Frees a pixmap the core never took. */
+void pxc_pixmap_discard(struct pxc_pixmap *pixmap);
+void pxc_pixmap_unref(struct pxc_pixmap *pixmap);
+/* The pixels, read-only; NULL with errno set if they cannot be mapped. */
+const void *pxc_pixmap_data(struct pxc_pixmap *pixmap);
+/* Where the manager writes the pixels of a new pixmap. */
+void *pxc_pixmap_write_begin(struct pxc_pixmap *pixmap);
+int pxc_pixmap_write_end(struct pxc_pixmap *pixmap, void *data);
+/* A sealed copy in a memfd of its own, for a reader of another realm. */
+int pxc_pixmap_copy_fd(struct pxc_pixmap *pixmap);
+/* The core's callbacks. */
+void pxc_pixmap_release_cb(void *data, void *payload);
+void pxc_pixmap_leave_cb(void *data, void *payload, const struct pxc_key *key,
+	enum pxc_leave_reason reason);
+
+/* ---- batch.c ---- */
+
+void pxc_batch_resource_create(struct wl_client *wl_client,
+	struct pxc_client *client, uint32_t version, uint32_t id);
+
+/* ---- lease.c ---- */
+
+/* A pixmap object; NULL (the client told of no memory) on failure. */
+struct pxc_lease *pxc_lease_create(struct wl_client *wl_client,
+	struct pxc_client *client, uint32_t version, uint32_t id);
+/* Answers a lookup that found hold: key, then a buffer, or failed. */
+void pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
+	const struct pxc_hit *hit, bool own_buffer);
+void pxc_lease_fail(struct pxc_lease *lease, uint32_t reason);
+void pxc_lease_missing(struct pxc_lease *lease);
+void pxc_lease_wait(struct pxc_lease *lease, struct pxc_upload *upload);
+/* The entry of pixmap left the cache: tell its leases. */
+void pxc_leases_evicted(struct pxc_pixmap *pixmap);
+/* Tells every pool object of a pool that it is retired. */
+void pxc_client_pools_retire(struct pxc_pool *pool);
+/* Each frees the state behind its object and leaves the object inert. */
+void pxc_client_pool_inert(struct pxc_client_pool *pool);
+void pxc_lease_inert(struct pxc_lease *lease);
+
+/* ---- upload.c ---- */
+
+/* Starts an upload: checks it, then sends the target, or failed. */
+void pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
+	uint32_t version, uint32_t id, struct pxc_client_realm *realm,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
+	uint32_t flags);
+/* The named upload of realm in flight, or NULL. */
+struct pxc_upload *pxc_upload_find(struct pxc_mrealm *realm,
+	const char *name);
+void pxc_upload_inert(struct pxc_upload *upload);
+
+/* ---- image.c ---- */
+
+/* Turns the key of the protocol into the core's and back. */
+static inline struct pxc_key
+pxc_key_from_public(const struct pixcache_key *key)
+{
+	return (struct pxc_key){
+		key->instance, key->slot, key->generation, key->tag,
+	};
+}
+
+#endif

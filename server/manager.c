@@ -1,0 +1,679 @@
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "manager-private.h"
+
+#define MANAGER_VERSION 1
+
+static const struct pixcache_manager_v1_interface manager_impl;
+
+void
+pixcache_config_init(struct pixcache_config *config)
+{
+	*config = (struct pixcache_config){
+		.budget = UINT64_C(256) << 20,
+		.realm_quota = 0,
+		.table_capacity = 65536,
+		.pool_size = 4 << 20,
+		.pool_max_pixmap = 128 << 10,
+		.max_width = 16384,
+		.max_height = 16384,
+		.max_bytes = 64 << 20,
+		.max_uploads = 64,
+		.max_leases = 4096,
+		.max_fds_in_flight = 64,
+		.max_connections_per_uid = 32,
+	};
+}
+
+static bool
+config_valid(const struct pixcache_config *c)
+{
+	return c->table_capacity > 0 && c->table_capacity <= (1u << 30) &&
+		c->pool_size >= 4096 && c->pool_size % PXC_POOL_UNIT == 0 &&
+		c->pool_max_pixmap <= c->pool_size && c->max_width > 0 &&
+		c->max_height > 0 && c->max_bytes > 0 && c->max_uploads > 0 &&
+		c->max_leases > 0 && c->max_fds_in_flight > 0 &&
+		c->max_connections_per_uid > 0;
+}
+
+/* ---- allocation, errors ---- */
+
+void *
+pxc_zalloc(struct pixcache_manager *manager, size_t size)
+{
+	if (pxc_fault(&manager->faults, "alloc")) {
+		return NULL;
+	}
+	return calloc(1, size);
+}
+
+char *
+pxc_strdup(struct pixcache_manager *manager, const char *s)
+{
+	if (pxc_fault(&manager->faults, "alloc")) {
+		return NULL;
+	}
+	return strdup(s);
+}
+
+uint32_t
+pxc_failure_of(int err)
+{
+	switch (-err) {
+	case EEXIST:
+		return PIXCACHE_BATCH_V1_FAILURE_EXISTS;
+	case EDQUOT:
+		return PIXCACHE_BATCH_V1_FAILURE_QUOTA;
+	case ENOSPC:
+		return PIXCACHE_BATCH_V1_FAILURE_BUDGET;
+	case EFBIG:
+		return PIXCACHE_BATCH_V1_FAILURE_SIZE;
+	case EINVAL:
+	case ENAMETOOLONG:
+	case EILSEQ:
+		return PIXCACHE_BATCH_V1_FAILURE_NAME;
+	case EACCES:
+	case EPERM:
+		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
+	default:
+		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+	}
+}
+
+/* ---- policy ---- */
+
+static uint32_t
+default_realm_access(void *data, struct wl_client *client, const char *realm)
+{
+	(void)data;
+	(void)client;
+	return strcmp(realm, "default") == 0 ? PIXCACHE_ACCESS_READ |
+		PIXCACHE_ACCESS_WRITE | PIXCACHE_ACCESS_TABLE : 0;
+}
+
+uint32_t
+pxc_policy_access(struct pixcache_manager *manager, struct wl_client *client,
+	const char *realm)
+{
+	uint32_t access = manager->policy.realm_access(manager->policy.data,
+		client, realm);
+
+	return access & (PIXCACHE_ACCESS_READ | PIXCACHE_ACCESS_WRITE |
+		PIXCACHE_ACCESS_TABLE);
+}
+
+bool
+pxc_policy_may_replace(struct pixcache_manager *manager,
+	struct pxc_client *client, const char *realm, uint64_t owner)
+{
+	if (manager->policy.may_replace == NULL) {
+		return owner == client->owner;
+	}
+	return manager->policy.may_replace(manager->policy.data,
+		client->client, realm, owner);
+}
+
+/* ---- file descriptors in flight ---- */
+
+bool
+pxc_client_may_send_fds(struct pxc_client *client, uint32_t count)
+{
+	uint64_t in_flight = client->fds_sent - client->fds_acked;
+
+	return in_flight + count <= client->manager->config.max_fds_in_flight;
+}
+
+void
+pxc_client_sent_fds(struct pxc_client *client, uint32_t count)
+{
+	client->fds_sent += count;
+}
+
+uint32_t
+pxc_client_done_token(struct pxc_client *client)
+{
+	uint32_t token = 0;
+
+	/* 0 never goes out, so a client's zeroed state acks nothing. */
+	while (token == 0) {
+		if (pxc_random_bytes(&client->manager->rng, &token,
+				sizeof(token)) < 0) {
+			token = 0;
+			break;
+		}
+	}
+	client->acks[client->next_ack].token = token;
+	client->acks[client->next_ack].fds_sent = client->fds_sent;
+	client->next_ack = (client->next_ack + 1) % PXC_ACKS;
+	return token;
+}
+
+static void
+client_ack(struct pxc_client *client, uint32_t token)
+{
+	if (token == 0) {
+		return;
+	}
+	for (unsigned i = 0; i < PXC_ACKS; i++) {
+		if (client->acks[i].token == token) {
+			if (client->acks[i].fds_sent > client->fds_acked) {
+				client->fds_acked = client->acks[i].fds_sent;
+			}
+			return;
+		}
+	}
+}
+
+/* ---- clients ---- */
+
+static void
+forget_resources(struct wl_list *resources)
+{
+	struct wl_resource *resource, *tmp;
+
+	wl_resource_for_each_safe(resource, tmp, resources) {
+		wl_list_remove(wl_resource_get_link(resource));
+		wl_list_init(wl_resource_get_link(resource));
+		wl_resource_set_user_data(resource, NULL);
+	}
+}
+
+/*
+ * Frees everything of a client and leaves its objects inert. Either the
+ * client is going (libwayland destroys its objects after its destroy
+ * signal, and their handlers then find nothing) or the manager is, and
+ * the objects stay until the client destroys them.
+ */
+static void
+client_destroy(struct pxc_client *client)
+{
+	struct pixcache_manager *manager = client->manager;
+	struct pxc_client_realm *realm, *tmp_realm;
+	struct pxc_client_pool *pool, *tmp_pool;
+	struct pxc_upload *upload, *tmp_upload;
+	struct pxc_lease *lease, *tmp_lease;
+
+	forget_resources(&client->resources);
+	forget_resources(&client->batches);
+	wl_list_for_each_safe(lease, tmp_lease, &client->leases, client_link) {
+		pxc_lease_inert(lease);
+	}
+	wl_list_for_each_safe(upload, tmp_upload, &client->uploads,
+			client_link) {
+		pxc_upload_inert(upload);
+	}
+	wl_list_for_each_safe(pool, tmp_pool, &client->pools, client_link) {
+		pxc_client_pool_inert(pool);
+	}
+	wl_list_for_each_safe(realm, tmp_realm, &client->realms, link) {
+		pxc_client_realm_inert(realm);
+	}
+	wl_list_remove(&client->destroy.link);
+	wl_list_remove(&client->link);
+	free(client);
+	pxc_manager_settle(manager);
+}
+
+static void
+client_handle_destroy(struct wl_listener *listener, void *data)
+{
+	struct pxc_client *client = wl_container_of(listener, client, destroy);
+
+	(void)data;
+	client_destroy(client);
+}
+
+static struct pxc_client *
+client_find(struct pixcache_manager *manager, struct wl_client *wl_client)
+{
+	struct pxc_client *client;
+
+	wl_list_for_each(client, &manager->clients, link) {
+		if (client->client == wl_client) {
+			return client;
+		}
+	}
+	return NULL;
+}
+
+static uint32_t
+clients_of_uid(struct pixcache_manager *manager, uid_t uid)
+{
+	struct pxc_client *client;
+	uint32_t n = 0;
+
+	wl_list_for_each(client, &manager->clients, link) {
+		n += client->uid == uid;
+	}
+	return n;
+}
+
+/* The client's state, made on its first bind; NULL and *refusal set if
+ * it is refused, NULL and *refusal 0 if out of memory. */
+static struct pxc_client *
+client_get(struct pixcache_manager *manager, struct wl_client *wl_client,
+	uint32_t *refusal)
+{
+	struct pxc_client *client = client_find(manager, wl_client);
+	uid_t uid;
+
+	*refusal = 0;
+	if (client != NULL) {
+		return client;
+	}
+	wl_client_get_credentials(wl_client, NULL, &uid, NULL);
+	if (clients_of_uid(manager, uid) >=
+			manager->config.max_connections_per_uid) {
+		*refusal = PIXCACHE_MANAGER_V1_REFUSAL_CONNECTIONS;
+		return NULL;
+	}
+	client = pxc_zalloc(manager, sizeof(*client));
+	if (client == NULL) {
+		return NULL;
+	}
+	client->manager = manager;
+	client->client = wl_client;
+	client->uid = uid;
+	client->owner = ++manager->next_owner;
+	wl_list_init(&client->resources);
+	wl_list_init(&client->batches);
+	wl_list_init(&client->realms);
+	wl_list_init(&client->pools);
+	wl_list_init(&client->uploads);
+	wl_list_init(&client->leases);
+	client->destroy.notify = client_handle_destroy;
+	wl_client_add_destroy_listener(wl_client, &client->destroy);
+	wl_list_insert(&manager->clients, &client->link);
+	return client;
+}
+
+uint64_t
+pixcache_manager_client_owner(struct pixcache_manager *manager,
+	struct wl_client *wl_client)
+{
+	struct pxc_client *client = client_find(manager, wl_client);
+
+	return client != NULL ? client->owner : 0;
+}
+
+/* ---- the manager object ---- */
+
+static struct pxc_client *
+client_from_manager_resource(struct wl_resource *resource)
+{
+	assert(wl_resource_instance_of(resource, &pixcache_manager_v1_interface,
+		&manager_impl));
+	return wl_resource_get_user_data(resource);
+}
+
+static void
+manager_handle_destroy(struct wl_client *wl_client,
+	struct wl_resource *resource)
+{
+	(void)wl_client;
+	wl_resource_destroy(resource);
+}
+
+static void
+manager_handle_get_realm(struct wl_client *wl_client,
+	struct wl_resource *resource, uint32_t id, const char *name)
+{
+	struct pxc_client *client = client_from_manager_resource(resource);
+	struct pxc_client_realm *realm;
+
+	if (client != NULL) {
+		wl_list_for_each(realm, &client->realms, link) {
+			if (strcmp(realm->name, name) == 0) {
+				wl_resource_post_error(resource,
+					PIXCACHE_MANAGER_V1_ERROR_REALM_BOUND,
+					"realm '%s' is already bound", name);
+				return;
+			}
+		}
+	}
+	pxc_realm_resource_create(wl_client, client,
+		wl_resource_get_version(resource), id, name);
+}
+
+static void
+manager_handle_create_batch(struct wl_client *wl_client,
+	struct wl_resource *resource, uint32_t id)
+{
+	pxc_batch_resource_create(wl_client,
+		client_from_manager_resource(resource),
+		wl_resource_get_version(resource), id);
+}
+
+static void
+manager_handle_ack(struct wl_client *wl_client, struct wl_resource *resource,
+	uint32_t token)
+{
+	struct pxc_client *client = client_from_manager_resource(resource);
+
+	(void)wl_client;
+	if (client != NULL) {
+		client_ack(client, token);
+	}
+}
+
+static const struct pixcache_manager_v1_interface manager_impl = {
+	.destroy = manager_handle_destroy,
+	.get_realm = manager_handle_get_realm,
+	.create_batch = manager_handle_create_batch,
+	.ack = manager_handle_ack,
+};
+
+static void
+manager_resource_destroy(struct wl_resource *resource)
+{
+	wl_list_remove(wl_resource_get_link(resource));
+}
+
+static void
+send_hello(struct pixcache_manager *manager, struct wl_resource *resource)
+{
+	const struct pixcache_config *c = &manager->config;
+	uint64_t instance = pxc_cache_instance(manager->cache);
+	const struct pxc_format *formats;
+	unsigned count;
+
+	pixcache_manager_v1_send_instance(resource, (uint32_t)(instance >> 32),
+		(uint32_t)instance);
+	formats = pxc_formats(&count);
+	for (unsigned i = 0; i < count; i++) {
+		pixcache_manager_v1_send_format(resource, formats[i].fourcc);
+	}
+	pixcache_manager_v1_send_limits(resource, c->max_width, c->max_height,
+		c->max_bytes, c->max_uploads, c->max_leases,
+		c->max_fds_in_flight);
+}
+
+static void
+manager_bind(struct wl_client *wl_client, void *data, uint32_t version,
+	uint32_t id)
+{
+	struct pixcache_manager *manager = data;
+	struct wl_resource *resource = NULL;
+	struct pxc_client *client;
+	uint32_t refusal;
+
+	if (!pxc_fault(&manager->faults, "resource")) {
+		resource = wl_resource_create(wl_client,
+			&pixcache_manager_v1_interface, (int)version, id);
+	}
+	if (resource == NULL) {
+		wl_client_post_no_memory(wl_client);
+		return;
+	}
+	client = client_get(manager, wl_client, &refusal);
+	if (client == NULL && refusal == 0) {
+		wl_resource_destroy(resource);
+		wl_client_post_no_memory(wl_client);
+		return;
+	}
+	wl_resource_set_implementation(resource, &manager_impl, client,
+		manager_resource_destroy);
+	if (client == NULL) {
+		/* Inert: listed nowhere, every request ignored. */
+		wl_list_init(wl_resource_get_link(resource));
+		pixcache_manager_v1_send_refused(resource, refusal);
+		return;
+	}
+	wl_list_insert(&client->resources, wl_resource_get_link(resource));
+	send_hello(manager, resource);
+}
+
+/* ---- pixmaps that left, told on the loop's thread ---- */
+
+bool
+pxc_on_loop_thread(const struct pixcache_manager *manager)
+{
+	return pthread_equal(pthread_self(), manager->loop_thread);
+}
+
+void
+pxc_manager_settle(struct pixcache_manager *manager)
+{
+	struct pxc_pixmap *list;
+	struct pxc_mrealm *realm;
+
+	pthread_mutex_lock(&manager->notify_lock);
+	list = manager->notify;
+	manager->notify = NULL;
+	pthread_mutex_unlock(&manager->notify_lock);
+
+	while (list != NULL) {
+		struct pxc_pixmap *next = list->notify_next;
+
+		pxc_leases_evicted(list);
+		pxc_pixmap_unref(list);
+		list = next;
+	}
+	pthread_mutex_lock(&manager->realms_lock);
+	wl_list_for_each(realm, &manager->realms, link) {
+		pxc_mrealm_retire_pools(realm);
+	}
+	pthread_mutex_unlock(&manager->realms_lock);
+}
+
+static int
+handle_notify(int fd, uint32_t mask, void *data)
+{
+	struct pixcache_manager *manager = data;
+	uint64_t count;
+
+	(void)mask;
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
+		return 0;
+	}
+	pxc_manager_settle(manager);
+	return 0;
+}
+
+/* ---- creation and destruction ---- */
+
+static void
+handle_display_destroy(struct wl_listener *listener, void *data)
+{
+	struct pixcache_manager *manager =
+		wl_container_of(listener, manager, display_destroy);
+
+	(void)data;
+	pixcache_manager_destroy(manager);
+}
+
+static void
+manager_free(struct pixcache_manager *manager)
+{
+	struct pxc_mrealm *realm, *tmp;
+
+	pxc_cache_destroy(manager->cache);
+	/* The cache released every pixmap: tell no one, free them. */
+	while (manager->notify != NULL) {
+		struct pxc_pixmap *next = manager->notify->notify_next;
+
+		pxc_pixmap_unref(manager->notify);
+		manager->notify = next;
+	}
+	wl_list_for_each_safe(realm, tmp, &manager->realms, link) {
+		pxc_mrealm_destroy(realm);
+	}
+	if (manager->notify_source != NULL) {
+		wl_event_source_remove(manager->notify_source);
+	}
+	if (manager->notify_fd >= 0) {
+		close(manager->notify_fd);
+	}
+	pxc_random_finish(&manager->rng);
+	pthread_mutex_destroy(&manager->notify_lock);
+	pthread_mutex_destroy(&manager->shm_lock);
+	pthread_mutex_destroy(&manager->realms_lock);
+	free(manager);
+}
+
+struct pixcache_manager *
+pxc_manager_create_internal(struct wl_display *display,
+	const struct pixcache_config *config,
+	const struct pixcache_policy *policy, const struct pxc_faults *faults);
+
+struct pixcache_manager *
+pxc_manager_create_internal(struct wl_display *display,
+	const struct pixcache_config *config,
+	const struct pixcache_policy *policy, const struct pxc_faults *faults)
+{
+	struct pixcache_manager *manager;
+	struct pxc_cache_options options = { 0 };
+	int ret;
+
+	if (faults != NULL && pxc_fault(faults, "alloc")) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	manager = calloc(1, sizeof(*manager));
+	if (manager == NULL) {
+		return NULL;
+	}
+	manager->display = display;
+	manager->loop = wl_display_get_event_loop(display);
+	manager->loop_thread = pthread_self();
+	manager->notify_fd = -1;
+	if (config != NULL) {
+		manager->config = *config;
+	} else {
+		pixcache_config_init(&manager->config);
+	}
+	if (policy != NULL) {
+		manager->policy = *policy;
+	}
+	if (manager->policy.realm_access == NULL) {
+		manager->policy.realm_access = default_realm_access;
+	}
+	if (faults != NULL) {
+		manager->faults = *faults;
+	}
+	pthread_mutex_init(&manager->realms_lock, NULL);
+	pthread_mutex_init(&manager->shm_lock, NULL);
+	pthread_mutex_init(&manager->notify_lock, NULL);
+	wl_list_init(&manager->realms);
+	wl_list_init(&manager->clients);
+	wl_signal_init(&manager->events.destroy);
+	atomic_init(&manager->pixmaps, 0);
+
+	if (!config_valid(&manager->config)) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	ret = pxc_random_init(&manager->rng);
+	if (ret < 0) {
+		goto fail;
+	}
+	options.budget = manager->config.budget;
+	options.table_capacity = manager->config.table_capacity;
+	options.release = pxc_pixmap_release_cb;
+	options.leave = pxc_pixmap_leave_cb;
+	options.data = manager;
+	ret = pxc_cache_create(&options, &manager->cache);
+	if (ret < 0) {
+		goto fail;
+	}
+	/* The table's capacity is the core's, a power of two. */
+	manager->config.table_capacity =
+		pxc_cache_table_capacity(manager->cache);
+
+	manager->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (manager->notify_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	manager->notify_source = wl_event_loop_add_fd(manager->loop,
+		manager->notify_fd, WL_EVENT_READABLE, handle_notify, manager);
+	manager->global = manager->notify_source == NULL ? NULL :
+		wl_global_create(display, &pixcache_manager_v1_interface,
+			MANAGER_VERSION, manager, manager_bind);
+	if (manager->global == NULL) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	manager->display_destroy.notify = handle_display_destroy;
+	wl_display_add_destroy_listener(display, &manager->display_destroy);
+	return manager;
+
+fail:
+	manager_free(manager);
+	errno = -ret;
+	return NULL;
+}
+
+struct pixcache_manager *
+pixcache_manager_create(struct wl_display *display,
+	const struct pixcache_config *config,
+	const struct pixcache_policy *policy)
+{
+	return pxc_manager_create_internal(display, config, policy, NULL);
+}
+
+void
+pixcache_manager_destroy(struct pixcache_manager *manager)
+{
+	struct pxc_client *client, *tmp;
+
+	if (manager == NULL) {
+		return;
+	}
+	wl_signal_emit(&manager->events.destroy, manager);
+	wl_list_remove(&manager->display_destroy.link);
+	wl_global_destroy(manager->global);
+	wl_list_for_each_safe(client, tmp, &manager->clients, link) {
+		client_destroy(client);
+	}
+	manager_free(manager);
+}
+
+void
+pixcache_manager_add_destroy_listener(struct pixcache_manager *manager,
+	struct wl_listener *listener)
+{
+	wl_signal_add(&manager->events.destroy, listener);
+}
+
+uint64_t
+pixcache_manager_instance(const struct pixcache_manager *manager)
+{
+	return pxc_cache_instance(manager->cache);
+}
+
+void
+pixcache_manager_get_stats(struct pixcache_manager *manager,
+	struct pixcache_stats *stats)
+{
+	struct pxc_cache_stats core;
+	struct pxc_client *client;
+
+	pxc_cache_get_stats(manager->cache, &core);
+	*stats = (struct pixcache_stats){
+		.budget = core.budget,
+		.entries = core.entries,
+		.indexed_bytes = core.indexed_bytes,
+		.held_only_bytes = core.held_only_bytes,
+		.hits = core.hits,
+		.misses = core.misses,
+		.inserts = core.inserts,
+		.evictions = core.evictions,
+		.realms = core.realms,
+		.pixmaps = atomic_load(&manager->pixmaps),
+	};
+	pthread_mutex_lock(&manager->shm_lock);
+	stats->pools = manager->pools;
+	pthread_mutex_unlock(&manager->shm_lock);
+	wl_list_for_each(client, &manager->clients, link) {
+		stats->clients++;
+		stats->uploads += client->uploads_in_flight;
+		stats->leases += client->holding;
+	}
+}

@@ -1,0 +1,408 @@
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "manager-private.h"
+#include "shm.h"
+
+static const struct pixcache_upload_v1_interface upload_impl;
+
+static struct pxc_upload *
+upload_from_resource(struct wl_resource *resource)
+{
+	assert(wl_resource_instance_of(resource, &pixcache_upload_v1_interface,
+		&upload_impl));
+	return wl_resource_get_user_data(resource);
+}
+
+struct pxc_upload *
+pxc_upload_find(struct pxc_mrealm *realm, const char *name)
+{
+	struct pxc_upload *upload;
+
+	wl_list_for_each(upload, &realm->uploads, realm_link) {
+		if (strcmp(upload->name, name) == 0) {
+			return upload;
+		}
+	}
+	return NULL;
+}
+
+/* The upload leaves flight: waiters get missing unless it was stored. */
+static void
+upload_end(struct pxc_upload *upload)
+{
+	struct pxc_lease *lease, *tmp;
+
+	if (upload->state != PXC_UPLOAD_TARGET) {
+		return;
+	}
+	upload->state = PXC_UPLOAD_DONE;
+	upload->client->uploads_in_flight--;
+	wl_list_remove(&upload->realm_link);
+	wl_list_init(&upload->realm_link);
+	wl_list_for_each_safe(lease, tmp, &upload->waiters, wait_link) {
+		wl_list_remove(&lease->wait_link);
+		wl_list_init(&lease->wait_link);
+		lease->waiting = NULL;
+		pxc_lease_missing(lease);
+	}
+	if (upload->fd >= 0) {
+		close(upload->fd);
+		upload->fd = -1;
+	}
+}
+
+void
+pxc_upload_inert(struct pxc_upload *upload)
+{
+	upload_end(upload);
+	wl_resource_set_user_data(upload->resource, NULL);
+	wl_list_remove(&upload->client_link);
+	free(upload->name);
+	free(upload);
+}
+
+static void
+upload_fail(struct pxc_upload *upload, uint32_t reason)
+{
+	upload_end(upload);
+	pixcache_upload_v1_send_failed(upload->resource, reason);
+}
+
+static void
+upload_handle_destroy(struct wl_client *wl_client,
+	struct wl_resource *resource)
+{
+	(void)wl_client;
+	wl_resource_destroy(resource);
+}
+
+/*
+ * Lookups that waited for this upload: each is answered as a lookup by
+ * the new key would be, within its own client's limits.
+ */
+static void
+answer_waiters(struct pxc_upload *upload, const struct pxc_key *key)
+{
+	struct pixcache_manager *manager = upload->client->manager;
+	struct pxc_lease *lease, *tmp;
+
+	wl_list_for_each_safe(lease, tmp, &upload->waiters, wait_link) {
+		struct pxc_client *client = lease->client;
+		struct pxc_hit hit;
+
+		wl_list_remove(&lease->wait_link);
+		wl_list_init(&lease->wait_link);
+		lease->waiting = NULL;
+		if (client->holding >= manager->config.max_leases) {
+			pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
+		} else if (pxc_cache_find_key(manager->cache, key,
+				PXC_FIND_HOLD, &hit) == 0) {
+			pxc_lease_answer(lease, hit.hold, &hit, false);
+		} else {
+			/* Evicted already, by a later insert. */
+			pxc_lease_missing(lease);
+		}
+	}
+}
+
+/* The pixmap for a committed upload: a pool copy when small. */
+static struct pxc_pixmap *
+upload_pixmap(struct pxc_upload *upload)
+{
+	struct pixcache_manager *manager = upload->client->manager;
+	struct pxc_pixmap *pixmap;
+	const void *src;
+	void *dst;
+
+	if (upload->size > manager->config.pool_max_pixmap) {
+		pixmap = pxc_pixmap_adopt(upload->realm, upload->format,
+			upload->width, upload->height, upload->fd);
+		if (pixmap != NULL) {
+			upload->fd = -1;
+		}
+		return pixmap;
+	}
+	pixmap = pxc_pixmap_create(upload->realm, upload->format,
+		upload->width, upload->height);
+	if (pixmap == NULL) {
+		return NULL;
+	}
+	/* Reading a client's sealed pages never waits on its pins. */
+	src = pxc_shm_map_read(&manager->faults, upload->fd, upload->size);
+	if (src == NULL) {
+		pxc_pixmap_discard(pixmap);
+		return NULL;
+	}
+	/*
+	 * Same format, same stride: the whole buffer, padding included, so
+	 * nothing a previous pixmap left in the pool shows through.
+	 */
+	dst = pxc_pixmap_write_begin(pixmap);
+	memcpy(dst, src, upload->size);
+	pxc_shm_unmap(src, upload->size);
+	pxc_pixmap_write_end(pixmap, dst);
+	return pixmap;
+}
+
+/* Insert flags for this upload: replacing only what the policy allows. */
+static uint32_t
+insert_flags(struct pxc_upload *upload)
+{
+	struct pixcache_manager *manager = upload->client->manager;
+	struct pxc_hit old;
+
+	if (upload->name == NULL ||
+			!(upload->flags & PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE)) {
+		return 0;
+	}
+	if (pxc_cache_find(manager->cache, upload->realm->core, upload->name,
+			strlen(upload->name), PXC_FIND_PEEK, &old) < 0) {
+		return 0;
+	}
+	if (old.owner == upload->client->owner) {
+		return PXC_INSERT_REPLACE_OWN;
+	}
+	return pxc_policy_may_replace(manager, upload->client,
+		upload->realm->name, old.owner) ? PXC_INSERT_REPLACE : 0;
+}
+
+static void
+upload_store(struct pxc_upload *upload)
+{
+	struct pixcache_manager *manager = upload->client->manager;
+	struct pxc_pixmap *pixmap = upload_pixmap(upload);
+	struct pxc_insert insert = {
+		.realm = upload->realm->core,
+		.name = upload->name,
+		.name_len = upload->name ? strlen(upload->name) : 0,
+		.payload = pixmap,
+		.cost = upload->size,
+		.owner = upload->client->owner,
+		.flags = insert_flags(upload),
+	};
+	struct pxc_hit hit;
+	int ret;
+
+	if (pixmap == NULL) {
+		upload_fail(upload, PIXCACHE_BATCH_V1_FAILURE_MEMORY);
+		return;
+	}
+	ret = pxc_fault(&manager->faults, "insert") ? -ENOMEM :
+		pxc_cache_insert(manager->cache, &insert, &hit);
+	if (ret < 0) {
+		pxc_pixmap_discard(pixmap);
+		upload_fail(upload, pxc_failure_of(ret));
+		return;
+	}
+	pixcache_upload_v1_send_stored(upload->resource,
+		(uint32_t)(hit.key.instance >> 32), (uint32_t)hit.key.instance,
+		hit.key.slot, hit.key.generation, (uint32_t)(hit.key.tag >> 32),
+		(uint32_t)hit.key.tag);
+	answer_waiters(upload, &hit.key);
+	upload_end(upload);
+	pxc_manager_settle(manager);
+}
+
+static void
+upload_handle_commit(struct wl_client *wl_client, struct wl_resource *resource)
+{
+	struct pxc_upload *upload = upload_from_resource(resource);
+	int ret;
+
+	(void)wl_client;
+	if (upload == NULL) {
+		return;
+	}
+	if (upload->state != PXC_UPLOAD_TARGET) {
+		wl_resource_post_error(resource,
+			upload->stored ?
+				PIXCACHE_UPLOAD_V1_ERROR_ALREADY_COMMITTED :
+				PIXCACHE_UPLOAD_V1_ERROR_NO_TARGET,
+			upload->stored ? "upload already committed" :
+				"upload has no target: it failed");
+		return;
+	}
+	/* Only checks: sealing what the client wrote could wait on pins. */
+	ret = pxc_shm_check(upload->fd, PXC_SEALS_COMMITTED, upload->size);
+	if (ret == -EPERM) {
+		wl_resource_post_error(resource,
+			PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED,
+			"target of %u bytes committed without F_SEAL_WRITE",
+			upload->size);
+		return;
+	}
+	if (ret == -EINVAL) {
+		wl_resource_post_error(resource,
+			PIXCACHE_UPLOAD_V1_ERROR_BAD_SIZE,
+			"target is no longer %u bytes", upload->size);
+		return;
+	}
+	if (ret < 0) {
+		upload_fail(upload, PIXCACHE_BATCH_V1_FAILURE_MEMORY);
+		return;
+	}
+	upload->stored = true;
+	upload_store(upload);
+}
+
+static const struct pixcache_upload_v1_interface upload_impl = {
+	.destroy = upload_handle_destroy,
+	.commit = upload_handle_commit,
+};
+
+static void
+upload_resource_destroy(struct wl_resource *resource)
+{
+	struct pxc_upload *upload = upload_from_resource(resource);
+
+	if (upload != NULL) {
+		pxc_upload_inert(upload);
+	}
+}
+
+/* Why the client may not upload this, or 0. */
+static uint32_t
+upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
+	const char *name, uint32_t format)
+{
+	struct pxc_client *client = upload->client;
+	const struct pixcache_config *config = &client->manager->config;
+	struct pxc_hit old;
+
+	if (cr == NULL || cr->realm == NULL) {
+		return cr != NULL && cr->denied ? cr->denied :
+			PIXCACHE_BATCH_V1_FAILURE_POLICY;
+	}
+	if (!(cr->access & PIXCACHE_ACCESS_WRITE)) {
+		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
+	}
+	if (name != NULL && pxc_name_check(name, strlen(name)) < 0) {
+		return PIXCACHE_BATCH_V1_FAILURE_NAME;
+	}
+	upload->format = pxc_format_find(format);
+	if (upload->format == NULL) {
+		return PIXCACHE_BATCH_V1_FAILURE_FORMAT;
+	}
+	if (upload->width == 0 || upload->height == 0 ||
+			upload->width > config->max_width ||
+			upload->height > config->max_height ||
+			!pxc_format_layout(upload->format, upload->width,
+				upload->height, &upload->stride,
+				&upload->size) ||
+			upload->size > config->max_bytes) {
+		return PIXCACHE_BATCH_V1_FAILURE_SIZE;
+	}
+	if (client->uploads_in_flight >= config->max_uploads) {
+		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
+	}
+	if (name != NULL && pxc_upload_find(cr->realm, name) != NULL) {
+		return PIXCACHE_BATCH_V1_FAILURE_BUSY;
+	}
+	if (name != NULL && pxc_cache_find(client->manager->cache,
+			cr->realm->core, name, strlen(name), PXC_FIND_PEEK,
+			&old) == 0 &&
+			(!(upload->flags & PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE) ||
+			(old.owner != client->owner &&
+				!pxc_policy_may_replace(client->manager, client,
+					cr->realm->name, old.owner)))) {
+		return PIXCACHE_BATCH_V1_FAILURE_EXISTS;
+	}
+	if (!pxc_client_may_send_fds(client, 1)) {
+		return PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
+	}
+	return 0;
+}
+
+/* The target: a memfd the client may write but never resize. */
+static int
+upload_make_target(struct pxc_upload *upload)
+{
+	const struct pxc_faults *faults = &upload->client->manager->faults;
+	int ret;
+
+	upload->fd = pxc_shm_create(faults, "pixcache-upload", upload->size);
+	if (upload->fd < 0) {
+		ret = upload->fd;
+		upload->fd = -1;
+		return ret;
+	}
+	ret = pxc_shm_seal(faults, upload->fd, PXC_SEALS_TARGET);
+	if (ret < 0) {
+		close(upload->fd);
+		upload->fd = -1;
+	}
+	return ret;
+}
+
+void
+pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
+	uint32_t version, uint32_t id, struct pxc_client_realm *cr,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
+	uint32_t flags)
+{
+	struct pixcache_manager *manager = client ? client->manager : NULL;
+	struct wl_resource *resource = NULL;
+	struct pxc_upload *upload;
+	uint32_t refusal;
+
+	if (manager == NULL || !pxc_fault(&manager->faults, "resource")) {
+		resource = wl_resource_create(wl_client,
+			&pixcache_upload_v1_interface, (int)version, id);
+	}
+	if (resource == NULL) {
+		wl_client_post_no_memory(wl_client);
+		return;
+	}
+	if (client == NULL) {
+		wl_resource_set_implementation(resource, &upload_impl, NULL,
+			upload_resource_destroy);
+		pixcache_upload_v1_send_failed(resource,
+			PIXCACHE_BATCH_V1_FAILURE_POLICY);
+		return;
+	}
+	upload = pxc_zalloc(manager, sizeof(*upload));
+	if (upload != NULL && name != NULL) {
+		upload->name = pxc_strdup(manager, name);
+	}
+	if (upload == NULL || (name != NULL && upload->name == NULL)) {
+		free(upload);
+		wl_resource_destroy(resource);
+		wl_client_post_no_memory(wl_client);
+		return;
+	}
+	upload->resource = resource;
+	upload->client = client;
+	upload->fd = -1;
+	upload->width = width;
+	upload->height = height;
+	upload->flags = flags;
+	upload->state = PXC_UPLOAD_DONE;
+	wl_list_init(&upload->realm_link);
+	wl_list_init(&upload->waiters);
+	wl_list_insert(&client->uploads, &upload->client_link);
+	wl_resource_set_implementation(resource, &upload_impl, upload,
+		upload_resource_destroy);
+
+	refusal = upload_refusal(upload, cr, name, format);
+	if (refusal == 0 && upload_make_target(upload) < 0) {
+		refusal = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+	}
+	if (refusal != 0) {
+		pixcache_upload_v1_send_failed(resource, refusal);
+		return;
+	}
+	upload->realm = cr->realm;
+	upload->state = PXC_UPLOAD_TARGET;
+	client->uploads_in_flight++;
+	if (upload->name != NULL) {
+		wl_list_insert(&cr->realm->uploads, &upload->realm_link);
+	}
+	pixcache_upload_v1_send_target(resource, upload->fd, upload->stride,
+		upload->size);
+	pxc_client_sent_fds(client, 1);
+}

@@ -1,0 +1,384 @@
+/*
+ * The manager over the protocol, one request or event per test: binding,
+ * realms, uploads, lookups by name and by key, pools and buffers of their
+ * own, pending uploads, replacement, eviction, done tokens.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <drm_fourcc.h>
+
+#include "server-harness.h"
+#include "test-runner.h"
+
+#define ARGB DRM_FORMAT_ARGB8888
+
+static struct th_server *server;
+static struct th_client *a, *b;
+static struct th_realm *ra, *rb;
+
+static void
+setup(void)
+{
+	server = th_server_create(NULL, NULL);
+	a = th_client_connect(server);
+	b = th_client_connect(server);
+	ra = th_realm_get(a, "default");
+	rb = th_realm_get(b, "default");
+}
+
+static void
+teardown(void)
+{
+	struct pixcache_stats stats;
+
+	th_realm_destroy(ra);
+	th_realm_destroy(rb);
+	th_client_disconnect(a);
+	th_client_disconnect(b);
+	pixcache_manager_get_stats(server->manager, &stats);
+	assert(stats.clients == 0 && stats.leases == 0 && stats.uploads == 0);
+	th_server_destroy(server);
+}
+
+/* Looks name up through a fresh batch of client c. */
+static struct th_pixmap *
+lookup(struct th_client *c, struct th_realm *r, const char *name)
+{
+	struct pixcache_batch_v1 *batch = th_batch(c);
+	struct th_pixmap *pixmap = th_lookup(c, batch, r, name);
+
+	th_commit(c, batch);
+	th_batch_destroy(batch);
+	return pixmap;
+}
+
+static struct th_pixmap *
+lookup_key(struct th_client *c, const uint32_t key[6])
+{
+	struct pixcache_batch_v1 *batch = th_batch(c);
+	struct th_pixmap *pixmap = th_lookup_key(c, batch, key);
+
+	th_commit(c, batch);
+	th_batch_destroy(batch);
+	return pixmap;
+}
+
+/* Whether fd carries every seal of want (the kernel may add F_SEAL_EXEC). */
+static bool
+sealed(int fd, int want)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	return seals >= 0 && (seals & want) == want;
+}
+
+#define MANAGER_SEALS \
+	(F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)
+
+TEST(bind_announces_instance_formats_and_limits)
+{
+	setup();
+	assert(a->instance == pixcache_manager_instance(server->manager));
+	assert(a->instance == b->instance);
+	assert(a->nformats == 5);
+	assert(a->formats[0] == DRM_FORMAT_ARGB8888);
+	assert(a->limits[0] == 512 && a->limits[1] == 512);
+	assert(a->limits[2] == 512 << 10 && a->limits[3] == 4);
+	assert(a->limits[4] == 16 && a->limits[5] == 8);
+	assert(a->refused == 0);
+	teardown();
+}
+
+TEST(default_realm_gives_access_and_a_sealed_table)
+{
+	struct stat st;
+
+	setup();
+	assert(ra->access == (PIXCACHE_REALM_V1_ACCESS_READ |
+		PIXCACHE_REALM_V1_ACCESS_WRITE | PIXCACHE_REALM_V1_ACCESS_TABLE));
+	assert(ra->denied == 0);
+	assert(ra->table_fd >= 0 && ra->capacity == 256);
+	assert(fstat(ra->table_fd, &st) == 0 && st.st_size == 256 * 4);
+	assert(sealed(ra->table_fd, MANAGER_SEALS));
+	teardown();
+}
+
+TEST(other_realms_are_denied_by_default)
+{
+	struct th_realm *other;
+
+	setup();
+	other = th_realm_get(a, "elsewhere");
+	assert(other->denied == PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	assert(other->access == 0 && other->table_fd < 0);
+	th_realm_destroy(other);
+	other = th_realm_get(a, "");
+	assert(other->denied == PIXCACHE_BATCH_V1_FAILURE_NAME);
+	th_realm_destroy(other);
+	teardown();
+}
+
+TEST(getting_a_realm_twice_is_a_protocol_error)
+{
+	const char *interface;
+	struct pixcache_realm_v1 *again;
+
+	setup();
+	again = pixcache_manager_v1_get_realm(a->manager, "default");
+	assert(!th_roundtrip(a));
+	assert(th_protocol_error(a, &interface) ==
+		PIXCACHE_MANAGER_V1_ERROR_REALM_BOUND);
+	assert(strcmp(interface, "pixcache_manager_v1") == 0);
+	pixcache_realm_v1_destroy(again);
+	/* b is served still. */
+	assert(th_roundtrip(b));
+	teardown();
+}
+
+TEST(small_upload_is_shared_from_a_pool)
+{
+	struct th_upload *up;
+	struct th_pixmap *pm;
+
+	setup();
+	up = th_put(a, ra, "icon/Adwaita/edit-copy/48@1", 48, 48, 7);
+	assert(up->stored && up->failed == 0);
+	assert(up->stride == 192 && up->size == 192 * 48);
+	pm = lookup(b, rb, "icon/Adwaita/edit-copy/48@1");
+	assert(pm->got_key && pm->buffer && pm->pool != NULL);
+	assert(memcmp(pm->key, up->key, sizeof(pm->key)) == 0);
+	assert(pm->width == 48 && pm->height == 48 && pm->stride == 192);
+	assert(pm->format == ARGB);
+	assert(pm->pool_fd >= 0);
+	assert(sealed(pm->pool_fd, MANAGER_SEALS));
+	assert(th_pixmap_has_pattern(pm, 7));
+	th_pixmap_destroy(pm);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(a_pool_is_sent_once_per_client)
+{
+	struct th_upload *u1, *u2;
+	struct th_pixmap *p1, *p2;
+
+	setup();
+	u1 = th_put(a, ra, "one", 16, 16, 1);
+	u2 = th_put(a, ra, "two", 16, 16, 2);
+	p1 = lookup(b, rb, "one");
+	p2 = lookup(b, rb, "two");
+	assert(p1->pool_fd >= 0 && p2->pool_fd < 0);
+	assert(p1->pool == p2->pool && p1->offset != p2->offset);
+	assert(th_pixmap_has_pattern(p1, 1) && th_pixmap_has_pattern(p2, 2));
+	th_pixmap_destroy(p1);
+	th_pixmap_destroy(p2);
+	th_upload_destroy(u1);
+	th_upload_destroy(u2);
+	teardown();
+}
+
+TEST(large_upload_keeps_a_buffer_of_its_own)
+{
+	struct th_upload *up;
+	struct th_pixmap *pm;
+
+	setup();
+	up = th_put(a, ra, "wallpaper", 256, 256, 3);
+	assert(up->stored);
+	pm = lookup(b, rb, "wallpaper");
+	assert(pm->buffer && pm->pool == NULL && pm->fd >= 0);
+	assert(sealed(pm->fd, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE));
+	assert(th_pixmap_has_pattern(pm, 3));
+	th_pixmap_destroy(pm);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(lookup_of_an_unknown_name_is_missing)
+{
+	struct th_pixmap *pm;
+
+	setup();
+	pm = lookup(b, rb, "nothing/here");
+	assert(pm->missing && !pm->got_key && pm->failed == 0);
+	th_pixmap_destroy(pm);
+	teardown();
+}
+
+TEST(lookup_by_key_finds_the_pixmap)
+{
+	struct th_upload *up;
+	struct th_pixmap *pm;
+
+	setup();
+	up = th_put(a, ra, "k", 8, 8, 9);
+	pm = lookup_key(b, up->key);
+	assert(pm->buffer && memcmp(pm->key, up->key, sizeof(up->key)) == 0);
+	assert(th_pixmap_has_pattern(pm, 9));
+	th_pixmap_destroy(pm);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(a_wrong_key_is_missing_like_any_other)
+{
+	struct th_upload *up;
+	uint32_t key[6];
+
+	setup();
+	up = th_put(a, ra, "k", 8, 8, 9);
+	for (int field = 0; field < 6; field++) {
+		struct th_pixmap *pm;
+
+		memcpy(key, up->key, sizeof(key));
+		key[field] ^= 1;
+		pm = lookup_key(b, key);
+		assert(pm->missing && !pm->got_key && pm->failed == 0);
+		th_pixmap_destroy(pm);
+	}
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(anonymous_upload_is_reached_by_key_only)
+{
+	struct th_upload *up;
+	struct th_pixmap *pm;
+
+	setup();
+	up = th_put(a, ra, NULL, 8, 8, 4);
+	assert(up->stored);
+	pm = lookup_key(b, up->key);
+	assert(pm->buffer && th_pixmap_has_pattern(pm, 4));
+	th_pixmap_destroy(pm);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(a_lookup_waits_for_an_upload_in_flight)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+	struct th_pixmap *pm;
+
+	setup();
+	batch = th_batch(a);
+	up = th_upload(a, batch, ra, "slow", 8, 8, ARGB, 0);
+	th_commit(a, batch);
+	assert(up->fd >= 0);
+	pm = lookup(b, rb, "slow");
+	assert(pm->pending && !pm->got_key && !pm->missing);
+	th_upload_fill(up, 5);
+	pixcache_upload_v1_commit(up->proxy);
+	th_roundtrip(a);
+	th_roundtrip(b);
+	assert(up->stored);
+	assert(pm->got_key && pm->buffer && th_pixmap_has_pattern(pm, 5));
+	th_pixmap_destroy(pm);
+	th_upload_destroy(up);
+	th_batch_destroy(batch);
+	teardown();
+}
+
+TEST(a_cancelled_upload_leaves_its_waiters_missing)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+	struct th_pixmap *pm;
+
+	setup();
+	batch = th_batch(a);
+	up = th_upload(a, batch, ra, "slow", 8, 8, ARGB, 0);
+	th_commit(a, batch);
+	pm = lookup(b, rb, "slow");
+	assert(pm->pending);
+	th_upload_destroy(up);
+	th_roundtrip(a);
+	th_roundtrip(b);
+	assert(pm->missing && !pm->got_key);
+	th_pixmap_destroy(pm);
+	th_batch_destroy(batch);
+	teardown();
+}
+
+TEST(a_second_upload_of_a_name_in_flight_is_busy)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up, *again;
+
+	setup();
+	batch = th_batch(a);
+	up = th_upload(a, batch, ra, "slow", 8, 8, ARGB, 0);
+	th_commit(a, batch);
+	again = th_put(b, rb, "slow", 8, 8, 1);
+	assert(again->failed == PIXCACHE_BATCH_V1_FAILURE_BUSY);
+	assert(again->fd < 0 && !again->stored);
+	th_upload_destroy(again);
+	th_upload_destroy(up);
+	th_batch_destroy(batch);
+	teardown();
+}
+
+TEST(an_existing_name_is_replaced_only_by_its_owner)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *first, *other, *mine;
+	struct th_pixmap *held;
+
+	setup();
+	first = th_put(a, ra, "logo", 8, 8, 1);
+	held = lookup(a, ra, "logo");
+	other = th_put(b, rb, "logo", 8, 8, 2);
+	assert(other->failed == PIXCACHE_BATCH_V1_FAILURE_EXISTS);
+
+	batch = th_batch(b);
+	th_upload_destroy(other);
+	other = th_upload(b, batch, rb, "logo", 8, 8, ARGB,
+		PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE);
+	th_commit(b, batch);
+	assert(other->failed == PIXCACHE_BATCH_V1_FAILURE_EXISTS);
+	th_batch_destroy(batch);
+
+	batch = th_batch(a);
+	mine = th_upload(a, batch, ra, "logo", 8, 8, ARGB,
+		PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE);
+	th_commit(a, batch);
+	th_upload_fill(mine, 3);
+	pixcache_upload_v1_commit(mine->proxy);
+	th_roundtrip(a);
+	assert(mine->stored);
+	/* The old entry left: its lease is told, its bytes stay. */
+	assert(held->evicted && th_pixmap_has_pattern(held, 1));
+	th_pixmap_destroy(held);
+	held = lookup(b, rb, "logo");
+	assert(th_pixmap_has_pattern(held, 3));
+	th_pixmap_destroy(held);
+	th_upload_destroy(mine);
+	th_upload_destroy(other);
+	th_upload_destroy(first);
+	th_batch_destroy(batch);
+	teardown();
+}
+
+TEST(done_carries_the_serial_and_a_fresh_token)
+{
+	struct pixcache_batch_v1 *batch;
+	uint32_t first;
+
+	setup();
+	batch = th_batch(a);
+	th_commit(a, batch);
+	first = a->last_token;
+	th_commit(a, batch);
+	assert(first != 0 && a->last_token != 0 && a->last_token != first);
+	th_batch_destroy(batch);
+	teardown();
+}

@@ -1,0 +1,785 @@
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <drm_fourcc.h>
+
+#include "faults.h"
+#include "server-harness.h"
+#include "test-runner.h"
+
+struct pixcache_manager *pxc_manager_create_internal(struct wl_display *display,
+	const struct pixcache_config *config,
+	const struct pixcache_policy *policy, const struct pxc_faults *faults);
+
+/* ---- the server ---- */
+
+static bool
+server_fail(void *data, const char *point)
+{
+	struct th_server *server = data;
+
+	if (server->tracing && server->ntrace < 64) {
+		snprintf(server->trace[server->ntrace++],
+			sizeof(server->trace[0]), "%s", point);
+	}
+	if (server->fail_at == 0 || (server->fail_point != NULL &&
+			strcmp(server->fail_point, point) != 0)) {
+		return false;
+	}
+	server->points_seen++;
+	if (server->points_seen == server->fail_at ||
+			(server->fail_rest && server->points_seen > server->fail_at)) {
+		server->failures++;
+		return true;
+	}
+	return false;
+}
+
+void
+th_config(struct pixcache_config *config)
+{
+	pixcache_config_init(config);
+	config->budget = 1 << 20;
+	config->table_capacity = 256;
+	config->pool_size = 64 << 10;
+	config->pool_max_pixmap = 16 << 10;
+	config->max_width = 512;
+	config->max_height = 512;
+	config->max_bytes = 512 << 10;
+	config->max_uploads = 4;
+	config->max_leases = 16;
+	config->max_fds_in_flight = 8;
+	config->max_connections_per_uid = 4;
+}
+
+struct th_server *
+th_server_create(const struct pixcache_config *config,
+	const struct pixcache_policy *policy)
+{
+	struct th_server *server = calloc(1, sizeof(*server));
+	struct pixcache_config defaults;
+	struct pxc_faults faults = { server_fail, server };
+
+	assert(server != NULL);
+	if (config == NULL) {
+		th_config(&defaults);
+		config = &defaults;
+	}
+	server->display = wl_display_create();
+	assert(server->display != NULL);
+	server->manager = pxc_manager_create_internal(server->display, config,
+		policy, &faults);
+	assert(server->manager != NULL);
+	return server;
+}
+
+void
+th_server_destroy(struct th_server *server)
+{
+	/* Destroys the manager with it. */
+	wl_display_destroy_clients(server->display);
+	wl_display_destroy(server->display);
+	free(server);
+}
+
+void
+th_server_dispatch(struct th_server *server)
+{
+	wl_event_loop_dispatch(wl_display_get_event_loop(server->display), 0);
+	wl_display_flush_clients(server->display);
+}
+
+/* ---- clients ---- */
+
+static void
+manager_instance(void *data, struct pixcache_manager_v1 *manager,
+	uint32_t hi, uint32_t lo)
+{
+	struct th_client *client = data;
+
+	(void)manager;
+	client->instance = (uint64_t)hi << 32 | lo;
+}
+
+static void
+manager_format(void *data, struct pixcache_manager_v1 *manager,
+	uint32_t format)
+{
+	struct th_client *client = data;
+
+	(void)manager;
+	if (client->nformats < 8) {
+		client->formats[client->nformats++] = format;
+	}
+}
+
+static void
+manager_limits(void *data, struct pixcache_manager_v1 *manager, uint32_t w,
+	uint32_t h, uint32_t bytes, uint32_t uploads, uint32_t leases,
+	uint32_t fds)
+{
+	struct th_client *client = data;
+	const uint32_t limits[6] = { w, h, bytes, uploads, leases, fds };
+
+	(void)manager;
+	memcpy(client->limits, limits, sizeof(limits));
+}
+
+static void
+manager_refused(void *data, struct pixcache_manager_v1 *manager,
+	uint32_t reason)
+{
+	struct th_client *client = data;
+
+	(void)manager;
+	client->refused = reason;
+}
+
+static const struct pixcache_manager_v1_listener manager_listener = {
+	.instance = manager_instance,
+	.format = manager_format,
+	.limits = manager_limits,
+	.refused = manager_refused,
+};
+
+static void
+registry_global(void *data, struct wl_registry *registry, uint32_t name,
+	const char *interface, uint32_t version)
+{
+	struct th_client *client = data;
+
+	(void)version;
+	if (strcmp(interface, pixcache_manager_v1_interface.name) == 0) {
+		client->manager = wl_registry_bind(registry, name,
+			&pixcache_manager_v1_interface, 1);
+		pixcache_manager_v1_add_listener(client->manager,
+			&manager_listener, client);
+	}
+}
+
+static void
+registry_global_remove(void *data, struct wl_registry *registry,
+	uint32_t name)
+{
+	(void)data;
+	(void)registry;
+	(void)name;
+}
+
+static const struct wl_registry_listener registry_listener = {
+	.global = registry_global,
+	.global_remove = registry_global_remove,
+};
+
+struct th_client *
+th_client_connect(struct th_server *server)
+{
+	struct th_client *client = calloc(1, sizeof(*client));
+	int fds[2];
+
+	assert(client != NULL);
+	assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+	client->server = server;
+	client->server_client = wl_client_create(server->display, fds[0]);
+	assert(client->server_client != NULL);
+	client->display = wl_display_connect_to_fd(fds[1]);
+	assert(client->display != NULL);
+	client->registry = wl_display_get_registry(client->display);
+	wl_registry_add_listener(client->registry, &registry_listener, client);
+	assert(th_roundtrip(client));
+	assert(client->manager != NULL);
+	assert(th_roundtrip(client));
+	return client;
+}
+
+void
+th_client_disconnect(struct th_client *client)
+{
+	struct th_server *server = client->server;
+
+	while (client->pools != NULL) {
+		struct th_pool *next = client->pools->next;
+
+		close(client->pools->fd);
+		pixcache_pool_v1_destroy(client->pools->proxy);
+		free(client->pools);
+		client->pools = next;
+	}
+	if (client->manager != NULL) {
+		pixcache_manager_v1_destroy(client->manager);
+	}
+	wl_registry_destroy(client->registry);
+	wl_display_disconnect(client->display);
+	free(client);
+	/* The server notices the hang-up on its next dispatch. */
+	th_server_dispatch(server);
+	th_server_dispatch(server);
+}
+
+static void
+client_pump(struct th_client *client)
+{
+	struct pollfd pfd = { .fd = wl_display_get_fd(client->display),
+		.events = POLLIN };
+
+	wl_display_flush(client->display);
+	while (wl_display_prepare_read(client->display) != 0) {
+		wl_display_dispatch_pending(client->display);
+	}
+	if (poll(&pfd, 1, 0) > 0) {
+		wl_display_read_events(client->display);
+	} else {
+		wl_display_cancel_read(client->display);
+	}
+	wl_display_dispatch_pending(client->display);
+}
+
+static void
+sync_done(void *data, struct wl_callback *callback, uint32_t serial)
+{
+	bool *done = data;
+
+	(void)callback;
+	(void)serial;
+	*done = true;
+}
+
+static const struct wl_callback_listener sync_listener = { sync_done };
+
+bool
+th_roundtrip(struct th_client *client)
+{
+	struct wl_callback *callback;
+	bool done = false;
+
+	if (wl_display_get_error(client->display) != 0) {
+		return false;
+	}
+	callback = wl_display_sync(client->display);
+	wl_callback_add_listener(callback, &sync_listener, &done);
+	for (long i = 0; !done; i++) {
+		if (wl_display_get_error(client->display) != 0) {
+			wl_callback_destroy(callback);
+			return false;
+		}
+		if (i > 1000000) {
+			test_fail("roundtrip never ended");
+		}
+		th_server_dispatch(client->server);
+		client_pump(client);
+	}
+	wl_callback_destroy(callback);
+	return true;
+}
+
+int
+th_protocol_error(struct th_client *client, const char **interface)
+{
+	const struct wl_interface *iface = NULL;
+	uint32_t id;
+
+	if (wl_display_get_error(client->display) != EPROTO) {
+		return -1;
+	}
+	int code = (int)wl_display_get_protocol_error(client->display,
+		&iface, &id);
+	if (interface != NULL) {
+		*interface = iface ? iface->name : "";
+	}
+	return code;
+}
+
+/* ---- realms ---- */
+
+static void
+realm_access(void *data, struct pixcache_realm_v1 *proxy, uint32_t access)
+{
+	struct th_realm *realm = data;
+
+	(void)proxy;
+	realm->access = access;
+}
+
+static void
+realm_denied(void *data, struct pixcache_realm_v1 *proxy, uint32_t reason)
+{
+	struct th_realm *realm = data;
+
+	(void)proxy;
+	realm->denied = reason;
+}
+
+static void
+realm_table(void *data, struct pixcache_realm_v1 *proxy, int fd,
+	uint32_t capacity)
+{
+	struct th_realm *realm = data;
+
+	(void)proxy;
+	if (realm->table_fd >= 0) {
+		close(realm->table_fd);
+	}
+	realm->table_fd = fd;
+	realm->capacity = capacity;
+}
+
+static const struct pixcache_realm_v1_listener realm_listener = {
+	.access = realm_access,
+	.denied = realm_denied,
+	.generation_table = realm_table,
+};
+
+struct th_realm *
+th_realm_get(struct th_client *client, const char *name)
+{
+	struct th_realm *realm = calloc(1, sizeof(*realm));
+
+	assert(realm != NULL);
+	realm->table_fd = -1;
+	realm->proxy = pixcache_manager_v1_get_realm(client->manager, name);
+	pixcache_realm_v1_add_listener(realm->proxy, &realm_listener, realm);
+	th_roundtrip(client);
+	return realm;
+}
+
+void
+th_realm_destroy(struct th_realm *realm)
+{
+	if (realm->table_fd >= 0) {
+		close(realm->table_fd);
+	}
+	pixcache_realm_v1_destroy(realm->proxy);
+	free(realm);
+}
+
+/* ---- batches ---- */
+
+struct batch_state {
+	struct th_client *client;
+	uint32_t serial;
+	uint32_t token;
+};
+
+static void
+batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
+	uint32_t token)
+{
+	struct batch_state *state = data;
+
+	(void)batch;
+	state->serial = serial;
+	state->token = token;
+	state->client->last_token = token;
+}
+
+static const struct pixcache_batch_v1_listener batch_listener = {
+	.done = batch_done,
+};
+
+struct pixcache_batch_v1 *
+th_batch(struct th_client *client)
+{
+	struct pixcache_batch_v1 *batch =
+		pixcache_manager_v1_create_batch(client->manager);
+	struct batch_state *state = calloc(1, sizeof(*state));
+
+	assert(state != NULL);
+	state->client = client;
+	pixcache_batch_v1_add_listener(batch, &batch_listener, state);
+	return batch;
+}
+
+void
+th_batch_destroy(struct pixcache_batch_v1 *batch)
+{
+	free(pixcache_batch_v1_get_user_data(batch));
+	pixcache_batch_v1_destroy(batch);
+}
+
+void
+th_commit(struct th_client *client, struct pixcache_batch_v1 *batch)
+{
+	struct batch_state *state = pixcache_batch_v1_get_user_data(batch);
+	static uint32_t serial;
+
+	pixcache_batch_v1_commit(batch, ++serial);
+	th_roundtrip(client);
+	assert(state->serial == serial);
+	pixcache_manager_v1_ack(client->manager, state->token);
+}
+
+/* ---- pixmaps ---- */
+
+static void
+pixmap_key(void *data, struct pixcache_pixmap_v1 *proxy, uint32_t ih,
+	uint32_t il, uint32_t slot, uint32_t gen, uint32_t th, uint32_t tl)
+{
+	struct th_pixmap *pixmap = data;
+	const uint32_t key[6] = { ih, il, slot, gen, th, tl };
+
+	(void)proxy;
+	assert(pixmap->events == 0);
+	pixmap->got_key = true;
+	memcpy(pixmap->key, key, sizeof(key));
+	pixmap->events++;
+}
+
+static void
+pool_retired(void *data, struct pixcache_pool_v1 *proxy)
+{
+	struct th_pool *pool = data;
+
+	(void)proxy;
+	pool->retired = true;
+}
+
+static const struct pixcache_pool_v1_listener pool_listener = {
+	.retired = pool_retired,
+};
+
+static void
+pixmap_pool(void *data, struct pixcache_pixmap_v1 *proxy,
+	struct pixcache_pool_v1 *pool, int fd, uint32_t size)
+{
+	struct th_pixmap *pixmap = data;
+	struct th_pool *state = calloc(1, sizeof(*state));
+
+	(void)proxy;
+	assert(state != NULL);
+	assert(pixmap->events == 0);
+	state->proxy = pool;
+	state->fd = fd;
+	state->size = size;
+	state->next = pixmap->client->pools;
+	pixmap->client->pools = state;
+	pixcache_pool_v1_add_listener(pool, &pool_listener, state);
+	pixmap->pool_fd = fd;
+	pixmap->pool_size = size;
+}
+
+static void
+pixmap_buffer_pool(void *data, struct pixcache_pixmap_v1 *proxy,
+	struct pixcache_pool_v1 *pool, uint32_t offset, uint32_t width,
+	uint32_t height, uint32_t stride, uint32_t format)
+{
+	struct th_pixmap *pixmap = data;
+
+	(void)proxy;
+	assert(pixmap->got_key && pixmap->events == 1);
+	pixmap->buffer = true;
+	pixmap->pool = pool;
+	pixmap->offset = offset;
+	pixmap->width = width;
+	pixmap->height = height;
+	pixmap->stride = stride;
+	pixmap->format = format;
+	pixmap->events++;
+}
+
+static void
+pixmap_buffer_fd(void *data, struct pixcache_pixmap_v1 *proxy, int fd,
+	uint32_t width, uint32_t height, uint32_t stride, uint32_t format)
+{
+	struct th_pixmap *pixmap = data;
+
+	(void)proxy;
+	assert(pixmap->got_key && pixmap->events == 1);
+	pixmap->buffer = true;
+	pixmap->fd = fd;
+	pixmap->width = width;
+	pixmap->height = height;
+	pixmap->stride = stride;
+	pixmap->format = format;
+	pixmap->events++;
+}
+
+static void
+pixmap_missing(void *data, struct pixcache_pixmap_v1 *proxy)
+{
+	struct th_pixmap *pixmap = data;
+
+	(void)proxy;
+	pixmap->missing = true;
+	pixmap->events++;
+}
+
+static void
+pixmap_pending(void *data, struct pixcache_pixmap_v1 *proxy)
+{
+	struct th_pixmap *pixmap = data;
+
+	(void)proxy;
+	pixmap->pending = true;
+	/* A pending lookup starts over when its upload ends. */
+	pixmap->events = 0;
+}
+
+static void
+pixmap_failed(void *data, struct pixcache_pixmap_v1 *proxy, uint32_t reason)
+{
+	struct th_pixmap *pixmap = data;
+
+	(void)proxy;
+	pixmap->failed = reason;
+	pixmap->events++;
+}
+
+static void
+pixmap_evicted(void *data, struct pixcache_pixmap_v1 *proxy)
+{
+	struct th_pixmap *pixmap = data;
+
+	(void)proxy;
+	pixmap->evicted = true;
+}
+
+static const struct pixcache_pixmap_v1_listener pixmap_listener = {
+	.key = pixmap_key,
+	.pool = pixmap_pool,
+	.buffer_pool = pixmap_buffer_pool,
+	.buffer_fd = pixmap_buffer_fd,
+	.missing = pixmap_missing,
+	.pending = pixmap_pending,
+	.failed = pixmap_failed,
+	.evicted = pixmap_evicted,
+};
+
+static struct th_pixmap *
+pixmap_new(struct th_client *client, struct pixcache_pixmap_v1 *proxy)
+{
+	struct th_pixmap *pixmap = calloc(1, sizeof(*pixmap));
+
+	assert(pixmap != NULL);
+	pixmap->client = client;
+	pixmap->proxy = proxy;
+	pixmap->fd = -1;
+	pixmap->pool_fd = -1;
+	pixcache_pixmap_v1_add_listener(proxy, &pixmap_listener, pixmap);
+	return pixmap;
+}
+
+struct th_pixmap *
+th_lookup(struct th_client *client, struct pixcache_batch_v1 *batch,
+	struct th_realm *realm, const char *name)
+{
+	return pixmap_new(client, pixcache_batch_v1_lookup(batch,
+		realm->proxy, name));
+}
+
+struct th_pixmap *
+th_lookup_key(struct th_client *client, struct pixcache_batch_v1 *batch,
+	const uint32_t key[6])
+{
+	return pixmap_new(client, pixcache_batch_v1_lookup_key(batch, key[0],
+		key[1], key[2], key[3], key[4], key[5]));
+}
+
+void
+th_pixmap_destroy(struct th_pixmap *pixmap)
+{
+	if (pixmap->fd >= 0) {
+		close(pixmap->fd);
+	}
+	pixcache_pixmap_v1_destroy(pixmap->proxy);
+	free(pixmap);
+}
+
+const uint8_t *
+th_pixmap_map(struct th_pixmap *pixmap, size_t *size)
+{
+	const struct th_pool *pool;
+	uint8_t *map;
+
+	assert(pixmap->buffer);
+	if (pixmap->pool == NULL) {
+		*size = (size_t)pixmap->stride * pixmap->height;
+		map = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, pixmap->fd, 0);
+		assert(map != MAP_FAILED);
+		return map;
+	}
+	pool = pixcache_pool_v1_get_user_data(pixmap->pool);
+	assert(pool != NULL);
+	*size = pool->size;
+	map = mmap(NULL, pool->size, PROT_READ, MAP_PRIVATE, pool->fd, 0);
+	assert(map != MAP_FAILED);
+	return map;
+}
+
+void
+th_pixmap_unmap(const uint8_t *data, size_t size)
+{
+	munmap((void *)data, size);
+}
+
+static uint8_t
+pattern(uint32_t seed, size_t i)
+{
+	return (uint8_t)(seed * 31 + i * 7 + (i >> 8));
+}
+
+bool
+th_pixmap_has_pattern(struct th_pixmap *pixmap, uint32_t seed)
+{
+	size_t size, n = (size_t)pixmap->stride * pixmap->height;
+	const uint8_t *map = th_pixmap_map(pixmap, &size);
+	const uint8_t *p = map + (pixmap->pool ? pixmap->offset : 0);
+	bool same = true;
+
+	for (size_t i = 0; i < n && same; i++) {
+		same = p[i] == pattern(seed, i);
+	}
+	th_pixmap_unmap(map, size);
+	return same;
+}
+
+/* ---- uploads ---- */
+
+static void
+upload_target(void *data, struct pixcache_upload_v1 *proxy, int fd,
+	uint32_t stride, uint32_t size)
+{
+	struct th_upload *upload = data;
+
+	(void)proxy;
+	upload->fd = fd;
+	upload->stride = stride;
+	upload->size = size;
+}
+
+static void
+upload_failed(void *data, struct pixcache_upload_v1 *proxy, uint32_t reason)
+{
+	struct th_upload *upload = data;
+
+	(void)proxy;
+	upload->failed = reason;
+}
+
+static void
+upload_stored(void *data, struct pixcache_upload_v1 *proxy, uint32_t ih,
+	uint32_t il, uint32_t slot, uint32_t gen, uint32_t th, uint32_t tl)
+{
+	struct th_upload *upload = data;
+	const uint32_t key[6] = { ih, il, slot, gen, th, tl };
+
+	(void)proxy;
+	upload->stored = true;
+	memcpy(upload->key, key, sizeof(key));
+}
+
+static const struct pixcache_upload_v1_listener upload_listener = {
+	.target = upload_target,
+	.failed = upload_failed,
+	.stored = upload_stored,
+};
+
+struct th_upload *
+th_upload(struct th_client *client, struct pixcache_batch_v1 *batch,
+	struct th_realm *realm, const char *name, uint32_t width,
+	uint32_t height, uint32_t format, uint32_t flags)
+{
+	struct th_upload *upload = calloc(1, sizeof(*upload));
+
+	(void)client;
+	assert(upload != NULL);
+	upload->fd = -1;
+	upload->proxy = pixcache_batch_v1_upload(batch, realm->proxy, name,
+		width, height, format, flags);
+	pixcache_upload_v1_add_listener(upload->proxy, &upload_listener,
+		upload);
+	return upload;
+}
+
+void
+th_upload_fill(struct th_upload *upload, uint32_t seed)
+{
+	uint8_t *map;
+
+	assert(upload->fd >= 0);
+	map = mmap(NULL, upload->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		upload->fd, 0);
+	assert(map != MAP_FAILED);
+	for (size_t i = 0; i < upload->size; i++) {
+		map[i] = pattern(seed, i);
+	}
+	assert(munmap(map, upload->size) == 0);
+	assert(fcntl(upload->fd, F_ADD_SEALS, F_SEAL_WRITE) == 0);
+}
+
+void
+th_upload_destroy(struct th_upload *upload)
+{
+	if (upload->fd >= 0) {
+		close(upload->fd);
+	}
+	pixcache_upload_v1_destroy(upload->proxy);
+	free(upload);
+}
+
+struct th_upload *
+th_put(struct th_client *client, struct th_realm *realm, const char *name,
+	uint32_t width, uint32_t height, uint32_t seed)
+{
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	struct th_upload *upload = th_upload(client, batch, realm, name,
+		width, height, DRM_FORMAT_ARGB8888, 0);
+
+	th_commit(client, batch);
+	if (upload->fd >= 0) {
+		th_upload_fill(upload, seed);
+		pixcache_upload_v1_commit(upload->proxy);
+		th_roundtrip(client);
+	}
+	th_batch_destroy(batch);
+	return upload;
+}
+
+/* ---- raw messages ---- */
+
+void
+th_send_raw(struct th_client *client, uint32_t id, uint16_t opcode,
+	const uint32_t *words, int nwords, const int *fds, int nfds)
+{
+	uint32_t msg[64];
+	char control[CMSG_SPACE(sizeof(int) * 8)];
+	struct iovec iov;
+	struct msghdr hdr = { 0 };
+	int size = (2 + nwords) * 4;
+
+	assert(nwords <= 62 && nfds <= 8);
+	wl_display_flush(client->display);
+	msg[0] = id;
+	msg[1] = (uint32_t)size << 16 | opcode;
+	memcpy(&msg[2], words, (size_t)nwords * 4);
+	iov.iov_base = msg;
+	iov.iov_len = (size_t)size;
+	hdr.msg_iov = &iov;
+	hdr.msg_iovlen = 1;
+	if (nfds > 0) {
+		struct cmsghdr *cmsg;
+
+		hdr.msg_control = control;
+		hdr.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		cmsg = CMSG_FIRSTHDR(&hdr);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
+	}
+	assert(sendmsg(wl_display_get_fd(client->display), &hdr, 0) == size);
+}
+
+int
+th_count_fds(void)
+{
+	return test_count_fds();
+}

@@ -1,0 +1,152 @@
+/*
+ * A manager and its clients in one process: the server is a wl_display
+ * with the manager, each client a libwayland-client display on one end of
+ * a socketpair. Roundtrips pump both sides, so a test reads like a
+ * conversation. Raw messages let a test be a client libwayland would not
+ * be.
+ */
+
+#ifndef PIXCACHE_SERVER_HARNESS_H
+#define PIXCACHE_SERVER_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <wayland-client-core.h>
+#include <wayland-server-core.h>
+
+#include "pixcache-server.h"
+#include "pixcache-v1-client-protocol.h"
+
+struct th_server {
+	struct wl_display *display;
+	struct pixcache_manager *manager;
+	/* Fault injection: fail the points named, or the nth point. */
+	const char *fail_point;		/* NULL: any point counts */
+	long fail_at;			/* 0: none */
+	bool fail_rest;
+	long points_seen;
+	long failures;
+	char trace[64][32];		/* the points seen, while tracing */
+	int ntrace;
+	bool tracing;
+};
+
+struct th_client {
+	struct th_server *server;
+	struct wl_display *display;
+	struct wl_registry *registry;
+	struct pixcache_manager_v1 *manager;
+	struct wl_client *server_client;
+	uint64_t instance;
+	uint32_t formats[8];
+	int nformats;
+	uint32_t limits[6];
+	uint32_t refused;
+	uint32_t last_token;
+	struct th_pool *pools;		/* received, closed on disconnect */
+};
+
+struct th_pool {
+	struct th_pool *next;
+	struct pixcache_pool_v1 *proxy;
+	int fd;
+	uint32_t size;
+	bool retired;
+};
+
+/* Answers on a pixmap object, gathered by th_pixmap_new(). */
+struct th_pixmap {
+	struct th_client *client;
+	struct pixcache_pixmap_v1 *proxy;
+	bool got_key, missing, pending, evicted, buffer;
+	uint32_t failed;
+	uint32_t key[6];
+	struct pixcache_pool_v1 *pool;	/* named by buffer_pool */
+	int pool_fd;			/* from pool, if it came here */
+	uint32_t pool_size;
+	uint32_t offset, width, height, stride, format;
+	int fd;				/* from buffer_fd */
+	int events;
+};
+
+struct th_upload {
+	struct pixcache_upload_v1 *proxy;
+	int fd;
+	uint32_t stride, size;
+	uint32_t failed;
+	bool stored;
+	uint32_t key[6];
+};
+
+struct th_realm {
+	struct pixcache_realm_v1 *proxy;
+	uint32_t access;
+	uint32_t denied;
+	int table_fd;
+	uint32_t capacity;
+};
+
+/** A server with config (NULL: test defaults) and policy (NULL: default). */
+struct th_server *th_server_create(const struct pixcache_config *config,
+	const struct pixcache_policy *policy);
+void th_server_destroy(struct th_server *server);
+/** The test defaults: small limits, so tests reach them. */
+void th_config(struct pixcache_config *config);
+
+/** A client connected and bound to the manager, after a roundtrip. */
+struct th_client *th_client_connect(struct th_server *server);
+/** Disconnects the client (its server side goes with it). */
+void th_client_disconnect(struct th_client *client);
+
+/**
+ * Pumps the server and every client until client's sync returns. Returns
+ * false if the client died of a protocol error (see th_protocol_error).
+ */
+bool th_roundtrip(struct th_client *client);
+/** Runs the server's loop once, without waiting. */
+void th_server_dispatch(struct th_server *server);
+/** The client's protocol error code and interface, or -1. */
+int th_protocol_error(struct th_client *client, const char **interface);
+
+struct th_realm *th_realm_get(struct th_client *client, const char *name);
+void th_realm_destroy(struct th_realm *realm);
+struct pixcache_batch_v1 *th_batch(struct th_client *client);
+void th_batch_destroy(struct pixcache_batch_v1 *batch);
+/** Commits the batch and acknowledges its done, after a roundtrip. */
+void th_commit(struct th_client *client, struct pixcache_batch_v1 *batch);
+
+struct th_pixmap *th_lookup(struct th_client *client,
+	struct pixcache_batch_v1 *batch, struct th_realm *realm,
+	const char *name);
+struct th_pixmap *th_lookup_key(struct th_client *client,
+	struct pixcache_batch_v1 *batch, const uint32_t key[6]);
+void th_pixmap_destroy(struct th_pixmap *pixmap);
+
+struct th_upload *th_upload(struct th_client *client,
+	struct pixcache_batch_v1 *batch, struct th_realm *realm,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
+	uint32_t flags);
+/** Writes the target with a pattern from seed, unmaps, seals WRITE. */
+void th_upload_fill(struct th_upload *upload, uint32_t seed);
+void th_upload_destroy(struct th_upload *upload);
+/**
+ * A whole upload: start, fill, commit, roundtrip. Returns the upload
+ * (stored, or failed) for the caller to check and destroy.
+ */
+struct th_upload *th_put(struct th_client *client, struct th_realm *realm,
+	const char *name, uint32_t width, uint32_t height, uint32_t seed);
+
+/** The bytes of a pixmap, mapped as a client would: read-only, private. */
+const uint8_t *th_pixmap_map(struct th_pixmap *pixmap, size_t *size);
+void th_pixmap_unmap(const uint8_t *data, size_t size);
+/** Whether the pixmap holds the pattern th_upload_fill() wrote for seed. */
+bool th_pixmap_has_pattern(struct th_pixmap *pixmap, uint32_t seed);
+
+/** Sends a raw request: object id, opcode, 32-bit words, file descriptors. */
+void th_send_raw(struct th_client *client, uint32_t id, uint16_t opcode,
+	const uint32_t *words, int nwords, const int *fds, int nfds);
+
+/** Open file descriptors of the process. */
+int th_count_fds(void);
+
+#endif
