@@ -30,6 +30,7 @@ meson test -C build --num-processes "$jobs" --print-errorlogs || status=1
 configure build-asan -Dbench=disabled -Db_sanitize=address,undefined \
 	-Dc_args=-fno-sanitize-recover=all
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp":print_suppressions=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 PXC_TEST_TIMEOUT_SCALE=4 \
 	meson test -C build-asan --num-processes "$jobs" --print-errorlogs \

@@ -46,7 +46,9 @@ pxc_shm_create(const struct pxc_faults *faults, const char *name,
 int
 pxc_shm_seal(const struct pxc_faults *faults, int fd, int seals)
 {
-	if (pxc_fault(faults, "add_seals")) {
+	/* Named apart: only a write seal can wait on pinned pages. */
+	if (pxc_fault(faults, (seals & F_SEAL_WRITE) ? "add_seals_write" :
+			"add_seals")) {
 		return -EBUSY;
 	}
 	return fcntl(fd, F_ADD_SEALS, seals) < 0 ? -errno : 0;

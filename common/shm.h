@@ -23,6 +23,12 @@
 #define PXC_SEALS_TARGET (F_SEAL_SHRINK | F_SEAL_GROW)
 /* Seals a committed upload must carry. */
 #define PXC_SEALS_COMMITTED (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+/*
+ * Seals of a finished buffer: nothing may change it or its seals. Adding
+ * F_SEAL_SEAL never waits on pinned pages (only a new F_SEAL_WRITE does),
+ * so the manager adds it to what a client wrote once F_SEAL_WRITE is on.
+ */
+#define PXC_SEALS_FINAL (PXC_SEALS_COMMITTED | F_SEAL_SEAL)
 
 /**
  * A memfd of size bytes: close-on-exec, sealable, not executable where the

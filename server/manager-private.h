@@ -61,6 +61,7 @@ struct pixcache_manager {
 
 	struct pxc_random rng;		/* done tokens; loop thread only */
 	atomic_uint pixmaps;		/* alive */
+	atomic_uint pixmap_fds;		/* pixmaps with a buffer of their own */
 
 	struct wl_listener display_destroy;
 	struct {

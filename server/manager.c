@@ -564,6 +564,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	wl_list_init(&manager->clients);
 	wl_signal_init(&manager->events.destroy);
 	atomic_init(&manager->pixmaps, 0);
+	atomic_init(&manager->pixmap_fds, 0);
 
 	if (!config_valid(&manager->config)) {
 		ret = -EINVAL;
@@ -676,4 +677,6 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 		stats->uploads += client->uploads_in_flight;
 		stats->leases += client->holding;
 	}
+	stats->fds = stats->pools + stats->realms + stats->uploads + 1 +
+		atomic_load(&manager->pixmap_fds);
 }

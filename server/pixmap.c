@@ -58,6 +58,7 @@ pxc_pixmap_create(struct pxc_mrealm *realm, const struct pxc_format *format,
 		ret = pixmap->fd = pxc_shm_create(&realm->manager->faults,
 			"pixcache-pixmap", pixmap->size);
 		if (ret >= 0) {
+			atomic_fetch_add(&realm->manager->pixmap_fds, 1);
 			ret = 0;
 		} else {
 			pixmap->fd = -1;
@@ -79,6 +80,7 @@ pxc_pixmap_adopt(struct pxc_mrealm *realm, const struct pxc_format *format,
 
 	if (pixmap != NULL) {
 		pixmap->fd = fd;
+		atomic_fetch_add(&realm->manager->pixmap_fds, 1);
 	}
 	return pixmap;
 }
@@ -97,6 +99,7 @@ pixmap_release_memory(struct pxc_pixmap *pixmap)
 	if (pixmap->fd >= 0) {
 		close(pixmap->fd);
 		pixmap->fd = -1;
+		atomic_fetch_sub(&pixmap->manager->pixmap_fds, 1);
 	}
 }
 
@@ -157,7 +160,7 @@ pxc_pixmap_write_end(struct pxc_pixmap *pixmap, void *data)
 	}
 	pxc_shm_unmap(data, pixmap->size);
 	return pxc_shm_seal(&pixmap->manager->faults, pixmap->fd,
-		PXC_SEALS_COMMITTED);
+		PXC_SEALS_FINAL);
 }
 
 int
@@ -180,7 +183,7 @@ pxc_pixmap_copy_fd(struct pxc_pixmap *pixmap)
 			(ssize_t)pixmap->size) {
 		ret = -EIO;
 	} else {
-		ret = pxc_shm_seal(faults, fd, PXC_SEALS_COMMITTED);
+		ret = pxc_shm_seal(faults, fd, PXC_SEALS_FINAL);
 	}
 	if (ret < 0) {
 		close(fd);

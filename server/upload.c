@@ -242,6 +242,11 @@ upload_handle_commit(struct wl_client *wl_client, struct wl_resource *resource)
 			"target is no longer %u bytes", upload->size);
 		return;
 	}
+	/* F_SEAL_WRITE is on: adding F_SEAL_SEAL cannot wait on pins. */
+	if (ret == 0) {
+		ret = pxc_shm_seal(&upload->client->manager->faults, upload->fd,
+			F_SEAL_SEAL);
+	}
 	if (ret < 0) {
 		upload_fail(upload, PIXCACHE_BATCH_V1_FAILURE_MEMORY);
 		return;

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -381,4 +382,228 @@ TEST(done_carries_the_serial_and_a_fresh_token)
 	assert(first != 0 && a->last_token != 0 && a->last_token != first);
 	th_batch_destroy(batch);
 	teardown();
+}
+
+/* Reads the generation a client's table shows for a key's slot. */
+static uint32_t
+table_generation(struct th_realm *r, const uint32_t key[6])
+{
+	const uint32_t *table = mmap(NULL, r->capacity * 4, PROT_READ,
+		MAP_PRIVATE, r->table_fd, 0);
+	uint32_t gen;
+
+	assert(table != MAP_FAILED);
+	gen = table[key[2] % r->capacity];
+	munmap((void *)table, r->capacity * 4);
+	return gen;
+}
+
+TEST(the_table_shows_a_key_current_then_stale)
+{
+	struct th_upload *up;
+
+	setup();
+	up = th_put(a, ra, "t", 8, 8, 1);
+	assert(table_generation(rb, up->key) == up->key[3]);
+	assert(pixcache_manager_remove(server->manager, "default", "t") == 0);
+	/* Written before anyone is told: no roundtrip needed to see it. */
+	assert(table_generation(rb, up->key) == up->key[3] + 1);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(eviction_tells_leases_and_keeps_their_bytes)
+{
+	struct pixcache_config config;
+	struct th_upload *u1, *u2, *u3;
+	struct th_pixmap *held;
+
+	th_config(&config);
+	config.budget = 2 * 64 * 16;	/* two 16x16 pixmaps */
+	server = th_server_create(&config, NULL);
+	a = th_client_connect(server);
+	b = th_client_connect(server);
+	ra = th_realm_get(a, "default");
+	rb = th_realm_get(b, "default");
+	u1 = th_put(a, ra, "1", 16, 16, 1);
+	u2 = th_put(a, ra, "2", 16, 16, 2);
+	held = lookup(b, rb, "2");
+	/* Full, and 2 is leased: 3 evicts 1, then 4 evicts 3, never 2. */
+	u3 = th_put(a, ra, "3", 16, 16, 3);
+	assert(u3->stored && !held->evicted);
+	th_upload_destroy(u3);
+	u3 = th_put(a, ra, "4", 16, 16, 4);
+	assert(u3->stored && !held->evicted);
+	/* When 2 does leave, its lease is told and its bytes stay. */
+	assert(pixcache_manager_remove(server->manager, "default", "2") == 0);
+	th_roundtrip(b);
+	assert(held->evicted && th_pixmap_has_pattern(held, 2));
+	th_pixmap_destroy(held);
+	th_upload_destroy(u1);
+	th_upload_destroy(u2);
+	th_upload_destroy(u3);
+	teardown();
+}
+
+TEST(reported_use_keeps_an_entry_from_eviction)
+{
+	struct pixcache_config config;
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *u1, *u2, *u3;
+	struct th_pixmap *p1, *p2;
+	struct wl_array array;
+	uint32_t *pair;
+
+	th_config(&config);
+	config.budget = 2 * 64 * 16;
+	server = th_server_create(&config, NULL);
+	a = th_client_connect(server);
+	b = th_client_connect(server);
+	ra = th_realm_get(a, "default");
+	rb = th_realm_get(b, "default");
+	u1 = th_put(a, ra, "1", 16, 16, 1);
+	u2 = th_put(a, ra, "2", 16, 16, 2);
+	/* b used 1 locally and says so; 2 was never used. */
+	batch = th_batch(b);
+	wl_array_init(&array);
+	pair = wl_array_add(&array, 2 * sizeof(uint32_t));
+	pair[0] = u1->key[2];
+	pair[1] = u1->key[3];
+	pixcache_batch_v1_used(batch, &array);
+	wl_array_release(&array);
+	th_commit(b, batch);
+	th_batch_destroy(batch);
+	u3 = th_put(a, ra, "3", 16, 16, 3);
+	assert(u3->stored);
+	p1 = lookup(b, rb, "1");
+	p2 = lookup(b, rb, "2");
+	assert(p1->buffer && p2->missing);
+	th_pixmap_destroy(p1);
+	th_pixmap_destroy(p2);
+	th_upload_destroy(u1);
+	th_upload_destroy(u2);
+	th_upload_destroy(u3);
+	teardown();
+}
+
+TEST(a_usage_report_of_odd_length_is_a_protocol_error)
+{
+	struct pixcache_batch_v1 *batch;
+	struct wl_array array;
+	const char *interface;
+
+	setup();
+	batch = th_batch(a);
+	wl_array_init(&array);
+	wl_array_add(&array, 12);
+	pixcache_batch_v1_used(batch, &array);
+	wl_array_release(&array);
+	assert(!th_roundtrip(a));
+	assert(th_protocol_error(a, &interface) ==
+		PIXCACHE_BATCH_V1_ERROR_BAD_USAGE);
+	assert(strcmp(interface, "pixcache_batch_v1") == 0);
+	th_batch_destroy(batch);
+	assert(th_roundtrip(b));
+	teardown();
+}
+
+TEST(unknown_upload_flags_are_a_protocol_error)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+
+	setup();
+	batch = th_batch(a);
+	up = th_upload(a, batch, ra, "x", 8, 8, ARGB, 0x80);
+	assert(!th_roundtrip(a));
+	assert(th_protocol_error(a, NULL) == PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS);
+	th_upload_destroy(up);
+	th_batch_destroy(batch);
+	teardown();
+}
+
+TEST(a_destroyed_pool_is_sent_again_when_needed)
+{
+	struct th_upload *u1, *u2;
+	struct th_pixmap *p1, *p2;
+	struct th_pool *pool;
+
+	setup();
+	u1 = th_put(a, ra, "one", 16, 16, 1);
+	u2 = th_put(a, ra, "two", 16, 16, 2);
+	p1 = lookup(b, rb, "one");
+	assert(p1->pool_fd >= 0);
+	th_pixmap_destroy(p1);
+	/* b forgets the pool. */
+	pool = b->pools;
+	b->pools = pool->next;
+	close(pool->fd);
+	pixcache_pool_v1_destroy(pool->proxy);
+	free(pool);
+	p2 = lookup(b, rb, "two");
+	assert(p2->pool_fd >= 0 && th_pixmap_has_pattern(p2, 2));
+	th_pixmap_destroy(p2);
+	th_upload_destroy(u1);
+	th_upload_destroy(u2);
+	teardown();
+}
+
+TEST(an_emptied_pool_is_retired)
+{
+	struct th_upload *fill, *first;
+	struct th_pixmap *pm;
+	char name[16];
+	int i;
+
+	setup();
+	/* Fill the first pool (64 KiB) with 4 KiB pixmaps, then one more. */
+	for (i = 0; i < 16; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		fill = th_put(a, ra, name, 32, 32, (uint32_t)i);
+		assert(fill->stored);
+		th_upload_destroy(fill);
+	}
+	first = th_put(a, ra, "second-pool", 32, 32, 99);
+	pm = lookup(b, rb, "second-pool");
+	assert(pm->pool_fd >= 0 && b->pools != NULL);
+	th_pixmap_destroy(pm);
+	/* Empty the second pool: b is told its pool is retired. */
+	assert(pixcache_manager_remove(server->manager, "default",
+		"second-pool") == 0);
+	th_roundtrip(b);
+	assert(b->pools->retired);
+	th_upload_destroy(first);
+	teardown();
+}
+
+TEST(a_destroyed_manager_leaves_clients_with_inert_objects)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up, *pending;
+	struct th_pixmap *pm;
+
+	setup();
+	up = th_put(a, ra, "x", 16, 16, 1);
+	pm = lookup(b, rb, "x");
+	batch = th_batch(a);
+	pending = th_upload(a, batch, ra, "y", 8, 8, ARGB, 0);
+	th_commit(a, batch);
+	pixcache_manager_destroy(server->manager);
+	server->manager = NULL;
+	/* Every request on the old objects is ignored; nobody dies. */
+	pixcache_upload_v1_commit(pending->proxy);
+	pixcache_batch_v1_commit(batch, 5);
+	pixcache_manager_v1_ack(a->manager, 1);
+	assert(th_roundtrip(a) && th_roundtrip(b));
+	/* The lease's bytes stay readable: the client maps its own fd. */
+	assert(th_pixmap_has_pattern(pm, 1));
+	th_pixmap_destroy(pm);
+	th_upload_destroy(up);
+	th_upload_destroy(pending);
+	th_batch_destroy(batch);
+	th_realm_destroy(ra);
+	th_realm_destroy(rb);
+	th_client_disconnect(a);
+	th_client_disconnect(b);
+	th_server_destroy(server);
 }

@@ -181,7 +181,7 @@ static const struct wl_registry_listener registry_listener = {
 };
 
 struct th_client *
-th_client_connect(struct th_server *server)
+th_client_connect_unchecked(struct th_server *server)
 {
 	struct th_client *client = calloc(1, sizeof(*client));
 	int fds[2];
@@ -195,10 +195,25 @@ th_client_connect(struct th_server *server)
 	assert(client->display != NULL);
 	client->registry = wl_display_get_registry(client->display);
 	wl_registry_add_listener(client->registry, &registry_listener, client);
-	assert(th_roundtrip(client));
-	assert(client->manager != NULL);
-	assert(th_roundtrip(client));
+	if (th_roundtrip(client)) {
+		th_roundtrip(client);
+	}
 	return client;
+}
+
+struct th_client *
+th_client_connect(struct th_server *server)
+{
+	struct th_client *client = th_client_connect_unchecked(server);
+
+	assert(th_alive(client) && client->manager != NULL);
+	return client;
+}
+
+bool
+th_alive(struct th_client *client)
+{
+	return wl_display_get_error(client->display) == 0;
 }
 
 void
@@ -405,16 +420,19 @@ th_batch_destroy(struct pixcache_batch_v1 *batch)
 	pixcache_batch_v1_destroy(batch);
 }
 
-void
+bool
 th_commit(struct th_client *client, struct pixcache_batch_v1 *batch)
 {
 	struct batch_state *state = pixcache_batch_v1_get_user_data(batch);
 	static uint32_t serial;
 
 	pixcache_batch_v1_commit(batch, ++serial);
-	th_roundtrip(client);
+	if (!th_roundtrip(client)) {
+		return false;
+	}
 	assert(state->serial == serial);
 	pixcache_manager_v1_ack(client->manager, state->token);
+	return true;
 }
 
 /* ---- pixmaps ---- */
@@ -593,6 +611,16 @@ th_pixmap_destroy(struct th_pixmap *pixmap)
 	free(pixmap);
 }
 
+void
+th_pixmap_forget(struct th_pixmap *pixmap)
+{
+	if (pixmap->fd >= 0) {
+		close(pixmap->fd);
+	}
+	wl_proxy_destroy((struct wl_proxy *)pixmap->proxy);
+	free(pixmap);
+}
+
 const uint8_t *
 th_pixmap_map(struct th_pixmap *pixmap, size_t *size)
 {
@@ -733,8 +761,7 @@ th_put(struct th_client *client, struct th_realm *realm, const char *name,
 	struct th_upload *upload = th_upload(client, batch, realm, name,
 		width, height, DRM_FORMAT_ARGB8888, 0);
 
-	th_commit(client, batch);
-	if (upload->fd >= 0) {
+	if (th_commit(client, batch) && upload->fd >= 0) {
 		th_upload_fill(upload, seed);
 		pixcache_upload_v1_commit(upload->proxy);
 		th_roundtrip(client);
@@ -782,4 +809,44 @@ int
 th_count_fds(void)
 {
 	return test_count_fds();
+}
+
+static int
+pools_of(const struct th_client *client)
+{
+	int n = 0;
+
+	for (const struct th_pool *p = client->pools; p != NULL; p = p->next) {
+		n++;
+	}
+	return n;
+}
+
+struct th_fds
+th_fds_now(struct th_server *server, struct th_client *keep)
+{
+	struct pixcache_stats stats;
+
+	pixcache_manager_get_stats(server->manager, &stats);
+	return (struct th_fds){
+		.process = th_count_fds(),
+		.manager = stats.fds,
+		.pools = pools_of(keep),
+	};
+}
+
+void
+th_assert_fds(const struct th_fds *before, struct th_server *server,
+	struct th_client *keep)
+{
+	struct th_fds now = th_fds_now(server, keep);
+	int expected = before->process + (int)(now.manager - before->manager) +
+		(now.pools - before->pools);
+
+	if (now.process != expected) {
+		test_fail("%d fds, expected %d: %d before, manager %u -> %u, "
+			"pools %d -> %d", now.process, expected,
+			before->process, before->manager, now.manager,
+			before->pools, now.pools);
+	}
 }

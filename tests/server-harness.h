@@ -95,6 +95,10 @@ void th_config(struct pixcache_config *config);
 
 /** A client connected and bound to the manager, after a roundtrip. */
 struct th_client *th_client_connect(struct th_server *server);
+/** As th_client_connect(), but the client may have died binding. */
+struct th_client *th_client_connect_unchecked(struct th_server *server);
+/** Whether the client is still connected (no protocol error). */
+bool th_alive(struct th_client *client);
 /** Disconnects the client (its server side goes with it). */
 void th_client_disconnect(struct th_client *client);
 
@@ -112,8 +116,11 @@ struct th_realm *th_realm_get(struct th_client *client, const char *name);
 void th_realm_destroy(struct th_realm *realm);
 struct pixcache_batch_v1 *th_batch(struct th_client *client);
 void th_batch_destroy(struct pixcache_batch_v1 *batch);
-/** Commits the batch and acknowledges its done, after a roundtrip. */
-void th_commit(struct th_client *client, struct pixcache_batch_v1 *batch);
+/**
+ * Commits the batch and acknowledges its done, after a roundtrip. Returns
+ * false if the client died meanwhile.
+ */
+bool th_commit(struct th_client *client, struct pixcache_batch_v1 *batch);
 
 struct th_pixmap *th_lookup(struct th_client *client,
 	struct pixcache_batch_v1 *batch, struct th_realm *realm,
@@ -121,6 +128,8 @@ struct th_pixmap *th_lookup(struct th_client *client,
 struct th_pixmap *th_lookup_key(struct th_client *client,
 	struct pixcache_batch_v1 *batch, const uint32_t key[6]);
 void th_pixmap_destroy(struct th_pixmap *pixmap);
+/** Frees the client's side only: the server keeps the lease. */
+void th_pixmap_forget(struct th_pixmap *pixmap);
 
 struct th_upload *th_upload(struct th_client *client,
 	struct pixcache_batch_v1 *batch, struct th_realm *realm,
@@ -148,5 +157,20 @@ void th_send_raw(struct th_client *client, uint32_t id, uint16_t opcode,
 
 /** Open file descriptors of the process. */
 int th_count_fds(void);
+
+/*
+ * The process's fds against what the manager reports holding and the
+ * pools a client keeps mapped: after a client leaves, what remains must
+ * be exactly the change in those two.
+ */
+struct th_fds {
+	int process;
+	uint32_t manager;
+	int pools;
+};
+
+struct th_fds th_fds_now(struct th_server *server, struct th_client *keep);
+void th_assert_fds(const struct th_fds *before, struct th_server *server,
+	struct th_client *keep);
 
 #endif

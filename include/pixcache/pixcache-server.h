@@ -185,6 +185,12 @@ struct pixcache_stats {
 	uint32_t uploads;	/* in flight, all clients */
 	uint32_t leases;	/* pixmap objects holding a pixmap */
 	uint32_t pixmaps;	/* alive, leased or not */
+	/**
+	 * File descriptors the manager holds: one per pool, per realm's
+	 * table, per pixmap with a buffer of its own, per upload in flight,
+	 * and one to wake its loop.
+	 */
+	uint32_t fds;
 };
 
 /** Fills *stats. Event loop thread only. */

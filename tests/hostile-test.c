@@ -1,0 +1,960 @@
+/*
+ * Hostile clients. Each test asserts the exact protocol error or failure
+ * event, that another client is served meanwhile, and that the manager's
+ * file descriptors and objects return to where they were.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <drm_fourcc.h>
+
+#include "server-harness.h"
+#include "test-runner.h"
+
+#define ARGB DRM_FORMAT_ARGB8888
+
+/* Linux 6.3; missing from Debian 12's headers. */
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+
+static struct th_server *server;
+static struct th_client *bad, *good;
+static struct th_realm *rbad, *rgood;
+static struct th_fds fds_at_start;
+
+static void
+setup_with(const struct pixcache_config *config,
+	const struct pixcache_policy *policy)
+{
+	server = th_server_create(config, policy);
+	good = th_client_connect(server);
+	rgood = th_realm_get(good, "default");
+	fds_at_start = th_fds_now(server, good);
+	bad = th_client_connect(server);
+	rbad = th_realm_get(bad, "default");
+}
+
+static void
+setup(void)
+{
+	setup_with(NULL, NULL);
+}
+
+/* The good client still gets a pixmap through, fds and all. */
+static void
+assert_good_client_served(void)
+{
+	static uint32_t seed = 100;
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+	struct th_pixmap *pm;
+	char name[32];
+
+	snprintf(name, sizeof(name), "good-%u", ++seed);
+	up = th_put(good, rgood, name, 300, 300, seed);
+	assert(up->stored);
+	batch = th_batch(good);
+	pm = th_lookup(good, batch, rgood, name);
+	th_commit(good, batch);
+	assert(pm->buffer && pm->fd >= 0 && th_pixmap_has_pattern(pm, seed));
+	th_pixmap_destroy(pm);
+	th_upload_destroy(up);
+	th_batch_destroy(batch);
+	assert(th_roundtrip(good));
+}
+
+/*
+ * Disconnects the bad client: its objects and fds are all gone. What stays
+ * is exactly what the manager reports holding for the cache (pools, own
+ * buffers) and the pools the good client keeps mapped.
+ */
+static void
+assert_bad_client_cleaned(void)
+{
+	struct pixcache_stats stats;
+
+	assert(th_roundtrip(good));
+	if (rbad != NULL) {
+		th_realm_destroy(rbad);
+		rbad = NULL;
+	}
+	th_client_disconnect(bad);
+	bad = NULL;
+	pixcache_manager_get_stats(server->manager, &stats);
+	assert(stats.clients == 1);
+	assert(stats.uploads == 0 && stats.leases == 0);
+	th_assert_fds(&fds_at_start, server, good);
+}
+
+static void
+teardown(void)
+{
+	if (bad != NULL) {
+		assert_bad_client_cleaned();
+	}
+	th_realm_destroy(rgood);
+	th_client_disconnect(good);
+	th_server_destroy(server);
+}
+
+static struct th_upload *
+start_upload(struct th_client *c, struct th_realm *r, const char *name,
+	uint32_t width, uint32_t height, uint32_t format)
+{
+	struct pixcache_batch_v1 *batch = th_batch(c);
+	struct th_upload *up = th_upload(c, batch, r, name, width, height,
+		format, 0);
+
+	th_commit(c, batch);
+	th_batch_destroy(batch);
+	return up;
+}
+
+static void
+expect_failure(uint32_t width, uint32_t height, uint32_t format,
+	const char *name, uint32_t reason)
+{
+	struct th_upload *up = start_upload(bad, rbad, name, width, height,
+		format);
+
+	if (up->failed != reason) {
+		test_fail("%ux%u format %#x name %.20s: failed %u, want %u",
+			width, height, format, name ? name : "(null)",
+			up->failed, reason);
+	}
+	assert(up->fd < 0 && !up->stored);
+	th_upload_destroy(up);
+}
+
+/* Commits and returns the protocol error the bad client died of. */
+static int
+commit_error(struct th_upload *up, const char **interface)
+{
+	pixcache_upload_v1_commit(up->proxy);
+	assert(!th_roundtrip(bad));
+	return th_protocol_error(bad, interface);
+}
+
+TEST(bad_sizes_fail_with_size)
+{
+	setup();
+	expect_failure(0, 16, ARGB, "a", PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	expect_failure(16, 0, ARGB, "a", PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	expect_failure(513, 16, ARGB, "a", PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	expect_failure(16, 513, ARGB, "a", PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	expect_failure(UINT32_MAX, UINT32_MAX, ARGB, "a",
+		PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	/* Within width and height, beyond max_bytes. */
+	expect_failure(512, 512, ARGB, "a", PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(overflowing_products_fail_with_size)
+{
+	struct pixcache_config config;
+
+	th_config(&config);
+	config.max_width = UINT32_MAX;
+	config.max_height = UINT32_MAX;
+	config.max_bytes = UINT32_MAX;
+	setup_with(&config, NULL);
+	/* 2^30 pixels of 4 bytes: the stride alone overflows 32 bits. */
+	expect_failure(1u << 30, 1, ARGB, "a", PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	/* stride * height overflows. */
+	expect_failure(65536, 65536, ARGB, "a",
+		PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	expect_failure(UINT32_MAX, 2, DRM_FORMAT_R8, "a",
+		PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(an_unknown_format_fails_with_format)
+{
+	setup();
+	expect_failure(16, 16, DRM_FORMAT_NV12, "a",
+		PIXCACHE_BATCH_V1_FAILURE_FORMAT);
+	expect_failure(16, 16, 0, "a", PIXCACHE_BATCH_V1_FAILURE_FORMAT);
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(bad_names_fail_with_name_not_disconnection)
+{
+	char too_long[257];
+
+	memset(too_long, 'n', 256);
+	too_long[256] = '\0';
+	setup();
+	expect_failure(16, 16, ARGB, too_long, PIXCACHE_BATCH_V1_FAILURE_NAME);
+	expect_failure(16, 16, ARGB, "\xc0\xaf", PIXCACHE_BATCH_V1_FAILURE_NAME);
+	expect_failure(16, 16, ARGB, "\xed\xa0\x80",
+		PIXCACHE_BATCH_V1_FAILURE_NAME);
+	expect_failure(16, 16, ARGB, "", PIXCACHE_BATCH_V1_FAILURE_NAME);
+	assert(th_roundtrip(bad));
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(commit_without_a_write_seal_is_not_sealed)
+{
+	const char *interface;
+	struct th_upload *up;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
+	assert(up->fd >= 0);
+	assert(commit_error(up, &interface) ==
+		PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
+	assert(strcmp(interface, "pixcache_upload_v1") == 0);
+	th_upload_destroy(up);
+	assert_bad_client_cleaned();
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(commit_with_future_write_only_is_not_sealed)
+{
+	struct th_upload *up;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
+	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) == 0);
+	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
+	th_upload_destroy(up);
+	assert_bad_client_cleaned();
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(the_target_cannot_be_truncated_or_grown)
+{
+	struct th_upload *up;
+	struct stat st;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
+	assert(ftruncate(up->fd, 0) < 0 && errno == EPERM);
+	assert(ftruncate(up->fd, up->size * 2) < 0 && errno == EPERM);
+	assert(fallocate(up->fd, 0, 0, up->size * 2) < 0);
+	assert(fstat(up->fd, &st) == 0 && st.st_size == up->size);
+	th_upload_fill(up, 1);
+	pixcache_upload_v1_commit(up->proxy);
+	assert(th_roundtrip(bad) && up->stored);
+	th_upload_destroy(up);
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(sealing_the_seals_first_leaves_it_not_sealed)
+{
+	struct th_upload *up;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
+	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_SEAL) == 0);
+	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EPERM);
+	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
+	th_upload_destroy(up);
+	assert_bad_client_cleaned();
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(commit_while_mapped_writable_is_not_sealed)
+{
+	struct th_upload *up;
+	void *map;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
+	map = mmap(NULL, up->size, PROT_READ | PROT_WRITE, MAP_SHARED, up->fd,
+		0);
+	assert(map != MAP_FAILED);
+	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
+	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
+	munmap(map, up->size);
+	th_upload_destroy(up);
+	assert_bad_client_cleaned();
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(commit_twice_is_already_committed)
+{
+	struct th_upload *up;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
+	th_upload_fill(up, 1);
+	pixcache_upload_v1_commit(up->proxy);
+	assert(th_roundtrip(bad) && up->stored);
+	assert(commit_error(up, NULL) ==
+		PIXCACHE_UPLOAD_V1_ERROR_ALREADY_COMMITTED);
+	th_upload_destroy(up);
+	assert_bad_client_cleaned();
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(commit_after_a_failure_has_no_target)
+{
+	struct th_upload *up;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 0, 16, ARGB);
+	assert(up->failed == PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NO_TARGET);
+	th_upload_destroy(up);
+	assert_bad_client_cleaned();
+	assert_good_client_served();
+	teardown();
+}
+
+TEST(the_target_cannot_be_changed_after_commit)
+{
+	struct th_upload *up;
+	struct th_pixmap *pm;
+	struct pixcache_batch_v1 *batch;
+
+	setup();
+	up = start_upload(bad, rbad, "big", 300, 300, ARGB);
+	th_upload_fill(up, 6);
+	pixcache_upload_v1_commit(up->proxy);
+	assert(th_roundtrip(bad) && up->stored);
+	/* Large: the target itself is now the pixmap others read. */
+	assert(write(up->fd, "x", 1) < 0 && errno == EPERM);
+	assert(ftruncate(up->fd, 1) < 0 && errno == EPERM);
+	assert(mmap(NULL, up->size, PROT_WRITE, MAP_SHARED, up->fd, 0) ==
+		MAP_FAILED);
+	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_EXEC) < 0 && errno == EPERM);
+	batch = th_batch(good);
+	pm = th_lookup(good, batch, rgood, "big");
+	th_commit(good, batch);
+	assert(pm->fd >= 0 && th_pixmap_has_pattern(pm, 6));
+	th_pixmap_destroy(pm);
+	th_batch_destroy(batch);
+	th_upload_destroy(up);
+	assert_good_client_served();
+	teardown();
+}
+
+/* ftruncate, write, writable mmap, F_ADD_SEALS: on fd, and reopened. */
+static void
+assert_immutable(int fd, const char *what)
+{
+	char path[64];
+	int rw;
+
+	for (int pass = 0; pass < 2; pass++) {
+		int f = fd;
+
+		if (pass == 1) {
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+			rw = open(path, O_RDWR);
+			if (rw < 0) {
+				/* Refused outright: as good as it gets. */
+				continue;
+			}
+			f = rw;
+		}
+		if (ftruncate(f, 0) == 0 || write(f, "x", 1) == 1 ||
+				pwrite(f, "x", 1, 0) == 1 ||
+				mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+					MAP_SHARED, f, 0) != MAP_FAILED ||
+				fcntl(f, F_ADD_SEALS, F_SEAL_EXEC) == 0) {
+			test_fail("%s could be changed%s", what,
+				pass ? " through /proc" : "");
+		}
+		if (pass == 1) {
+			close(rw);
+		}
+	}
+}
+
+TEST(no_fd_a_client_holds_can_change_a_pixmap)
+{
+	struct th_upload *small, *large;
+	struct th_pixmap *pooled, *own;
+	struct pixcache_batch_v1 *batch;
+
+	setup();
+	small = start_upload(bad, rbad, "small", 16, 16, ARGB);
+	th_upload_fill(small, 1);
+	pixcache_upload_v1_commit(small->proxy);
+	large = start_upload(bad, rbad, "large", 300, 300, ARGB);
+	th_upload_fill(large, 2);
+	pixcache_upload_v1_commit(large->proxy);
+	assert(th_roundtrip(bad) && small->stored && large->stored);
+	batch = th_batch(bad);
+	pooled = th_lookup(bad, batch, rbad, "small");
+	own = th_lookup(bad, batch, rbad, "large");
+	th_commit(bad, batch);
+	assert(pooled->pool_fd >= 0 && own->fd >= 0);
+
+	assert_immutable(small->fd, "the small upload's target");
+	assert_immutable(large->fd, "the large upload's target");
+	assert_immutable(pooled->pool_fd, "a pool");
+	assert_immutable(rbad->table_fd, "the generation table");
+	assert_immutable(own->fd, "a buffer of its own");
+
+	/* Another reader sees the bytes as uploaded. */
+	th_pixmap_destroy(pooled);
+	th_pixmap_destroy(own);
+	th_batch_destroy(batch);
+	batch = th_batch(good);
+	pooled = th_lookup(good, batch, rgood, "small");
+	own = th_lookup(good, batch, rgood, "large");
+	th_commit(good, batch);
+	assert(th_pixmap_has_pattern(pooled, 1));
+	assert(th_pixmap_has_pattern(own, 2));
+	th_pixmap_destroy(pooled);
+	th_pixmap_destroy(own);
+	th_batch_destroy(batch);
+	th_upload_destroy(small);
+	th_upload_destroy(large);
+	teardown();
+}
+
+static bool
+traced(const char *point)
+{
+	for (int i = 0; i < server->ntrace; i++) {
+		if (strcmp(server->trace[i], point) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Pages pinned with vmsplice make F_SEAL_WRITE wait, then fail: the client
+ * cannot seal, and the manager, which only checks seals, does not wait.
+ */
+TEST(pinned_pages_do_not_stall_the_manager)
+{
+	struct th_upload *up;
+	struct iovec iov;
+	int pipefd[2];
+	void *map;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 64, 64, ARGB);
+	map = mmap(NULL, up->size, PROT_READ | PROT_WRITE, MAP_SHARED, up->fd,
+		0);
+	assert(map != MAP_FAILED);
+	memset(map, 0x5a, up->size);
+	assert(pipe(pipefd) == 0);
+	iov.iov_base = map;
+	iov.iov_len = 4096;
+	assert(vmsplice(pipefd[1], &iov, 1, 0) == 4096);
+	assert(munmap(map, up->size) == 0);
+	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
+
+	server->tracing = true;
+	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
+	server->tracing = false;
+	assert(!traced("add_seals_write"));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	th_upload_destroy(up);
+	assert_bad_client_cleaned();
+	assert_good_client_served();
+	teardown();
+}
+
+/* Sealed, then pinned: the manager reads the pinned pages, seals nothing
+ * that could wait, and stores the pixmap. */
+TEST(pages_pinned_after_sealing_are_read_without_waiting)
+{
+	struct th_upload *up;
+	struct iovec iov;
+	int pipefd[2];
+	const void *map;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 64, 64, ARGB);
+	th_upload_fill(up, 8);
+	map = mmap(NULL, up->size, PROT_READ, MAP_SHARED, up->fd, 0);
+	assert(map != MAP_FAILED);
+	assert(pipe(pipefd) == 0);
+	iov.iov_base = (void *)map;
+	iov.iov_len = 4096;
+	assert(vmsplice(pipefd[1], &iov, 1, 0) == 4096);
+	server->tracing = true;
+	pixcache_upload_v1_commit(up->proxy);
+	assert(th_roundtrip(bad) && up->stored);
+	server->tracing = false;
+	assert(!traced("add_seals_write"));
+	munmap((void *)map, up->size);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	th_upload_destroy(up);
+	assert_good_client_served();
+	teardown();
+}
+
+/* ---- keys ---- */
+
+TEST(a_stale_key_never_returns_the_next_occupant_of_its_slot)
+{
+	struct th_upload *first, *second;
+	struct pixcache_batch_v1 *batch;
+	struct th_pixmap *old, *now;
+
+	setup();
+	first = th_put(bad, rbad, "a", 16, 16, 1);
+	assert(first->stored);
+	/* The compositor removes it; the next insert reuses the slot. */
+	assert(pixcache_manager_remove(server->manager, "default", "a") == 0);
+	second = th_put(good, rgood, "b", 16, 16, 2);
+	assert(second->stored);
+	assert(second->key[2] == first->key[2]);
+	assert(second->key[3] == first->key[3] + 1);
+	batch = th_batch(bad);
+	old = th_lookup_key(bad, batch, first->key);
+	now = th_lookup_key(bad, batch, second->key);
+	th_commit(bad, batch);
+	assert(old->missing && !old->got_key);
+	assert(now->buffer && th_pixmap_has_pattern(now, 2));
+	th_pixmap_destroy(old);
+	th_pixmap_destroy(now);
+	th_batch_destroy(batch);
+	th_upload_destroy(first);
+	th_upload_destroy(second);
+	teardown();
+}
+
+/* ---- realms ---- */
+
+struct isolation {
+	struct wl_client *sandboxed;
+};
+
+/* The sandboxed client has "app" and nothing else; others have default. */
+static uint32_t
+isolating_access(void *data, struct wl_client *client, const char *realm)
+{
+	struct isolation *iso = data;
+	uint32_t all = PIXCACHE_ACCESS_READ | PIXCACHE_ACCESS_WRITE |
+		PIXCACHE_ACCESS_TABLE;
+
+	if (client == iso->sandboxed) {
+		return strcmp(realm, "app") == 0 ? all : 0;
+	}
+	if (strcmp(realm, "default") == 0) {
+		return all;
+	}
+	/* "shelf": readable, not writable, no table. */
+	return strcmp(realm, "shelf") == 0 ? PIXCACHE_ACCESS_READ : 0;
+}
+
+static struct isolation iso;
+static const struct pixcache_policy isolating_policy = {
+	.realm_access = isolating_access,
+	.data = &iso,
+};
+
+TEST(a_client_of_one_realm_cannot_see_another)
+{
+	struct th_realm *other, *app;
+	struct th_upload *secret;
+	struct pixcache_batch_v1 *batch;
+	struct th_pixmap *exists, *absent;
+
+	setup_with(NULL, &isolating_policy);
+	iso.sandboxed = bad->server_client;
+	th_realm_destroy(rbad);
+	rbad = th_realm_get(bad, "default");
+	secret = th_put(good, rgood, "secret", 16, 16, 1);
+	assert(secret->stored);
+	/* bad's "default" is denied. */
+	assert(rbad->denied == PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	assert(rbad->table_fd < 0);
+	app = th_realm_get(bad, "app");
+	assert(app->access != 0 && app->table_fd >= 0);
+	/* Lookups in default fail alike, whether the name exists or not. */
+	batch = th_batch(bad);
+	exists = th_lookup(bad, batch, rbad, "secret");
+	absent = th_lookup(bad, batch, rbad, "nothing");
+	th_commit(bad, batch);
+	assert(exists->failed == PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	assert(absent->failed == PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	assert(!exists->got_key && !absent->got_key);
+	assert(bad->pools == NULL);
+	th_pixmap_destroy(exists);
+	th_pixmap_destroy(absent);
+	th_batch_destroy(batch);
+	other = th_realm_get(bad, "shelf");
+	assert(other->denied == PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	th_realm_destroy(other);
+	th_realm_destroy(app);
+	th_upload_destroy(secret);
+	teardown();
+}
+
+TEST(a_key_handed_over_works_through_a_buffer_of_its_own)
+{
+	struct th_upload *shared;
+	struct pixcache_batch_v1 *batch;
+	struct th_pixmap *pm;
+	int seals;
+
+	setup_with(NULL, &isolating_policy);
+	iso.sandboxed = bad->server_client;
+	shared = th_put(good, rgood, "shared", 16, 16, 4);
+	batch = th_batch(bad);
+	pm = th_lookup_key(bad, batch, shared->key);
+	th_commit(bad, batch);
+	/* Small, so pooled for its own realm, but never that pool here. */
+	assert(pm->buffer && pm->pool == NULL && pm->fd >= 0);
+	assert(bad->pools == NULL);
+	seals = fcntl(pm->fd, F_GET_SEALS);
+	assert((seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW |
+		F_SEAL_SEAL)) == (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW |
+		F_SEAL_SEAL));
+	assert(th_pixmap_has_pattern(pm, 4));
+	assert_immutable(pm->fd, "a copy for another realm");
+	th_pixmap_destroy(pm);
+	th_batch_destroy(batch);
+	th_upload_destroy(shared);
+	teardown();
+}
+
+TEST(writing_where_the_policy_does_not_allow_fails_with_policy)
+{
+	struct th_realm *shelf;
+	struct th_upload *up;
+
+	setup_with(NULL, &isolating_policy);
+	shelf = th_realm_get(good, "shelf");
+	assert(shelf->access == PIXCACHE_REALM_V1_ACCESS_READ);
+	assert(shelf->table_fd < 0);
+	up = start_upload(good, shelf, "x", 16, 16, ARGB);
+	assert(up->failed == PIXCACHE_BATCH_V1_FAILURE_POLICY && up->fd < 0);
+	th_upload_destroy(up);
+	th_realm_destroy(shelf);
+	teardown();
+}
+
+/* ---- limits ---- */
+
+static struct th_pixmap *
+hold(struct th_client *c, struct th_realm *r, const char *name)
+{
+	struct pixcache_batch_v1 *batch = th_batch(c);
+	struct th_pixmap *pm = th_lookup(c, batch, r, name);
+
+	th_commit(c, batch);
+	th_batch_destroy(batch);
+	return pm;
+}
+
+TEST(a_quota_full_of_leased_pixmaps_fails_with_quota)
+{
+	struct pixcache_config config;
+	struct th_upload *u1, *u2, *u3;
+	struct th_pixmap *h1, *h2;
+
+	th_config(&config);
+	config.realm_quota = 2 * 64 * 16;	/* two 16x16 pixmaps */
+	setup_with(&config, NULL);
+	u1 = th_put(bad, rbad, "1", 16, 16, 1);
+	u2 = th_put(bad, rbad, "2", 16, 16, 2);
+	h1 = hold(bad, rbad, "1");
+	h2 = hold(bad, rbad, "2");
+	u3 = th_put(bad, rbad, "3", 16, 16, 3);
+	assert(u3->failed == PIXCACHE_BATCH_V1_FAILURE_QUOTA);
+	th_upload_destroy(u3);
+	/* One lease goes: its pixmap can be evicted to make room. */
+	th_pixmap_destroy(h1);
+	u3 = th_put(bad, rbad, "3", 16, 16, 3);
+	assert(u3->stored);
+	th_pixmap_destroy(h2);
+	th_upload_destroy(u1);
+	th_upload_destroy(u2);
+	th_upload_destroy(u3);
+	teardown();
+}
+
+TEST(a_budget_full_of_leased_pixmaps_fails_with_budget)
+{
+	struct pixcache_config config;
+	struct th_upload *u1, *u2;
+	struct th_pixmap *h1;
+
+	th_config(&config);
+	config.budget = 300 * 1216;		/* one 300x300 pixmap */
+	setup_with(&config, NULL);
+	u1 = th_put(bad, rbad, "1", 300, 300, 1);
+	assert(u1->stored);
+	h1 = hold(bad, rbad, "1");
+	u2 = th_put(bad, rbad, "2", 300, 300, 2);
+	assert(u2->failed == PIXCACHE_BATCH_V1_FAILURE_BUDGET);
+	th_upload_destroy(u2);
+	u2 = th_put(bad, rbad, "2", 300, 301, 2);
+	assert(u2->failed == PIXCACHE_BATCH_V1_FAILURE_SIZE);
+	th_pixmap_destroy(h1);
+	th_upload_destroy(u1);
+	th_upload_destroy(u2);
+	teardown();
+}
+
+TEST(uploads_beyond_the_limit_fail_with_uploads)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up[5];
+	char name[8];
+
+	setup();
+	batch = th_batch(bad);
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		up[i] = th_upload(bad, batch, rbad, name, 8, 8, ARGB, 0);
+	}
+	th_commit(bad, batch);
+	for (int i = 0; i < 4; i++) {
+		assert(up[i]->fd >= 0 && up[i]->failed == 0);
+	}
+	assert(up[4]->failed == PIXCACHE_BATCH_V1_FAILURE_UPLOADS);
+	assert_good_client_served();
+	for (int i = 0; i < 5; i++) {
+		th_upload_destroy(up[i]);
+	}
+	th_batch_destroy(batch);
+	teardown();
+}
+
+TEST(leases_beyond_the_limit_fail_with_leases)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_pixmap *pm[17];
+	struct th_upload *up;
+
+	setup();
+	up = th_put(good, rgood, "popular", 8, 8, 1);
+	batch = th_batch(bad);
+	for (int i = 0; i < 17; i++) {
+		pm[i] = th_lookup(bad, batch, rbad, "popular");
+	}
+	th_commit(bad, batch);
+	for (int i = 0; i < 16; i++) {
+		assert(pm[i]->buffer);
+	}
+	assert(pm[16]->failed == PIXCACHE_BATCH_V1_FAILURE_LEASES);
+	assert_good_client_served();
+	for (int i = 0; i < 17; i++) {
+		th_pixmap_destroy(pm[i]);
+	}
+	th_batch_destroy(batch);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(connections_beyond_the_limit_are_refused)
+{
+	struct th_client *more[3];
+	struct th_client *refused;
+
+	setup();
+	/* good and bad are two of the four allowed for this uid. */
+	for (int i = 0; i < 2; i++) {
+		more[i] = th_client_connect(server);
+		assert(more[i]->refused == 0 && more[i]->instance != 0);
+	}
+	refused = th_client_connect(server);
+	assert(refused->refused == PIXCACHE_MANAGER_V1_REFUSAL_CONNECTIONS);
+	assert(refused->instance == 0);
+	th_client_disconnect(refused);
+	th_client_disconnect(more[0]);
+	more[2] = th_client_connect(server);
+	assert(more[2]->refused == 0);
+	th_client_disconnect(more[1]);
+	th_client_disconnect(more[2]);
+	assert_good_client_served();
+	teardown();
+}
+
+/*
+ * A client that sends lookups and never reads: the manager stops sending
+ * it fds at the cap, and keeps sending them to others.
+ */
+TEST(a_client_that_never_reads_gets_no_more_than_its_fd_cap)
+{
+	struct th_upload *up[12];
+	struct th_pixmap *pm[12];
+	struct pixcache_batch_v1 *batch;
+	int buffers = 0, limited = 0;
+	struct pixcache_config config;
+	char name[16];
+
+	th_config(&config);
+	config.budget = 32 << 20;
+	setup_with(&config, NULL);
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "large-%d", i);
+		up[i] = th_put(good, rgood, name, 300, 300, (uint32_t)i);
+		assert(up[i]->stored);
+	}
+	batch = th_batch(bad);
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "large-%d", i);
+		pm[i] = th_lookup(bad, batch, rbad, name);
+	}
+	pixcache_batch_v1_commit(batch, 1);
+	wl_display_flush(bad->display);
+	for (int i = 0; i < 20; i++) {
+		th_server_dispatch(server);
+	}
+	/* Meanwhile, another client gets its fds. */
+	assert_good_client_served();
+	/* Now bad reads: its table's fd and 7 buffers, the rest refused. */
+	assert(th_roundtrip(bad));
+	for (int i = 0; i < 12; i++) {
+		buffers += pm[i]->buffer;
+		limited += pm[i]->failed == PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
+	}
+	assert(buffers == 7 && limited == 5);
+	/* Acknowledging what it received lets more through. */
+	th_commit(bad, batch);
+	th_pixmap_destroy(pm[11]);
+	pm[11] = th_lookup(bad, batch, rbad, "large-11");
+	th_commit(bad, batch);
+	assert(pm[11]->buffer);
+	for (int i = 0; i < 12; i++) {
+		th_pixmap_destroy(pm[i]);
+		th_upload_destroy(up[i]);
+	}
+	th_batch_destroy(batch);
+	teardown();
+}
+
+TEST(an_unknown_or_old_ack_is_ignored)
+{
+	struct pixcache_batch_v1 *batch;
+
+	setup();
+	batch = th_batch(bad);
+	pixcache_manager_v1_ack(bad->manager, 0x12345678);
+	pixcache_manager_v1_ack(bad->manager, 0);
+	th_commit(bad, batch);
+	pixcache_manager_v1_ack(bad->manager, bad->last_token);
+	assert(th_roundtrip(bad));
+	th_batch_destroy(batch);
+	teardown();
+}
+
+TEST(extra_fds_on_requests_that_take_none_are_dropped_with_the_client)
+{
+	struct pixcache_batch_v1 *batch;
+	int fds[4];
+	uint32_t serial = 77;
+
+	setup();
+	batch = th_batch(bad);
+	th_commit(bad, batch);
+	for (int i = 0; i < 4; i++) {
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		assert(fds[i] >= 0);
+	}
+	/* commit (opcode 5) takes a uint only. */
+	th_send_raw(bad, wl_proxy_get_id((struct wl_proxy *)batch), 5, &serial,
+		1, fds, 4);
+	for (int i = 0; i < 4; i++) {
+		close(fds[i]);
+	}
+	assert(th_roundtrip(bad));
+	assert_good_client_served();
+	th_batch_destroy(batch);
+	assert_bad_client_cleaned();
+	teardown();
+}
+
+/* ---- disconnection at every step ---- */
+
+TEST(disconnecting_during_an_upload_frees_it_and_its_waiters_learn)
+{
+	for (int step = 0; step < 3; step++) {
+		struct pixcache_batch_v1 *batch;
+		struct th_upload *up;
+		struct th_pixmap *waiter = NULL;
+
+		setup();
+		batch = th_batch(bad);
+		up = th_upload(bad, batch, rbad, "x", 300, 300, ARGB, 0);
+		if (step == 0) {
+			/* Sent, never answered by a roundtrip. */
+			pixcache_batch_v1_commit(batch, 1);
+			wl_display_flush(bad->display);
+			th_server_dispatch(server);
+		} else {
+			th_commit(bad, batch);
+			waiter = hold(good, rgood, "x");
+			assert(waiter->pending);
+		}
+		if (step == 2) {
+			th_upload_fill(up, 1);
+		}
+		th_upload_destroy(up);
+		th_batch_destroy(batch);
+		assert_bad_client_cleaned();
+		if (waiter != NULL) {
+			assert(th_roundtrip(good));
+			assert(waiter->missing);
+			th_pixmap_destroy(waiter);
+		}
+		assert_good_client_served();
+		teardown();
+	}
+}
+
+TEST(disconnecting_with_many_leases_releases_them_all)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up[8];
+	struct th_pixmap *pm[16];
+	char name[16];
+
+	setup();
+	batch = th_batch(bad);
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		/* Two with buffers of their own: 4 fds with the pool and
+		 * table, under the cap of 8. */
+		up[i] = th_put(good, rgood, name, i % 4 ? 16 : 300, 16,
+			(uint32_t)i);
+		pm[2 * i] = th_lookup(bad, batch, rbad, name);
+		pm[2 * i + 1] = th_lookup_key(bad, batch, up[i]->key);
+	}
+	th_commit(bad, batch);
+	{
+		struct pixcache_stats stats;
+
+		pixcache_manager_get_stats(server->manager, &stats);
+		assert(stats.leases == 16);
+	}
+	/* Never destroyed by the client: the disconnect must free them. */
+	for (int i = 0; i < 16; i++) {
+		assert(pm[i]->buffer);
+		th_pixmap_forget(pm[i]);
+	}
+	th_batch_destroy(batch);
+	for (int i = 0; i < 8; i++) {
+		th_upload_destroy(up[i]);
+	}
+	assert_bad_client_cleaned();
+	teardown();
+}
+
