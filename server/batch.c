@@ -187,6 +187,149 @@ batch_handle_used(struct wl_client *wl_client, struct wl_resource *resource,
 	}
 }
 
+struct list_context {
+	struct wl_resource *batch;
+};
+
+static bool
+send_entry(const struct pxc_entry_info *info, void *data)
+{
+	struct list_context *ctx = data;
+	const struct pxc_pixmap *pixmap = info->payload;
+
+	pixcache_batch_v1_send_entry(ctx->batch,
+		info->name_len > 0 ? info->name : NULL, pixmap->width,
+		pixmap->height, pixmap->format,
+		(uint32_t)(info->key.instance >> 32),
+		(uint32_t)info->key.instance, info->key.slot,
+		info->key.generation, (uint32_t)(info->key.tag >> 32),
+		(uint32_t)info->key.tag);
+	return true;
+}
+
+static void
+batch_handle_list(struct wl_client *wl_client, struct wl_resource *resource,
+	struct wl_resource *realm_resource)
+{
+	struct pxc_client *client = client_from_batch(resource);
+	struct pxc_client_realm *cr =
+		pxc_client_realm_from_resource(realm_resource);
+	struct list_context ctx = { resource };
+
+	(void)wl_client;
+	if (client == NULL || cr == NULL || cr->realm == NULL ||
+			!(cr->access & PIXCACHE_ACCESS_READ)) {
+		return;
+	}
+	pxc_cache_for_each(client->manager->cache, cr->realm->core,
+		send_entry, &ctx);
+}
+
+static void
+batch_handle_get_stats(struct wl_client *wl_client,
+	struct wl_resource *resource)
+{
+	struct pxc_client *client = client_from_batch(resource);
+	struct pixcache_stats stats;
+
+	(void)wl_client;
+	if (client == NULL) {
+		return;
+	}
+	pixcache_manager_get_stats(client->manager, &stats);
+	pixcache_batch_v1_send_stats(resource, (uint32_t)stats.entries,
+		stats.realms, stats.clients,
+		(uint32_t)(stats.indexed_bytes >> 32),
+		(uint32_t)stats.indexed_bytes,
+		(uint32_t)(stats.held_only_bytes >> 32),
+		(uint32_t)stats.held_only_bytes,
+		(uint32_t)(stats.budget >> 32), (uint32_t)stats.budget,
+		(uint32_t)(stats.hits >> 32), (uint32_t)stats.hits,
+		(uint32_t)(stats.misses >> 32), (uint32_t)stats.misses,
+		(uint32_t)(stats.evictions >> 32), (uint32_t)stats.evictions);
+}
+
+static void
+removal_handle_destroy(struct wl_client *wl_client,
+	struct wl_resource *resource)
+{
+	(void)wl_client;
+	wl_resource_destroy(resource);
+}
+
+static const struct pixcache_removal_v1_interface removal_impl = {
+	.destroy = removal_handle_destroy,
+};
+
+/* Whether the client may remove it, and its key: 0, or a failure. */
+static uint32_t
+removal_check(struct pxc_client *client, struct pxc_client_realm *cr,
+	const char *name, struct pxc_hit *found, bool *missing)
+{
+	struct pixcache_manager *manager = client->manager;
+
+	*missing = false;
+	if (cr == NULL || cr->realm == NULL ||
+			!(cr->access & PIXCACHE_ACCESS_READ)) {
+		return cr != NULL && cr->denied ? cr->denied :
+			PIXCACHE_BATCH_V1_FAILURE_POLICY;
+	}
+	if (pxc_name_check(name, strlen(name)) < 0) {
+		return PIXCACHE_BATCH_V1_FAILURE_NAME;
+	}
+	if (pxc_cache_find(manager->cache, cr->realm->core, name, strlen(name),
+			PXC_FIND_PEEK, found) < 0) {
+		*missing = true;
+		return 0;
+	}
+	if (found->owner != client->owner && !pxc_policy_may_replace(manager,
+			client, cr->realm->name, found->owner)) {
+		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
+	}
+	return 0;
+}
+
+static void
+batch_handle_remove(struct wl_client *wl_client, struct wl_resource *resource,
+	uint32_t id, struct wl_resource *realm_resource, const char *name)
+{
+	struct pxc_client *client = client_from_batch(resource);
+	struct wl_resource *removal = NULL;
+	struct pxc_hit found;
+	uint32_t failure;
+	bool missing;
+
+	if (client == NULL || !pxc_fault(&client->manager->faults,
+			"resource")) {
+		removal = wl_resource_create(wl_client,
+			&pixcache_removal_v1_interface,
+			wl_resource_get_version(resource), id);
+	}
+	if (removal == NULL) {
+		wl_client_post_no_memory(wl_client);
+		return;
+	}
+	wl_resource_set_implementation(removal, &removal_impl, NULL, NULL);
+	if (client == NULL) {
+		pixcache_removal_v1_send_failed(removal,
+			PIXCACHE_BATCH_V1_FAILURE_POLICY);
+		return;
+	}
+	failure = removal_check(client,
+		pxc_client_realm_from_resource(realm_resource), name, &found,
+		&missing);
+	if (failure != 0) {
+		pixcache_removal_v1_send_failed(removal, failure);
+	} else if (missing || pxc_cache_remove_key(client->manager->cache,
+			&found.key) < 0) {
+		/* By key: exactly what was checked, or nothing. */
+		pixcache_removal_v1_send_missing(removal);
+	} else {
+		pixcache_removal_v1_send_removed(removal);
+		pxc_manager_settle(client->manager);
+	}
+}
+
 static void
 batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t serial)
@@ -204,6 +347,9 @@ static const struct pixcache_batch_v1_interface batch_impl = {
 	.lookup_key = batch_handle_lookup_key,
 	.upload = batch_handle_upload,
 	.used = batch_handle_used,
+	.list = batch_handle_list,
+	.get_stats = batch_handle_get_stats,
+	.remove = batch_handle_remove,
 	.commit = batch_handle_commit,
 };
 

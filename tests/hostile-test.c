@@ -869,9 +869,9 @@ TEST(extra_fds_on_requests_that_take_none_are_dropped_with_the_client)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		assert(fds[i] >= 0);
 	}
-	/* commit (opcode 5) takes a uint only. */
-	th_send_raw(bad, wl_proxy_get_id((struct wl_proxy *)batch), 5, &serial,
-		1, fds, 4);
+	/* commit takes a uint only. */
+	th_send_raw(bad, wl_proxy_get_id((struct wl_proxy *)batch),
+		PIXCACHE_BATCH_V1_COMMIT, &serial, 1, fds, 4);
 	for (int i = 0; i < 4; i++) {
 		close(fds[i]);
 	}

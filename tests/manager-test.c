@@ -607,3 +607,74 @@ TEST(a_destroyed_manager_leaves_clients_with_inert_objects)
 	th_client_disconnect(b);
 	th_server_destroy(server);
 }
+
+TEST(listing_a_realm_names_every_entry)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *u1, *u2, *u3;
+	struct th_batch_state *state;
+	struct th_realm *other;
+
+	setup();
+	u1 = th_put(a, ra, "one", 8, 8, 1);
+	u2 = th_put(a, ra, "two", 8, 8, 2);
+	u3 = th_put(a, ra, NULL, 8, 8, 3);
+	batch = th_batch(b);
+	pixcache_batch_v1_list(batch, rb->proxy);
+	th_commit(b, batch);
+	state = th_batch_state(batch);
+	assert(state->entries == 3);
+	/* An unreadable realm lists nothing. */
+	other = th_realm_get(b, "elsewhere");
+	pixcache_batch_v1_list(batch, other->proxy);
+	state->entries = 0;
+	th_commit(b, batch);
+	assert(state->entries == 0);
+	th_realm_destroy(other);
+	th_batch_destroy(batch);
+	th_upload_destroy(u1);
+	th_upload_destroy(u2);
+	th_upload_destroy(u3);
+	teardown();
+}
+
+TEST(statistics_come_before_done)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_batch_state *state;
+	struct th_upload *up;
+
+	setup();
+	up = th_put(a, ra, "one", 8, 8, 1);
+	batch = th_batch(b);
+	pixcache_batch_v1_get_stats(batch);
+	th_commit(b, batch);
+	state = th_batch_state(batch);
+	assert(state->got_stats);
+	assert(state->stats[0] == 1 && state->stats[1] == 1);
+	assert(state->stats[2] == 2);
+	assert(state->stats[4] == 64 * 8);
+	assert(((uint64_t)state->stats[7] << 32 | state->stats[8]) == 1 << 20);
+	th_batch_destroy(batch);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(only_the_owner_removes_a_name)
+{
+	struct th_upload *up;
+	struct th_pixmap *held;
+
+	setup();
+	up = th_put(a, ra, "mine", 8, 8, 1);
+	held = lookup(b, rb, "mine");
+	assert(th_remove(b, rb, "mine") == -PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	assert(th_remove(a, ra, "mine") == 1);
+	assert(th_remove(a, ra, "mine") == 0);
+	assert(th_remove(a, ra, "\xff") == -PIXCACHE_BATCH_V1_FAILURE_NAME);
+	th_roundtrip(b);
+	assert(held->evicted && th_pixmap_has_pattern(held, 1));
+	th_pixmap_destroy(held);
+	th_upload_destroy(up);
+	teardown();
+}

@@ -378,17 +378,50 @@ th_realm_destroy(struct th_realm *realm)
 
 /* ---- batches ---- */
 
-struct batch_state {
-	struct th_client *client;
-	uint32_t serial;
-	uint32_t token;
-};
+static void
+batch_entry(void *data, struct pixcache_batch_v1 *batch, const char *name,
+	uint32_t width, uint32_t height, uint32_t format, uint32_t ih,
+	uint32_t il, uint32_t slot, uint32_t gen, uint32_t th, uint32_t tl)
+{
+	struct th_batch_state *state = data;
+
+	(void)batch;
+	(void)width;
+	(void)height;
+	(void)format;
+	(void)ih;
+	(void)il;
+	(void)slot;
+	(void)gen;
+	(void)th;
+	(void)tl;
+	if (state->entries < 32) {
+		snprintf(state->names[state->entries], 64, "%s",
+			name ? name : "(anonymous)");
+	}
+	state->entries++;
+}
+
+static void
+batch_stats(void *data, struct pixcache_batch_v1 *batch, uint32_t a0,
+	uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4, uint32_t a5,
+	uint32_t a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10,
+	uint32_t a11, uint32_t a12, uint32_t a13, uint32_t a14)
+{
+	struct th_batch_state *state = data;
+	const uint32_t v[15] = { a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10,
+		a11, a12, a13, a14 };
+
+	(void)batch;
+	state->got_stats = true;
+	memcpy(state->stats, v, sizeof(v));
+}
 
 static void
 batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
 	uint32_t token)
 {
-	struct batch_state *state = data;
+	struct th_batch_state *state = data;
 
 	(void)batch;
 	state->serial = serial;
@@ -397,6 +430,8 @@ batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
 }
 
 static const struct pixcache_batch_v1_listener batch_listener = {
+	.entry = batch_entry,
+	.stats = batch_stats,
 	.done = batch_done,
 };
 
@@ -405,7 +440,7 @@ th_batch(struct th_client *client)
 {
 	struct pixcache_batch_v1 *batch =
 		pixcache_manager_v1_create_batch(client->manager);
-	struct batch_state *state = calloc(1, sizeof(*state));
+	struct th_batch_state *state = calloc(1, sizeof(*state));
 
 	assert(state != NULL);
 	state->client = client;
@@ -423,7 +458,7 @@ th_batch_destroy(struct pixcache_batch_v1 *batch)
 bool
 th_commit(struct th_client *client, struct pixcache_batch_v1 *batch)
 {
-	struct batch_state *state = pixcache_batch_v1_get_user_data(batch);
+	struct th_batch_state *state = pixcache_batch_v1_get_user_data(batch);
 	static uint32_t serial;
 
 	pixcache_batch_v1_commit(batch, ++serial);
@@ -768,6 +803,52 @@ th_put(struct th_client *client, struct th_realm *realm, const char *name,
 	}
 	th_batch_destroy(batch);
 	return upload;
+}
+
+/* ---- removals ---- */
+
+static void
+removal_removed(void *data, struct pixcache_removal_v1 *removal)
+{
+	(void)removal;
+	*(int *)data = 1;
+}
+
+static void
+removal_missing(void *data, struct pixcache_removal_v1 *removal)
+{
+	(void)removal;
+	*(int *)data = 0;
+}
+
+static void
+removal_failed(void *data, struct pixcache_removal_v1 *removal,
+	uint32_t reason)
+{
+	(void)removal;
+	*(int *)data = -(int)reason;
+}
+
+static const struct pixcache_removal_v1_listener removal_listener = {
+	.removed = removal_removed,
+	.missing = removal_missing,
+	.failed = removal_failed,
+};
+
+int
+th_remove(struct th_client *client, struct th_realm *realm, const char *name)
+{
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	struct pixcache_removal_v1 *removal;
+	int result = 99;
+
+	removal = pixcache_batch_v1_remove(batch, realm->proxy, name);
+	pixcache_removal_v1_add_listener(removal, &removal_listener, &result);
+	assert(th_commit(client, batch));
+	assert(result != 99);
+	pixcache_removal_v1_destroy(removal);
+	th_batch_destroy(batch);
+	return result;
 }
 
 /* ---- raw messages ---- */

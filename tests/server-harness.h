@@ -114,8 +114,27 @@ int th_protocol_error(struct th_client *client, const char **interface);
 
 struct th_realm *th_realm_get(struct th_client *client, const char *name);
 void th_realm_destroy(struct th_realm *realm);
+/* What a batch received besides done. */
+struct th_batch_state {
+	struct th_client *client;
+	uint32_t serial;
+	uint32_t token;
+	int entries;
+	char names[32][64];		/* the first entries' names */
+	bool got_stats;
+	uint32_t stats[15];
+};
+
 struct pixcache_batch_v1 *th_batch(struct th_client *client);
 void th_batch_destroy(struct pixcache_batch_v1 *batch);
+static inline struct th_batch_state *
+th_batch_state(struct pixcache_batch_v1 *batch)
+{
+	return pixcache_batch_v1_get_user_data(batch);
+}
+/** Removes name; returns 1 removed, 0 missing, or -failure. */
+int th_remove(struct th_client *client, struct th_realm *realm,
+	const char *name);
 /**
  * Commits the batch and acknowledges its done, after a roundtrip. Returns
  * false if the client died meanwhile.
