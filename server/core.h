@@ -23,12 +23,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "name.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** The longest name, in bytes, without a terminating NUL. */
-#define PXC_NAME_MAX 255
 
 /** The generation a retired slot shows in its table: no key carries it. */
 #define PXC_GENERATION_RETIRED UINT32_MAX
@@ -128,12 +127,6 @@ uint64_t pxc_cache_instance(const struct pxc_cache *cache);
 /** The slots in each realm's table, as rounded up. */
 uint32_t pxc_cache_table_capacity(const struct pxc_cache *cache);
 
-/**
- * Checks that name is a name the cache can store: 1 to PXC_NAME_MAX bytes
- * of valid UTF-8 without NUL. Returns 0, -EINVAL (empty or contains NUL),
- * -ENAMETOOLONG or -EILSEQ.
- */
-int pxc_name_check(const char *name, size_t len);
 
 struct pxc_realm_options {
 	/** Bytes the realm may use, indexed plus held; 0: no quota. */

@@ -88,6 +88,10 @@ client_pool_get(struct pxc_lease *lease, struct pxc_pool *pool,
 	if (cp != NULL) {
 		return cp;
 	}
+	if (client->resource == NULL) {
+		*failure = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+		return NULL;
+	}
 	if (!pxc_client_may_send_fds(client, 1)) {
 		*failure = PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
 		return NULL;
@@ -109,7 +113,8 @@ client_pool_get(struct pxc_lease *lease, struct pxc_pool *pool,
 		pool_resource_destroy);
 	wl_list_insert(&client->pools, &cp->client_link);
 	wl_list_insert(&pool->resources, &cp->pool_link);
-	pixcache_pixmap_v1_send_pool(lease->resource, resource, pool->fd,
+	/* On the manager object: see pixcache_manager_v1.pool. */
+	pixcache_manager_v1_send_pool(client->resource, resource, pool->fd,
 		pool->size);
 	pxc_client_sent_fds(client, 1);
 	return cp;

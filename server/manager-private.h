@@ -99,6 +99,7 @@ struct pxc_pixmap {
 };
 
 /* A wl_client that bound the manager. */
+/* A session: what one manager object made. */
 struct pxc_client {
 	struct wl_list link;		/* manager->clients */
 	struct pixcache_manager *manager;
@@ -106,7 +107,7 @@ struct pxc_client {
 	struct wl_listener destroy;
 	uid_t uid;
 	uint64_t owner;
-	struct wl_list resources;	/* manager objects */
+	struct wl_resource *resource;	/* the manager object; NULL: gone */
 	struct wl_list batches;		/* batch objects */
 	struct wl_list realms;		/* struct pxc_client_realm */
 	struct wl_list pools;		/* struct pxc_client_pool */

@@ -199,7 +199,10 @@ client_destroy(struct pxc_client *client)
 	struct pxc_upload *upload, *tmp_upload;
 	struct pxc_lease *lease, *tmp_lease;
 
-	forget_resources(&client->resources);
+	if (client->resource != NULL) {
+		wl_resource_set_user_data(client->resource, NULL);
+		client->resource = NULL;
+	}
 	forget_resources(&client->batches);
 	wl_list_for_each_safe(lease, tmp_lease, &client->leases, client_link) {
 		pxc_lease_inert(lease);
@@ -254,19 +257,21 @@ clients_of_uid(struct pixcache_manager *manager, uid_t uid)
 	return n;
 }
 
-/* The client's state, made on its first bind; NULL and *refusal set if
- * it is refused, NULL and *refusal 0 if out of memory. */
+/*
+ * A session: the state of one manager object. A wl_client may have many
+ * (two libraries of one process); they share only their owner id, which
+ * stands for the wl_client. NULL and *refusal set if refused, NULL and
+ * *refusal 0 if out of memory.
+ */
 static struct pxc_client *
-client_get(struct pixcache_manager *manager, struct wl_client *wl_client,
+client_create(struct pixcache_manager *manager, struct wl_client *wl_client,
 	uint32_t *refusal)
 {
-	struct pxc_client *client = client_find(manager, wl_client);
+	struct pxc_client *sibling = client_find(manager, wl_client);
+	struct pxc_client *client;
 	uid_t uid;
 
 	*refusal = 0;
-	if (client != NULL) {
-		return client;
-	}
 	wl_client_get_credentials(wl_client, NULL, &uid, NULL);
 	if (clients_of_uid(manager, uid) >=
 			manager->config.max_connections_per_uid) {
@@ -280,8 +285,8 @@ client_get(struct pixcache_manager *manager, struct wl_client *wl_client,
 	client->manager = manager;
 	client->client = wl_client;
 	client->uid = uid;
-	client->owner = ++manager->next_owner;
-	wl_list_init(&client->resources);
+	client->owner = sibling != NULL ? sibling->owner :
+		++manager->next_owner;
 	wl_list_init(&client->batches);
 	wl_list_init(&client->realms);
 	wl_list_init(&client->pools);
@@ -369,10 +374,16 @@ static const struct pixcache_manager_v1_interface manager_impl = {
 	.ack = manager_handle_ack,
 };
 
+/* The session ends with its manager object. */
 static void
 manager_resource_destroy(struct wl_resource *resource)
 {
-	wl_list_remove(wl_resource_get_link(resource));
+	struct pxc_client *client = wl_resource_get_user_data(resource);
+
+	if (client != NULL) {
+		client->resource = NULL;
+		client_destroy(client);
+	}
 }
 
 static void
@@ -411,7 +422,7 @@ manager_bind(struct wl_client *wl_client, void *data, uint32_t version,
 		wl_client_post_no_memory(wl_client);
 		return;
 	}
-	client = client_get(manager, wl_client, &refusal);
+	client = client_create(manager, wl_client, &refusal);
 	if (client == NULL && refusal == 0) {
 		wl_resource_destroy(resource);
 		wl_client_post_no_memory(wl_client);
@@ -420,12 +431,11 @@ manager_bind(struct wl_client *wl_client, void *data, uint32_t version,
 	wl_resource_set_implementation(resource, &manager_impl, client,
 		manager_resource_destroy);
 	if (client == NULL) {
-		/* Inert: listed nowhere, every request ignored. */
-		wl_list_init(wl_resource_get_link(resource));
+		/* Inert: every request ignored. */
 		pixcache_manager_v1_send_refused(resource, refusal);
 		return;
 	}
-	wl_list_insert(&client->resources, wl_resource_get_link(resource));
+	client->resource = resource;
 	send_hello(manager, resource);
 }
 

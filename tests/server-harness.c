@@ -144,11 +144,32 @@ manager_refused(void *data, struct pixcache_manager_v1 *manager,
 	client->refused = reason;
 }
 
+static const struct pixcache_pool_v1_listener pool_listener;
+
+/* Kept for the session; the first buffer_pool naming it claims it. */
+static void
+manager_pool(void *data, struct pixcache_manager_v1 *manager,
+	struct pixcache_pool_v1 *pool, int fd, uint32_t size)
+{
+	struct th_client *client = data;
+	struct th_pool *state = calloc(1, sizeof(*state));
+
+	(void)manager;
+	assert(state != NULL);
+	state->proxy = pool;
+	state->fd = fd;
+	state->size = size;
+	state->next = client->pools;
+	client->pools = state;
+	pixcache_pool_v1_add_listener(pool, &pool_listener, state);
+}
+
 static const struct pixcache_manager_v1_listener manager_listener = {
 	.instance = manager_instance,
 	.format = manager_format,
 	.limits = manager_limits,
 	.refused = manager_refused,
+	.pool = manager_pool,
 };
 
 static void
@@ -500,36 +521,24 @@ static const struct pixcache_pool_v1_listener pool_listener = {
 };
 
 static void
-pixmap_pool(void *data, struct pixcache_pixmap_v1 *proxy,
-	struct pixcache_pool_v1 *pool, int fd, uint32_t size)
-{
-	struct th_pixmap *pixmap = data;
-	struct th_pool *state = calloc(1, sizeof(*state));
-
-	(void)proxy;
-	assert(state != NULL);
-	assert(pixmap->events == 0);
-	state->proxy = pool;
-	state->fd = fd;
-	state->size = size;
-	state->next = pixmap->client->pools;
-	pixmap->client->pools = state;
-	pixcache_pool_v1_add_listener(pool, &pool_listener, state);
-	pixmap->pool_fd = fd;
-	pixmap->pool_size = size;
-}
-
-static void
 pixmap_buffer_pool(void *data, struct pixcache_pixmap_v1 *proxy,
 	struct pixcache_pool_v1 *pool, uint32_t offset, uint32_t width,
 	uint32_t height, uint32_t stride, uint32_t format)
 {
 	struct th_pixmap *pixmap = data;
+	struct th_pool *state;
 
 	(void)proxy;
 	assert(pixmap->got_key && pixmap->events == 1);
 	pixmap->buffer = true;
 	pixmap->pool = pool;
+	/* The pool came for this answer if no answer named it before. */
+	state = pool ? pixcache_pool_v1_get_user_data(pool) : NULL;
+	if (state != NULL && !state->claimed) {
+		state->claimed = true;
+		pixmap->pool_fd = state->fd;
+		pixmap->pool_size = state->size;
+	}
 	pixmap->offset = offset;
 	pixmap->width = width;
 	pixmap->height = height;
@@ -597,7 +606,6 @@ pixmap_evicted(void *data, struct pixcache_pixmap_v1 *proxy)
 
 static const struct pixcache_pixmap_v1_listener pixmap_listener = {
 	.key = pixmap_key,
-	.pool = pixmap_pool,
 	.buffer_pool = pixmap_buffer_pool,
 	.buffer_fd = pixmap_buffer_fd,
 	.missing = pixmap_missing,

@@ -52,6 +52,7 @@ struct th_pool {
 	int fd;
 	uint32_t size;
 	bool retired;
+	bool claimed;			/* a buffer_pool named it */
 };
 
 /* Answers on a pixmap object, gathered by th_pixmap_new(). */
@@ -62,7 +63,7 @@ struct th_pixmap {
 	uint32_t failed;
 	uint32_t key[6];
 	struct pixcache_pool_v1 *pool;	/* named by buffer_pool */
-	int pool_fd;			/* from pool, if it came here */
+	int pool_fd;			/* the pool's, if it came for this */
 	uint32_t pool_size;
 	uint32_t offset, width, height, stride, format;
 	int fd;				/* from buffer_fd */

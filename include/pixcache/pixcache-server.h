@@ -32,6 +32,8 @@ extern "C" {
 struct pixcache_manager;
 struct pixcache_image;
 
+#ifndef PIXCACHE_KEY_DEFINED
+#define PIXCACHE_KEY_DEFINED
 /** A key, as the protocol carries it (pixcache_pixmap_v1.key). */
 struct pixcache_key {
 	uint64_t instance;
@@ -39,6 +41,7 @@ struct pixcache_key {
 	uint32_t generation;
 	uint64_t tag;
 };
+#endif
 
 /** What a client may do in a realm (pixcache_realm_v1.access). */
 enum pixcache_access {

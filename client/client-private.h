@@ -1,0 +1,361 @@
+/*
+ * The client library's structures, shared by its modules:
+ *
+ *   client.c   lifetime, connection, the manager, reading and waiting, the
+ *              library's thread
+ *   dispatch.c how events reach the library's objects (see below)
+ *   names.c    the local map from (realm, name) to pixmap
+ *   pixmap.c   pixmaps (handles), their mappings, pools, realms' tables
+ *   request.c  lookups and their answers, the batch, usage reports
+ *   upload.c   uploads
+ *   admin.c    removals, lists, statistics, keys as text
+ *
+ * Locking: one mutex, client->lock, guards everything but a pixmap's
+ * reference count (atomic). It is not held while libwayland reads or
+ * while a user callback runs; every event handler runs with it held.
+ *
+ * Objects and events. Any thread may dispatch the library's queue while
+ * another drops an object (a pixmap unref'd, a request given up), and
+ * libwayland hands a handler the user data it read before that. So no
+ * proxy of ours has a listener: each has a dispatcher (dispatch.c) that
+ * takes the lock and only then reads the proxy's user data, and an object
+ * that dies sets its proxy's user data to NULL, under the lock, before it
+ * destroys the proxy. A late event finds NULL: the handler closes its fds
+ * and ignores it, as a wlroots handler ignores an inert resource.
+ */
+
+#ifndef PIXCACHE_CLIENT_PRIVATE_H
+#define PIXCACHE_CLIENT_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <wayland-client-core.h>
+#include <wayland-util.h>
+
+#include "format.h"
+#include "name.h"
+#include "pixcache-client.h"
+#include "pixcache-v1-client-protocol.h"
+
+/* libwayland 1.21: 4096-byte messages; (slot, generation) pairs per used. */
+#define PXCL_USAGE_PAIRS 500
+
+/* The kinds of object a proxy of ours belongs to. */
+enum pxcl_kind_of_proxy {
+	PXCL_PROXY_SYNC,		/* wl_callback; data: a bool, done */
+	PXCL_PROXY_REALM,		/* struct pxcl_realm */
+	PXCL_PROXY_POOL,		/* struct pxcl_pool */
+	PXCL_PROXY_PIXMAP,		/* struct pxcl_request, then pixmap */
+	PXCL_PROXY_UPLOAD,		/* struct pxcl_request */
+	PXCL_PROXY_REMOVAL,		/* struct pxcl_side_op */
+	PXCL_PROXY_SIDE_BATCH,		/* struct pxcl_side_op */
+	PXCL_PROXY_KINDS,
+};
+
+/*
+ * Handles one event for object (NULL: the object is gone; close the fds
+ * and destroy the new proxies of args with pxcl_discard()). Lock held.
+ */
+typedef void (*pxcl_handler_fn)(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args);
+
+/* The dispatcher's "implementation": stable while the client lives. */
+struct pxcl_binding {
+	struct pixcache_client *client;
+	pxcl_handler_fn handle;
+};
+
+/* Event opcodes, in the order of protocol/pixcache-v1.xml (tested). */
+enum {
+	PXCL_REALM_ACCESS = 0,
+	PXCL_REALM_DENIED = 1,
+	PXCL_REALM_GENERATION_TABLE = 2,
+	PXCL_POOL_RETIRED = 0,
+	PXCL_BATCH_ENTRY = 0,
+	PXCL_BATCH_STATS = 1,
+	PXCL_BATCH_DONE = 2,
+	PXCL_PIXMAP_KEY = 0,
+	PXCL_PIXMAP_BUFFER_POOL = 1,
+	PXCL_PIXMAP_BUFFER_FD = 2,
+	PXCL_PIXMAP_MISSING = 3,
+	PXCL_PIXMAP_PENDING = 4,
+	PXCL_PIXMAP_FAILED = 5,
+	PXCL_PIXMAP_EVICTED = 6,
+	PXCL_UPLOAD_TARGET = 0,
+	PXCL_UPLOAD_FAILED = 1,
+	PXCL_UPLOAD_STORED = 2,
+	PXCL_REMOVAL_REMOVED = 0,
+	PXCL_REMOVAL_MISSING = 1,
+	PXCL_REMOVAL_FAILED = 2,
+};
+
+struct pxcl_realm {
+	struct wl_list link;		/* client->realms */
+	struct pixcache_client *client;
+	char *name;
+	struct pixcache_realm_v1 *proxy;
+	bool answered;			/* access or denied came */
+	uint32_t access;
+	uint32_t denied;
+	const uint32_t *table;		/* the generation table, read-only */
+	uint32_t capacity;
+};
+
+struct pxcl_pool {
+	struct wl_list link;		/* client->pools, while the proxy lives */
+	struct pixcache_client *client;
+	struct pixcache_pool_v1 *proxy;	/* NULL once destroyed */
+	const uint8_t *map;
+	uint32_t size;
+	/* The client's, while listed, plus one per pixmap in it. */
+	atomic_int refs;
+	bool retired;
+};
+
+/* The first word of what a pixmap object's user data points to. */
+enum pxcl_tag {
+	PXCL_TAG_REQUEST = 0x52455155,
+	PXCL_TAG_PIXMAP = 0x50495850,
+};
+
+struct pixcache_pixmap {
+	uint32_t tag;			/* PXCL_TAG_PIXMAP */
+	atomic_int refs;
+	struct pixcache_client *client;	/* keeps the client's memory */
+	struct wl_list link;		/* client->pixmaps */
+	struct pixcache_pixmap_v1 *lease; /* NULL once released */
+	const uint8_t *data;
+	uint32_t width, height, stride, format;
+	struct pixcache_key key;
+	struct pxcl_pool *pool;		/* NULL: a mapping of its own */
+	const void *map;
+	size_t map_size;
+	struct pxcl_realm *realm;	/* whose table says if it is current */
+	atomic_bool evicted;
+	bool in_map;			/* the local map holds a reference */
+};
+
+/* An entry of the local map. */
+struct pxcl_entry {
+	struct pxcl_entry *next;	/* bucket chain */
+	struct wl_list lru;		/* client->lru, most recent first */
+	struct pxcl_realm *realm;
+	struct pixcache_pixmap *pixmap;	/* a reference held */
+	uint64_t hash;
+	size_t name_len;
+	char name[];
+};
+
+enum pxcl_kind {
+	PXCL_LOOKUP = 1,
+	PXCL_LOOKUP_KEY,
+	PXCL_UPLOAD,
+};
+
+/* A request awaiting its answer. */
+struct pxcl_request {
+	uint32_t tag;			/* PXCL_TAG_REQUEST */
+	struct wl_list link;		/* client->outstanding, or completed */
+	struct pixcache_client *client;
+	enum pxcl_kind kind;
+	struct pxcl_realm *realm;
+	char *name;
+	struct wl_proxy *proxy;		/* pixmap or upload object */
+	bool done;
+	bool pending;
+	int result;			/* 0 or a negative errno */
+	/* A lookup's answer, as it comes. */
+	bool got_key;
+	struct pixcache_key key;
+	struct pxcl_pool *pool;		/* announced with this answer */
+	struct pixcache_pixmap *pixmap;	/* the caller's reference */
+	/* An upload: what is sent, and the target. */
+	uint32_t width, height, format;
+	int target_fd;
+	uint32_t stride, size;
+	/* Asynchronous lookups. */
+	pixcache_lookup_fn callback;
+	void *data;
+	bool waited;			/* a blocking call frees it */
+};
+
+/* A removal, list or statistics request, waited for on the caller's stack. */
+struct pxcl_side_op {
+	bool done;
+	int result;
+	struct wl_array entries;	/* struct pixcache_entry_info, listed */
+	struct pixcache_client_stats *stats;
+};
+
+struct pixcache_client {
+	pthread_mutex_t lock;
+	struct pxcl_binding bindings[PXCL_PROXY_KINDS];
+	pthread_cond_t cond;		/* anything answered or changed */
+	atomic_int refs;		/* the caller's, plus each pixmap's */
+	bool destroyed;
+	struct pixcache_client_options options;
+
+	struct wl_display *display;
+	bool own_display;
+	char *socket_name;
+	struct wl_event_queue *queue;
+	struct wl_display *wrapper;	/* the display, on our queue */
+	struct wl_registry *registry;
+	uint32_t manager_name;		/* the global's name */
+	struct pixcache_manager_v1 *manager;
+	struct pixcache_batch_v1 *batch;
+	uint64_t instance;
+	uint32_t refusal;
+	bool broken;			/* own connection: reconnect */
+	uint32_t epoch;			/* bumped when manager state drops */
+	uint32_t readers;		/* threads reading the display now */
+
+	struct wl_list realms;		/* struct pxcl_realm */
+	struct wl_list pools;		/* struct pxcl_pool */
+	struct wl_list pixmaps;		/* every live pixmap */
+	struct wl_list outstanding;	/* struct pxcl_request */
+	struct wl_list completed;	/* async requests to call back */
+	uint32_t noutstanding;
+	uint32_t queued;		/* sent since the last commit */
+
+	/* The local map. */
+	struct pxcl_entry **buckets;
+	uint32_t nbuckets;
+	uint32_t nentries;
+	struct wl_list lru;
+	uint64_t hash_key[2];
+
+	uint32_t usage[2 * PXCL_USAGE_PAIRS];
+	uint32_t nusage;		/* pairs */
+
+	uint32_t serial;		/* of the last commit */
+	uint32_t done_serial;		/* of the last done */
+
+	pthread_t thread;
+	bool thread_running;
+	bool stopping;
+	int wake[2];			/* a pipe that stops the thread's poll */
+
+	struct pixcache_client_usage stats;
+	uint32_t leases;
+};
+
+/* ---- client.c ---- */
+
+struct timespec pxcl_deadline_after(int ms);
+int pxcl_remaining_ms(const struct timespec *deadline);
+/* Waits until *flag, the deadline or a break; lock held. */
+int pxcl_wait_flag(struct pixcache_client *client, const bool *flag,
+	const struct timespec *deadline);
+
+/* Makes sure the manager is bound and current; lock held. */
+int pxcl_connect_manager(struct pixcache_client *client);
+/* Reads once and dispatches the library's queue; lock held, dropped while
+ * it reads. Returns 0 or a negative errno (the connection is broken). */
+int pxcl_wait_once(struct pixcache_client *client, int timeout_ms);
+/* Sends what is queued and asks for done; lock held. */
+int pxcl_commit(struct pixcache_client *client);
+/* Waits until done for the last commit came, or timeout; lock held. */
+int pxcl_wait_done(struct pixcache_client *client);
+/* Forgets everything of the manager: on a new instance or a break. */
+void pxcl_drop_manager_state(struct pixcache_client *client);
+/* A read or write failed: drop the manager's state; lock held. */
+void pxcl_connection_broke(struct pixcache_client *client);
+void pxcl_client_unref(struct pixcache_client *client);
+/* Runs the callbacks of completed asynchronous requests; lock not held. */
+void pxcl_run_completions(struct pixcache_client *client);
+
+/* ---- dispatch.c ---- */
+
+void pxcl_bindings_init(struct pixcache_client *client);
+/* Gives proxy a dispatcher for its kind, and object as its user data. */
+void pxcl_proxy_bind(struct pixcache_client *client, struct wl_proxy *proxy,
+	enum pxcl_kind_of_proxy kind, void *object);
+/* Makes proxy inert: later events find no object. Lock held. */
+void pxcl_proxy_orphan(struct wl_proxy *proxy);
+/* Closes the fds and destroys the new proxies an ignored event brought. */
+void pxcl_discard(const struct wl_message *msg, union wl_argument *args);
+/* Whether the opcodes above match the protocol's interfaces. */
+bool pxcl_opcodes_match(void);
+
+void pxcl_handle_realm(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args);
+void pxcl_handle_pool(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args);
+void pxcl_handle_pixmap(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args);
+void pxcl_handle_upload(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args);
+void pxcl_handle_removal(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args);
+void pxcl_handle_side_batch(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args);
+
+/* ---- names.c ---- */
+
+uint64_t pxcl_name_hash(struct pixcache_client *client,
+	const struct pxcl_realm *realm, const char *name, size_t len);
+struct pxcl_entry *pxcl_names_find(struct pixcache_client *client,
+	const struct pxcl_realm *realm, const char *name, size_t len,
+	uint64_t hash);
+/* Puts pixmap in the map (taking a reference), trimming the LRU. */
+void pxcl_names_insert(struct pixcache_client *client, struct pxcl_realm *realm,
+	const char *name, struct pixcache_pixmap *pixmap);
+void pxcl_names_remove(struct pixcache_client *client,
+	struct pxcl_entry *entry);
+void pxcl_names_clear(struct pixcache_client *client);
+void pxcl_names_finish(struct pixcache_client *client);
+
+/* ---- pixmap.c ---- */
+
+struct pxcl_realm *pxcl_realm_get(struct pixcache_client *client,
+	const char *name);
+void pxcl_realm_destroy(struct pxcl_realm *realm);
+/* Whether the pixmap may be served as a hit now. */
+bool pxcl_pixmap_current(const struct pixcache_pixmap *pixmap);
+/* Maps a pool sent with fd, after checking its seals and size. */
+struct pxcl_pool *pxcl_pool_create(struct pixcache_client *client,
+	struct pixcache_pool_v1 *proxy, int fd, uint32_t size);
+void pxcl_pool_unref(struct pxcl_pool *pool);
+void pxcl_pool_forget(struct pxcl_pool *pool);
+/* A pixmap over a pool's bytes, or over a buffer of its own (fd). */
+struct pixcache_pixmap *pxcl_pixmap_from_pool(struct pixcache_client *client,
+	struct pixcache_pixmap_v1 *lease, struct pxcl_pool *pool,
+	uint32_t offset, uint32_t width, uint32_t height, uint32_t stride,
+	uint32_t format, int *error);
+struct pixcache_pixmap *pxcl_pixmap_from_fd(struct pixcache_client *client,
+	struct pixcache_pixmap_v1 *lease, int fd, uint32_t width,
+	uint32_t height, uint32_t stride, uint32_t format, int *error);
+/* Drops a reference with client->lock held (never the client's last). */
+void pxcl_pixmap_unref_locked(struct pixcache_pixmap *pixmap);
+/* Releases the lease of every live pixmap; they keep their bytes. */
+void pxcl_pixmaps_detach(struct pixcache_client *client);
+/* Checks width, height, stride and format of an answer. */
+bool pxcl_layout_ok(uint32_t width, uint32_t height, uint32_t stride,
+	uint32_t format, uint64_t *bytes);
+
+/* ---- request.c ---- */
+
+void pxcl_requests_fail_all(struct pixcache_client *client, int error);
+int pxcl_errno_of_failure(uint32_t reason);
+extern const struct pixcache_batch_v1_listener pxcl_batch_listener;
+int pxcl_check_name(const char *name);
+struct pxcl_request *pxcl_request_new(struct pixcache_client *client,
+	enum pxcl_kind kind, struct pxcl_realm *realm, const char *name);
+/* Tracks a request sent on proxy, with the dispatcher of kind. */
+void pxcl_request_sent(struct pixcache_client *client, struct pxcl_request *req,
+	struct wl_proxy *proxy, enum pxcl_kind_of_proxy kind);
+/* The request has its answer; drops its proxy on failure. Lock held. */
+void pxcl_request_complete(struct pxcl_request *req, int result);
+void pxcl_request_free(struct pxcl_request *req);
+/* Room for count more requests, waiting for answers if need be. */
+int pxcl_make_room(struct pixcache_client *client, uint32_t count);
+
+#endif

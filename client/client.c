@@ -1,0 +1,770 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client-private.h"
+
+void
+pixcache_client_options_init(struct pixcache_client_options *options)
+{
+	*options = (struct pixcache_client_options){
+		.local_entries = 1024,
+		.max_outstanding = 256,
+		.timeout_ms = 5000,
+	};
+}
+
+/* ---- the manager ---- */
+
+static void
+manager_instance(void *data, struct pixcache_manager_v1 *manager,
+	uint32_t hi, uint32_t lo)
+{
+	struct pixcache_client *client = data;
+	uint64_t instance = (uint64_t)hi << 32 | lo;
+
+	(void)manager;
+	client->instance = instance;
+	pthread_cond_broadcast(&client->cond);
+}
+
+static void
+manager_format(void *data, struct pixcache_manager_v1 *manager,
+	uint32_t format)
+{
+	(void)data;
+	(void)manager;
+	(void)format;
+}
+
+static void
+manager_limits(void *data, struct pixcache_manager_v1 *manager, uint32_t w,
+	uint32_t h, uint32_t bytes, uint32_t uploads, uint32_t leases,
+	uint32_t fds)
+{
+	struct pixcache_client *client = data;
+
+	(void)manager;
+	(void)w;
+	(void)h;
+	(void)bytes;
+	(void)uploads;
+	(void)fds;
+	/* Keep the local map within the leases the manager allows. */
+	if (client->options.local_entries > leases / 2) {
+		client->options.local_entries = leases / 2;
+	}
+}
+
+static void
+manager_refused(void *data, struct pixcache_manager_v1 *manager,
+	uint32_t reason)
+{
+	struct pixcache_client *client = data;
+
+	(void)manager;
+	client->refusal = reason;
+	pthread_cond_broadcast(&client->cond);
+}
+
+/* Kept even if the answer it came for was given up: later ones use it. */
+static void
+manager_pool(void *data, struct pixcache_manager_v1 *manager,
+	struct pixcache_pool_v1 *proxy, int fd, uint32_t size)
+{
+	struct pixcache_client *client = data;
+
+	(void)manager;
+	if (pxcl_pool_create(client, proxy, fd, size) == NULL) {
+		pixcache_pool_v1_destroy(proxy);
+	}
+}
+
+/* The manager's user data is the client, which outlives it: a listener. */
+static const struct pixcache_manager_v1_listener manager_listener = {
+	.instance = manager_instance,
+	.format = manager_format,
+	.limits = manager_limits,
+	.refused = manager_refused,
+	.pool = manager_pool,
+};
+
+/* Forgets every object of the manager; what callers hold stays valid. */
+void
+pxcl_drop_manager_state(struct pixcache_client *client)
+{
+	struct pxcl_realm *realm, *tmp_realm;
+	struct pxcl_pool *pool, *tmp_pool;
+
+	pxcl_requests_fail_all(client, -ECONNRESET);
+	pxcl_names_clear(client);
+	pxcl_pixmaps_detach(client);
+	wl_list_for_each_safe(pool, tmp_pool, &client->pools, link) {
+		pxcl_pool_forget(pool);
+	}
+	wl_list_for_each_safe(realm, tmp_realm, &client->realms, link) {
+		pxcl_realm_destroy(realm);
+	}
+	if (client->batch != NULL) {
+		pixcache_batch_v1_destroy(client->batch);
+		client->batch = NULL;
+	}
+	if (client->manager != NULL) {
+		pixcache_manager_v1_destroy(client->manager);
+		client->manager = NULL;
+	}
+	client->manager_name = 0;
+	client->instance = 0;
+	client->refusal = 0;
+	client->nusage = 0;
+	client->queued = 0;
+	client->done_serial = client->serial;
+	client->epoch++;
+	pthread_cond_broadcast(&client->cond);
+}
+
+void
+pxcl_connection_broke(struct pixcache_client *client)
+{
+	if (client->broken) {
+		return;
+	}
+	/* Nothing of the old connection is served as a hit any more. */
+	pxcl_drop_manager_state(client);
+	client->broken = true;
+	pthread_cond_broadcast(&client->cond);
+}
+
+/* ---- the registry ---- */
+
+static void
+registry_global(void *data, struct wl_registry *registry, uint32_t name,
+	const char *interface, uint32_t version)
+{
+	struct pixcache_client *client = data;
+
+	(void)version;
+	if (strcmp(interface, pixcache_manager_v1_interface.name) != 0) {
+		return;
+	}
+	if (client->manager == NULL && !client->destroyed) {
+		client->manager = wl_registry_bind(registry, name,
+			&pixcache_manager_v1_interface, 1);
+		client->manager_name = name;
+		pixcache_manager_v1_add_listener(client->manager,
+			&manager_listener, client);
+		client->batch = pixcache_manager_v1_create_batch(
+			client->manager);
+		pixcache_batch_v1_add_listener(client->batch,
+			&pxcl_batch_listener, client);
+	}
+	pthread_cond_broadcast(&client->cond);
+}
+
+static void
+registry_global_remove(void *data, struct wl_registry *registry,
+	uint32_t name)
+{
+	struct pixcache_client *client = data;
+
+	(void)registry;
+	/* The manager went: a new one, if any, is a new instance. */
+	if (client->manager != NULL && name == client->manager_name) {
+		pxcl_drop_manager_state(client);
+		client->stats.reconnects++;
+	}
+}
+
+static const struct wl_registry_listener registry_listener = {
+	.global = registry_global,
+	.global_remove = registry_global_remove,
+};
+
+/* ---- connections ---- */
+
+static int
+attach(struct pixcache_client *client, struct wl_display *display)
+{
+	client->display = display;
+	client->queue = wl_display_create_queue(display);
+	client->wrapper = client->queue ? wl_proxy_create_wrapper(display) :
+		NULL;
+	if (client->wrapper == NULL) {
+		return -ENOMEM;
+	}
+	wl_proxy_set_queue((struct wl_proxy *)client->wrapper, client->queue);
+	client->registry = wl_display_get_registry(client->wrapper);
+	if (client->registry == NULL) {
+		return -ENOMEM;
+	}
+	wl_registry_add_listener(client->registry, &registry_listener, client);
+	return 0;
+}
+
+static void
+detach(struct pixcache_client *client)
+{
+	if (client->registry != NULL) {
+		wl_registry_destroy(client->registry);
+		client->registry = NULL;
+	}
+	if (client->wrapper != NULL) {
+		wl_proxy_wrapper_destroy(client->wrapper);
+		client->wrapper = NULL;
+	}
+	if (client->queue != NULL) {
+		wl_event_queue_destroy(client->queue);
+		client->queue = NULL;
+	}
+	if (client->own_display && client->display != NULL) {
+		wl_display_disconnect(client->display);
+	}
+	client->display = NULL;
+}
+
+static const char *
+default_socket(void)
+{
+	const char *name = getenv("PIXCACHE_SOCKET");
+
+	return name != NULL ? name : getenv("WAYLAND_DISPLAY");
+}
+
+static int
+connect_own(struct pixcache_client *client)
+{
+	struct wl_display *display =
+		wl_display_connect(client->socket_name);
+
+	if (display == NULL) {
+		return errno != 0 ? -errno : -ECONNREFUSED;
+	}
+	return attach(client, display);
+}
+
+/* An own connection broke: drop it, and everything of it, and retry. */
+static int
+reconnect(struct pixcache_client *client)
+{
+	/* Whoever still reads the old display finds it hung up, soon. */
+	while (client->readers > 0) {
+		pthread_cond_wait(&client->cond, &client->lock);
+	}
+	detach(client);
+	client->broken = false;
+	client->stats.reconnects++;
+	return connect_own(client);
+}
+
+static struct pixcache_client *
+client_new(const struct pixcache_client_options *options)
+{
+	struct pixcache_client *client = calloc(1, sizeof(*client));
+	pthread_condattr_t attr;
+
+	if (client == NULL) {
+		return NULL;
+	}
+	if (options != NULL) {
+		client->options = *options;
+	} else {
+		pixcache_client_options_init(&client->options);
+	}
+	if (client->options.max_outstanding == 0 ||
+			client->options.timeout_ms <= 0) {
+		free(client);
+		errno = EINVAL;
+		return NULL;
+	}
+	pthread_mutex_init(&client->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&client->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	atomic_init(&client->refs, 1);
+	wl_list_init(&client->realms);
+	wl_list_init(&client->pools);
+	wl_list_init(&client->pixmaps);
+	wl_list_init(&client->outstanding);
+	wl_list_init(&client->completed);
+	wl_list_init(&client->lru);
+	pxcl_bindings_init(client);
+	client->wake[0] = client->wake[1] = -1;
+	if (getrandom(client->hash_key, sizeof(client->hash_key), 0) !=
+			sizeof(client->hash_key)) {
+		/* Names come from the application itself: any key will do. */
+		client->hash_key[0] = (uint64_t)(uintptr_t)client;
+	}
+	return client;
+}
+
+void
+pxcl_client_unref(struct pixcache_client *client)
+{
+	if (atomic_fetch_sub(&client->refs, 1) != 1) {
+		return;
+	}
+	pxcl_names_finish(client);
+	free(client->socket_name);
+	pthread_cond_destroy(&client->cond);
+	pthread_mutex_destroy(&client->lock);
+	free(client);
+}
+
+struct pixcache_client *
+pixcache_client_create(struct wl_display *display,
+	const struct pixcache_client_options *options)
+{
+	struct pixcache_client *client;
+	int ret;
+
+	if (display == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	client = client_new(options);
+	if (client == NULL) {
+		return NULL;
+	}
+	ret = attach(client, display);
+	if (ret < 0) {
+		detach(client);
+		pxcl_client_unref(client);
+		errno = -ret;
+		return NULL;
+	}
+	return client;
+}
+
+struct pixcache_client *
+pixcache_client_connect(const char *socket_name,
+	const struct pixcache_client_options *options)
+{
+	struct pixcache_client *client = client_new(options);
+	int ret;
+
+	if (client == NULL) {
+		return NULL;
+	}
+	client->own_display = true;
+	if (socket_name == NULL) {
+		socket_name = default_socket();
+	}
+	client->socket_name = socket_name ? strdup(socket_name) : NULL;
+	ret = connect_own(client);
+	if (ret < 0) {
+		detach(client);
+		pxcl_client_unref(client);
+		errno = -ret;
+		return NULL;
+	}
+	return client;
+}
+
+/* ---- reading and dispatching ---- */
+
+static int
+dispatch_locked(struct pixcache_client *client)
+{
+	return wl_display_dispatch_queue_pending(client->display,
+		client->queue) < 0 ? -errno : 0;
+}
+
+/*
+ * Reads the display once and dispatches the library's queue. The lock is
+ * held, and dropped only while it polls and reads: every dispatch of the
+ * queue happens under the lock, so handlers run one at a time and in
+ * order, and never meet a proxy half made (requests are marshalled and
+ * their proxies given dispatchers under the lock). Several threads may
+ * read at once: libwayland's prepare/read protocol has the last reader
+ * read for all.
+ */
+static int
+read_once(struct pixcache_client *client, int timeout_ms, int wake_fd)
+{
+	struct wl_display *display = client->display;
+	struct pollfd pfd[2] = {
+		{ .fd = wl_display_get_fd(display), .events = POLLIN },
+		{ .fd = wake_fd, .events = POLLIN },
+	};
+	int n, ret = 0;
+
+	if (wl_display_prepare_read_queue(display, client->queue) != 0) {
+		/* Events are queued already: someone read for us. */
+		return dispatch_locked(client);
+	}
+	if (wl_display_flush(display) < 0 && errno != EAGAIN) {
+		ret = -errno;
+		wl_display_cancel_read(display);
+		return ret;
+	}
+	client->readers++;
+	pthread_mutex_unlock(&client->lock);
+	n = poll(pfd, wake_fd >= 0 ? 2 : 1, timeout_ms);
+	if (n <= 0 || !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+		wl_display_cancel_read(display);
+		ret = n < 0 && errno != EINTR ? -errno : 0;
+	} else if (wl_display_read_events(display) < 0) {
+		ret = -errno;
+	}
+	pthread_mutex_lock(&client->lock);
+	client->readers--;
+	pthread_cond_broadcast(&client->cond);
+	return ret < 0 ? ret : dispatch_locked(client);
+}
+
+static bool
+on_thread(const struct pixcache_client *client)
+{
+	return client->thread_running &&
+		pthread_equal(pthread_self(), client->thread);
+}
+
+/* Runs the callbacks of what completed, without the lock; lock held. */
+static void
+run_completions_unlocked(struct pixcache_client *client)
+{
+	if (!wl_list_empty(&client->completed)) {
+		pthread_mutex_unlock(&client->lock);
+		pxcl_run_completions(client);
+		pthread_mutex_lock(&client->lock);
+	}
+}
+
+int
+pxcl_wait_once(struct pixcache_client *client, int timeout_ms)
+{
+	int ret;
+
+	if (client->thread_running && !on_thread(client)) {
+		/* The library's thread reads: wait for it to say something. */
+		struct timespec ts = pxcl_deadline_after(timeout_ms);
+
+		pthread_cond_timedwait(&client->cond, &client->lock, &ts);
+		return client->broken ? -EPIPE : 0;
+	}
+	if (client->display == NULL || client->broken) {
+		return -ENOTCONN;
+	}
+	ret = read_once(client, timeout_ms, -1);
+	if (ret < 0) {
+		pxcl_connection_broke(client);
+	}
+	run_completions_unlocked(client);
+	return ret;
+}
+
+int
+pxcl_remaining_ms(const struct timespec *deadline)
+{
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (deadline->tv_sec - now.tv_sec) * 1000 +
+		(deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? (int)ms : 0;
+}
+
+struct timespec
+pxcl_deadline_after(int ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
+int
+pxcl_wait_flag(struct pixcache_client *client, const bool *flag,
+	const struct timespec *deadline)
+{
+	int ret = 0;
+
+	while (!*flag && ret == 0) {
+		if (pxcl_remaining_ms(deadline) == 0) {
+			return -ETIMEDOUT;
+		}
+		ret = pxcl_wait_once(client, pxcl_remaining_ms(deadline));
+	}
+	return *flag ? 0 : ret;
+}
+
+/* A roundtrip on our queue: brings the globals, and the manager's hello. */
+static int
+roundtrip(struct pixcache_client *client, const struct timespec *deadline)
+{
+	struct wl_callback *callback = wl_display_sync(client->wrapper);
+	bool done = false;
+	int ret;
+
+	pxcl_proxy_bind(client, (struct wl_proxy *)callback, PXCL_PROXY_SYNC,
+		&done);
+	ret = pxcl_wait_flag(client, &done, deadline);
+	pxcl_proxy_orphan((struct wl_proxy *)callback);
+	wl_callback_destroy(callback);
+	return ret;
+}
+
+int
+pxcl_connect_manager(struct pixcache_client *client)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	if (client->destroyed) {
+		return -EINVAL;
+	}
+	if (client->broken && !client->own_display) {
+		/* The application's display: only it can reconnect. */
+		return -ENOTCONN;
+	}
+	if (client->broken && (ret = reconnect(client)) < 0) {
+		return ret;
+	}
+	if (client->manager != NULL && client->instance != 0) {
+		return 0;
+	}
+	if (client->refusal != 0) {
+		return -ECONNREFUSED;
+	}
+	deadline = pxcl_deadline_after(client->options.timeout_ms);
+	if (client->manager == NULL) {
+		ret = roundtrip(client, &deadline);
+	}
+	if (ret < 0) {
+		return ret == -ETIMEDOUT ? ret : -ENOTCONN;
+	}
+	if (client->refusal != 0) {
+		return -ECONNREFUSED;
+	}
+	if (client->manager == NULL) {
+		/* The display has no pixcache manager. */
+		return -ENOTCONN;
+	}
+	/* The hello follows the bind: one more roundtrip at most. */
+	while (client->instance == 0 && client->refusal == 0 && ret == 0 &&
+			pxcl_remaining_ms(&deadline) > 0) {
+		ret = pxcl_wait_once(client, pxcl_remaining_ms(&deadline));
+	}
+	if (ret < 0) {
+		return ret;
+	}
+	if (client->refusal != 0) {
+		return -ECONNREFUSED;
+	}
+	return client->instance != 0 ? 0 : -ETIMEDOUT;
+}
+
+int
+pxcl_commit(struct pixcache_client *client)
+{
+	int ret;
+
+	if (client->batch == NULL) {
+		return -ENOTCONN;
+	}
+	if (client->nusage > 0) {
+		struct wl_array array = {
+			.size = client->nusage * 2 * sizeof(uint32_t),
+			.alloc = client->nusage * 2 * sizeof(uint32_t),
+			.data = client->usage,
+		};
+
+		pixcache_batch_v1_used(client->batch, &array);
+		client->nusage = 0;
+	}
+	pixcache_batch_v1_commit(client->batch, ++client->serial);
+	client->queued = 0;
+	if (wl_display_flush(client->display) < 0 && errno != EAGAIN) {
+		ret = -errno;
+		pxcl_connection_broke(client);
+		return ret;
+	}
+	return 0;
+}
+
+int
+pxcl_wait_done(struct pixcache_client *client)
+{
+	struct timespec deadline = pxcl_deadline_after(client->options.timeout_ms);
+	uint32_t serial = client->serial;
+	int ret = 0;
+
+	while ((int32_t)(client->done_serial - serial) < 0 && ret == 0) {
+		if (client->manager == NULL) {
+			return -ECONNRESET;
+		}
+		if (pxcl_remaining_ms(&deadline) == 0) {
+			return -ETIMEDOUT;
+		}
+		ret = pxcl_wait_once(client, pxcl_remaining_ms(&deadline));
+	}
+	return ret;
+}
+
+int
+pixcache_client_dispatch(struct pixcache_client *client)
+{
+	int n = -ENOTCONN;
+
+	pthread_mutex_lock(&client->lock);
+	if (client->display != NULL && !client->broken) {
+		n = wl_display_dispatch_queue_pending(client->display,
+			client->queue);
+		if (n < 0) {
+			n = -errno;
+			pxcl_connection_broke(client);
+		}
+	}
+	pthread_mutex_unlock(&client->lock);
+	pxcl_run_completions(client);
+	return n;
+}
+
+int
+pixcache_client_flush(struct pixcache_client *client)
+{
+	int ret;
+
+	pthread_mutex_lock(&client->lock);
+	ret = pxcl_connect_manager(client);
+	if (ret == 0) {
+		ret = pxcl_commit(client);
+	}
+	pthread_mutex_unlock(&client->lock);
+	return ret;
+}
+
+uint64_t
+pixcache_client_instance(struct pixcache_client *client)
+{
+	uint64_t instance;
+
+	pthread_mutex_lock(&client->lock);
+	instance = client->instance;
+	pthread_mutex_unlock(&client->lock);
+	return instance;
+}
+
+void
+pixcache_client_get_usage(struct pixcache_client *client,
+	struct pixcache_client_usage *usage)
+{
+	struct pixcache_pixmap *pixmap;
+
+	pthread_mutex_lock(&client->lock);
+	*usage = client->stats;
+	usage->pools = (uint32_t)wl_list_length(&client->pools);
+	usage->leases = client->leases;
+	usage->local_entries = client->nentries;
+	/* Pools mapped, plus pixmaps with a mapping of their own. */
+	usage->mappings = usage->pools;
+	wl_list_for_each(pixmap, &client->pixmaps, link) {
+		usage->mappings += pixmap->pool == NULL;
+	}
+	pthread_mutex_unlock(&client->lock);
+}
+
+/* ---- the library's thread ---- */
+
+static void *
+thread_main(void *data)
+{
+	struct pixcache_client *client = data;
+
+	pthread_mutex_lock(&client->lock);
+	while (!client->stopping) {
+		if (client->display == NULL || client->broken) {
+			/* The next call reconnects; look again soon. */
+			pthread_mutex_unlock(&client->lock);
+			poll(NULL, 0, 50);
+			pthread_mutex_lock(&client->lock);
+			continue;
+		}
+		if (read_once(client, -1, client->wake[0]) < 0) {
+			pxcl_connection_broke(client);
+		}
+		pthread_cond_broadcast(&client->cond);
+		run_completions_unlocked(client);
+	}
+	pthread_mutex_unlock(&client->lock);
+	return NULL;
+}
+
+int
+pixcache_client_start_thread(struct pixcache_client *client)
+{
+	int ret;
+
+	pthread_mutex_lock(&client->lock);
+	if (client->thread_running) {
+		pthread_mutex_unlock(&client->lock);
+		return -EALREADY;
+	}
+	if (pipe2(client->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		ret = -errno;
+		pthread_mutex_unlock(&client->lock);
+		return ret;
+	}
+	client->thread_running = true;
+	ret = pthread_create(&client->thread, NULL, thread_main, client);
+	if (ret != 0) {
+		client->thread_running = false;
+		close(client->wake[0]);
+		close(client->wake[1]);
+		client->wake[0] = client->wake[1] = -1;
+	}
+	pthread_mutex_unlock(&client->lock);
+	return -ret;
+}
+
+static void
+stop_thread(struct pixcache_client *client)
+{
+	pthread_mutex_lock(&client->lock);
+	if (!client->thread_running) {
+		pthread_mutex_unlock(&client->lock);
+		return;
+	}
+	client->stopping = true;
+	pthread_mutex_unlock(&client->lock);
+	if (write(client->wake[1], "x", 1) < 0) {
+		/* The pipe is non-blocking and was empty: cannot fail. */
+	}
+	pthread_join(client->thread, NULL);
+	pthread_mutex_lock(&client->lock);
+	client->thread_running = false;
+	close(client->wake[0]);
+	close(client->wake[1]);
+	client->wake[0] = client->wake[1] = -1;
+	pthread_mutex_unlock(&client->lock);
+}
+
+void
+pixcache_client_destroy(struct pixcache_client *client)
+{
+	if (client == NULL) {
+		return;
+	}
+	stop_thread(client);
+	pthread_mutex_lock(&client->lock);
+	pxcl_drop_manager_state(client);
+	client->destroyed = true;
+	detach(client);
+	pthread_mutex_unlock(&client->lock);
+	pxcl_run_completions(client);
+	pxcl_client_unref(client);
+}

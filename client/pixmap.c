@@ -1,0 +1,467 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client-private.h"
+#include "shm.h"
+
+/* ---- checking what the manager sends ---- */
+
+/*
+ * Before mapping anything: it must be sealed against shrinking (or a
+ * reader could take SIGBUS) and against writing (or its bytes could
+ * change), and exactly as large as announced.
+ */
+static bool
+fd_ok(int fd, uint64_t size, bool exact)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+	struct stat st;
+
+	if (seals < 0 || !(seals & F_SEAL_SHRINK) ||
+			!(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) {
+		return false;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size < 0) {
+		return false;
+	}
+	return exact ? (uint64_t)st.st_size == size :
+		(uint64_t)st.st_size >= size;
+}
+
+/* Maps read-only and private, then closes fd: received fds never linger. */
+static const void *
+map_and_close(int fd, uint64_t size)
+{
+	void *map = size > 0 && size <= SIZE_MAX ?
+		mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) :
+		MAP_FAILED;
+
+	close(fd);
+	return map == MAP_FAILED ? NULL : map;
+}
+
+bool
+pxcl_layout_ok(uint32_t width, uint32_t height, uint32_t stride,
+	uint32_t format, uint64_t *bytes)
+{
+	const struct pxc_format *f = pxc_format_find(format);
+
+	if (f == NULL || width == 0 || height == 0 ||
+			(uint64_t)width * f->bytes_per_pixel > stride ||
+			stride % 4 != 0) {
+		return false;
+	}
+	*bytes = (uint64_t)stride * height;
+	return true;
+}
+
+/* ---- realms ---- */
+
+static void
+realm_table(struct pxcl_realm *realm, int fd, uint32_t capacity)
+{
+	uint64_t size = (uint64_t)capacity * sizeof(uint32_t);
+	const uint32_t *table = NULL;
+
+	/* A capacity the slots can be masked with, sealed, of its size. */
+	if (capacity > 0 && (capacity & (capacity - 1)) == 0 &&
+			realm->table == NULL && fd_ok(fd, size, true)) {
+		table = map_and_close(fd, size);
+	} else {
+		close(fd);
+	}
+	if (table != NULL) {
+		realm->table = table;
+		realm->capacity = capacity;
+	}
+}
+
+void
+pxcl_handle_realm(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args)
+{
+	struct pxcl_realm *realm = object;
+
+	(void)proxy;
+	if (realm == NULL) {
+		pxcl_discard(msg, args);
+		return;
+	}
+	switch (opcode) {
+	case PXCL_REALM_ACCESS:
+		realm->access = args[0].u;
+		realm->answered = true;
+		break;
+	case PXCL_REALM_DENIED:
+		realm->denied = args[0].u;
+		realm->answered = true;
+		break;
+	case PXCL_REALM_GENERATION_TABLE:
+		realm_table(realm, args[0].h, args[1].u);
+		break;
+	}
+	pthread_cond_broadcast(&client->cond);
+}
+
+struct pxcl_realm *
+pxcl_realm_get(struct pixcache_client *client, const char *name)
+{
+	struct pxcl_realm *realm;
+
+	wl_list_for_each(realm, &client->realms, link) {
+		if (strcmp(realm->name, name) == 0) {
+			return realm;
+		}
+	}
+	realm = calloc(1, sizeof(*realm));
+	if (realm == NULL) {
+		return NULL;
+	}
+	realm->name = strdup(name);
+	if (realm->name == NULL) {
+		free(realm);
+		return NULL;
+	}
+	realm->client = client;
+	realm->proxy = pixcache_manager_v1_get_realm(client->manager, name);
+	pxcl_proxy_bind(client, (struct wl_proxy *)realm->proxy,
+		PXCL_PROXY_REALM, realm);
+	wl_list_insert(&client->realms, &realm->link);
+	return realm;
+}
+
+void
+pxcl_realm_destroy(struct pxcl_realm *realm)
+{
+	if (realm->table != NULL) {
+		munmap((void *)realm->table, realm->capacity * sizeof(uint32_t));
+	}
+	pxcl_proxy_orphan((struct wl_proxy *)realm->proxy);
+	pixcache_realm_v1_destroy(realm->proxy);
+	wl_list_remove(&realm->link);
+	free(realm->name);
+	free(realm);
+}
+
+/* ---- pools ---- */
+
+void
+pxcl_handle_pool(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args)
+{
+	struct pxcl_pool *pool = object;
+
+	(void)client;
+	(void)proxy;
+	if (pool == NULL) {
+		pxcl_discard(msg, args);
+		return;
+	}
+	if (opcode == PXCL_POOL_RETIRED) {
+		/* No new pixmap will lie there: it stays mapped while held. */
+		pool->retired = true;
+		pxcl_pool_forget(pool);
+	}
+}
+
+struct pxcl_pool *
+pxcl_pool_create(struct pixcache_client *client,
+	struct pixcache_pool_v1 *proxy, int fd, uint32_t size)
+{
+	struct pxcl_pool *pool = calloc(1, sizeof(*pool));
+
+	if (pool == NULL || !fd_ok(fd, size, true)) {
+		free(pool);
+		close(fd);
+		return NULL;
+	}
+	pool->map = map_and_close(fd, size);
+	if (pool->map == NULL) {
+		free(pool);
+		return NULL;
+	}
+	pool->size = size;
+	pool->proxy = proxy;
+	pool->client = client;
+	atomic_init(&pool->refs, 1);
+	pxcl_proxy_bind(client, (struct wl_proxy *)proxy, PXCL_PROXY_POOL,
+		pool);
+	wl_list_insert(&client->pools, &pool->link);
+	return pool;
+}
+
+void
+pxcl_pool_unref(struct pxcl_pool *pool)
+{
+	if (atomic_fetch_sub(&pool->refs, 1) == 1) {
+		munmap((void *)pool->map, pool->size);
+		free(pool);
+	}
+}
+
+/* The client lets go: no new pixmaps; mapped while pixmaps hold it. */
+void
+pxcl_pool_forget(struct pxcl_pool *pool)
+{
+	wl_list_remove(&pool->link);
+	pxcl_proxy_orphan((struct wl_proxy *)pool->proxy);
+	pixcache_pool_v1_destroy(pool->proxy);
+	pool->proxy = NULL;
+	pxcl_pool_unref(pool);
+}
+
+/* ---- pixmaps ---- */
+
+static struct pixcache_pixmap *
+pixmap_new(struct pixcache_client *client, struct pixcache_pixmap_v1 *lease,
+	uint32_t width, uint32_t height, uint32_t stride, uint32_t format)
+{
+	struct pixcache_pixmap *pixmap = calloc(1, sizeof(*pixmap));
+
+	if (pixmap == NULL) {
+		return NULL;
+	}
+	pixmap->tag = PXCL_TAG_PIXMAP;
+	atomic_init(&pixmap->refs, 1);
+	atomic_init(&pixmap->evicted, false);
+	atomic_fetch_add(&client->refs, 1);
+	pixmap->client = client;
+	pixmap->lease = lease;
+	pixmap->width = width;
+	pixmap->height = height;
+	pixmap->stride = stride;
+	pixmap->format = format;
+	wl_list_insert(&client->pixmaps, &pixmap->link);
+	client->leases++;
+	return pixmap;
+}
+
+struct pixcache_pixmap *
+pxcl_pixmap_from_pool(struct pixcache_client *client,
+	struct pixcache_pixmap_v1 *lease, struct pxcl_pool *pool,
+	uint32_t offset, uint32_t width, uint32_t height, uint32_t stride,
+	uint32_t format, int *error)
+{
+	struct pixcache_pixmap *pixmap;
+	uint64_t bytes;
+
+	if (!pxcl_layout_ok(width, height, stride, format, &bytes) ||
+			(uint64_t)offset + bytes > pool->size) {
+		*error = -EPROTO;
+		return NULL;
+	}
+	pixmap = pixmap_new(client, lease, width, height, stride, format);
+	if (pixmap == NULL) {
+		*error = -ENOMEM;
+		return NULL;
+	}
+	atomic_fetch_add(&pool->refs, 1);
+	pixmap->pool = pool;
+	pixmap->data = pool->map + offset;
+	return pixmap;
+}
+
+struct pixcache_pixmap *
+pxcl_pixmap_from_fd(struct pixcache_client *client,
+	struct pixcache_pixmap_v1 *lease, int fd, uint32_t width,
+	uint32_t height, uint32_t stride, uint32_t format, int *error)
+{
+	struct pixcache_pixmap *pixmap;
+	const void *map;
+	uint64_t bytes;
+
+	if (!pxcl_layout_ok(width, height, stride, format, &bytes) ||
+			!fd_ok(fd, bytes, false)) {
+		close(fd);
+		*error = -EPROTO;
+		return NULL;
+	}
+	map = map_and_close(fd, bytes);
+	if (map == NULL) {
+		*error = -ENOMEM;
+		return NULL;
+	}
+	pixmap = pixmap_new(client, lease, width, height, stride, format);
+	if (pixmap == NULL) {
+		munmap((void *)map, bytes);
+		*error = -ENOMEM;
+		return NULL;
+	}
+	pixmap->map = map;
+	pixmap->map_size = bytes;
+	pixmap->data = map;
+	return pixmap;
+}
+
+bool
+pxcl_pixmap_current(const struct pixcache_pixmap *pixmap)
+{
+	const struct pxcl_realm *realm = pixmap->realm;
+	uint32_t slot;
+
+	if (atomic_load_explicit(&pixmap->evicted, memory_order_acquire) ||
+			pixmap->lease == NULL) {
+		return false;
+	}
+	if (realm == NULL || realm->table == NULL) {
+		/* No table: the manager's evicted event is the last word. */
+		return true;
+	}
+	/* Written by the manager before anyone is told the entry left. */
+	slot = pixmap->key.slot & (realm->capacity - 1);
+	return __atomic_load_n(&realm->table[slot], __ATOMIC_ACQUIRE) ==
+		pixmap->key.generation;
+}
+
+void
+pxcl_pixmaps_detach(struct pixcache_client *client)
+{
+	struct pixcache_pixmap *pixmap;
+
+	wl_list_for_each(pixmap, &client->pixmaps, link) {
+		if (pixmap->lease != NULL) {
+			pxcl_proxy_orphan((struct wl_proxy *)pixmap->lease);
+			pixcache_pixmap_v1_destroy(pixmap->lease);
+			pixmap->lease = NULL;
+			client->leases--;
+		}
+		pixmap->realm = NULL;
+		atomic_store(&pixmap->evicted, true);
+	}
+}
+
+/* The last reference: lock held by the caller. */
+static void
+pixmap_free_locked(struct pixcache_pixmap *pixmap)
+{
+	struct pixcache_client *client = pixmap->client;
+
+	wl_list_remove(&pixmap->link);
+	if (pixmap->lease != NULL) {
+		pxcl_proxy_orphan((struct wl_proxy *)pixmap->lease);
+		pixcache_pixmap_v1_destroy(pixmap->lease);
+		client->leases--;
+	}
+}
+
+static void
+pixmap_free_memory(struct pixcache_pixmap *pixmap)
+{
+	if (pixmap->pool != NULL) {
+		pxcl_pool_unref(pixmap->pool);
+	} else if (pixmap->map != NULL) {
+		munmap((void *)pixmap->map, pixmap->map_size);
+	}
+	free(pixmap);
+}
+
+void
+pxcl_pixmap_unref_locked(struct pixcache_pixmap *pixmap)
+{
+	struct pixcache_client *client = pixmap->client;
+
+	if (atomic_fetch_sub(&pixmap->refs, 1) != 1) {
+		return;
+	}
+	pixmap_free_locked(pixmap);
+	pixmap_free_memory(pixmap);
+	/* The caller holds the client too: this is never its last. */
+	atomic_fetch_sub(&client->refs, 1);
+}
+
+struct pixcache_pixmap *
+pixcache_pixmap_ref(struct pixcache_pixmap *pixmap)
+{
+	atomic_fetch_add_explicit(&pixmap->refs, 1, memory_order_relaxed);
+	return pixmap;
+}
+
+void
+pixcache_pixmap_unref(struct pixcache_pixmap *pixmap)
+{
+	struct pixcache_client *client;
+
+	if (pixmap == NULL || atomic_fetch_sub(&pixmap->refs, 1) != 1) {
+		return;
+	}
+	client = pixmap->client;
+	pthread_mutex_lock(&client->lock);
+	pixmap_free_locked(pixmap);
+	pthread_mutex_unlock(&client->lock);
+	pixmap_free_memory(pixmap);
+	pxcl_client_unref(client);
+}
+
+const void *
+pixcache_pixmap_get_data(const struct pixcache_pixmap *pixmap)
+{
+	return pixmap->data;
+}
+
+uint32_t
+pixcache_pixmap_get_width(const struct pixcache_pixmap *pixmap)
+{
+	return pixmap->width;
+}
+
+uint32_t
+pixcache_pixmap_get_height(const struct pixcache_pixmap *pixmap)
+{
+	return pixmap->height;
+}
+
+uint32_t
+pixcache_pixmap_get_stride(const struct pixcache_pixmap *pixmap)
+{
+	return pixmap->stride;
+}
+
+uint32_t
+pixcache_pixmap_get_format(const struct pixcache_pixmap *pixmap)
+{
+	return pixmap->format;
+}
+
+void
+pixcache_pixmap_get_key(const struct pixcache_pixmap *pixmap,
+	struct pixcache_key *key)
+{
+	*key = pixmap->key;
+}
+
+static void
+pixman_released(pixman_image_t *image, void *data)
+{
+	(void)image;
+	pixcache_pixmap_unref(data);
+}
+
+pixman_image_t *
+pixcache_pixmap_create_pixman(struct pixcache_pixmap *pixmap)
+{
+	const struct pxc_format *format = pxc_format_find(pixmap->format);
+	pixman_image_t *image;
+
+	if (format == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	image = pixman_image_create_bits_no_clear(format->pixman,
+		(int)pixmap->width, (int)pixmap->height,
+		(uint32_t *)pixmap->data, (int)pixmap->stride);
+	if (image == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	pixman_image_set_destroy_function(image, pixman_released,
+		pixcache_pixmap_ref(pixmap));
+	return image;
+}

@@ -1,0 +1,723 @@
+/*
+ * Lookups: by name, many names, by key, asynchronously; their answers on
+ * pixmap objects; the library's batch and its usage reports.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client-private.h"
+
+/* Rounds of retrying lookups the manager refused for fds in flight. */
+#define FD_LIMIT_ROUNDS 4
+
+int
+pxcl_errno_of_failure(uint32_t reason)
+{
+	switch (reason) {
+	case PIXCACHE_BATCH_V1_FAILURE_POLICY:
+		return -EACCES;
+	case PIXCACHE_BATCH_V1_FAILURE_NAME:
+	case PIXCACHE_BATCH_V1_FAILURE_FORMAT:
+		return -EINVAL;
+	case PIXCACHE_BATCH_V1_FAILURE_SIZE:
+		return -EFBIG;
+	case PIXCACHE_BATCH_V1_FAILURE_EXISTS:
+		return -EEXIST;
+	case PIXCACHE_BATCH_V1_FAILURE_BUSY:
+		return -EBUSY;
+	case PIXCACHE_BATCH_V1_FAILURE_QUOTA:
+		return -EDQUOT;
+	case PIXCACHE_BATCH_V1_FAILURE_BUDGET:
+		return -ENOSPC;
+	case PIXCACHE_BATCH_V1_FAILURE_UPLOADS:
+	case PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT:
+		return -EAGAIN;
+	case PIXCACHE_BATCH_V1_FAILURE_LEASES:
+		return -ENOBUFS;
+	default:
+		return -ENOMEM;
+	}
+}
+
+int
+pxcl_check_name(const char *name)
+{
+	return name != NULL && pxc_name_check(name, strlen(name)) == 0 ?
+		0 : -EINVAL;
+}
+
+/* ---- requests ---- */
+
+struct pxcl_request *
+pxcl_request_new(struct pixcache_client *client, enum pxcl_kind kind,
+	struct pxcl_realm *realm, const char *name)
+{
+	struct pxcl_request *req = calloc(1, sizeof(*req));
+
+	if (req == NULL) {
+		return NULL;
+	}
+	req->tag = PXCL_TAG_REQUEST;
+	req->client = client;
+	req->kind = kind;
+	req->realm = realm;
+	req->target_fd = -1;
+	wl_list_init(&req->link);
+	if (name != NULL && (req->name = strdup(name)) == NULL) {
+		free(req);
+		return NULL;
+	}
+	return req;
+}
+
+void
+pxcl_request_free(struct pxcl_request *req)
+{
+	if (req->target_fd >= 0) {
+		close(req->target_fd);
+	}
+	free(req->name);
+	free(req);
+}
+
+void
+pxcl_request_sent(struct pixcache_client *client, struct pxcl_request *req,
+	struct wl_proxy *proxy, enum pxcl_kind_of_proxy kind)
+{
+	req->proxy = proxy;
+	pxcl_proxy_bind(client, proxy, kind, req);
+	wl_list_insert(client->outstanding.prev, &req->link);
+	client->noutstanding++;
+	client->queued++;
+}
+
+/* The proxy is done with: no event will find the request again. */
+static void
+drop_proxy(struct pxcl_request *req)
+{
+	struct wl_proxy *proxy = req->proxy;
+
+	if (proxy == NULL) {
+		return;
+	}
+	req->proxy = NULL;
+	pxcl_proxy_orphan(proxy);
+	if (req->kind == PXCL_UPLOAD) {
+		pixcache_upload_v1_destroy((struct pixcache_upload_v1 *)proxy);
+	} else {
+		pixcache_pixmap_v1_destroy((struct pixcache_pixmap_v1 *)proxy);
+	}
+}
+
+void
+pxcl_request_complete(struct pxcl_request *req, int result)
+{
+	struct pixcache_client *client = req->client;
+
+	if (req->done) {
+		return;
+	}
+	req->done = true;
+	req->result = result;
+	if (result < 0 || req->kind == PXCL_UPLOAD) {
+		drop_proxy(req);
+	}
+	wl_list_remove(&req->link);
+	wl_list_init(&req->link);
+	client->noutstanding--;
+	if (!req->waited) {
+		wl_list_insert(client->completed.prev, &req->link);
+	}
+	pthread_cond_broadcast(&client->cond);
+}
+
+void
+pxcl_run_completions(struct pixcache_client *client)
+{
+	for (;;) {
+		struct pxcl_request *req;
+
+		pthread_mutex_lock(&client->lock);
+		if (wl_list_empty(&client->completed)) {
+			pthread_mutex_unlock(&client->lock);
+			return;
+		}
+		req = wl_container_of(client->completed.next, req, link);
+		wl_list_remove(&req->link);
+		pthread_mutex_unlock(&client->lock);
+		if (req->callback != NULL) {
+			req->callback(req->data, req->result, req->pixmap);
+		} else {
+			pixcache_pixmap_unref(req->pixmap);
+		}
+		pxcl_request_free(req);
+	}
+}
+
+void
+pxcl_requests_fail_all(struct pixcache_client *client, int error)
+{
+	struct pxcl_request *req, *tmp;
+
+	wl_list_for_each_safe(req, tmp, &client->outstanding, link) {
+		pxcl_request_complete(req, error);
+	}
+}
+
+int
+pxcl_make_room(struct pixcache_client *client, uint32_t count)
+{
+	struct timespec deadline =
+		pxcl_deadline_after(client->options.timeout_ms);
+	int ret = 0;
+
+	if (client->noutstanding + count <= client->options.max_outstanding) {
+		return 0;
+	}
+	if (client->queued > 0) {
+		ret = pxcl_commit(client);
+	}
+	while (ret == 0 && client->noutstanding + count >
+			client->options.max_outstanding) {
+		if (pxcl_remaining_ms(&deadline) == 0) {
+			return -ETIMEDOUT;
+		}
+		ret = pxcl_wait_once(client, pxcl_remaining_ms(&deadline));
+	}
+	return ret;
+}
+
+/* ---- answers on pixmap objects ---- */
+
+static struct pixcache_key
+key_of(const union wl_argument *args)
+{
+	return (struct pixcache_key){
+		.instance = (uint64_t)args[0].u << 32 | args[1].u,
+		.slot = args[2].u,
+		.generation = args[3].u,
+		.tag = (uint64_t)args[4].u << 32 | args[5].u,
+	};
+}
+
+/* A buffer came: the pixmap object is now the pixmap's lease. */
+static void
+answered(struct pxcl_request *req, struct pixcache_pixmap *pixmap, int error)
+{
+	struct pixcache_client *client = req->client;
+
+	if (pixmap == NULL) {
+		pxcl_request_complete(req, error);
+		return;
+	}
+	pixmap->key = req->key;
+	pixmap->realm = req->kind == PXCL_LOOKUP ? req->realm : NULL;
+	wl_proxy_set_user_data(req->proxy, pixmap);
+	req->proxy = NULL;
+	req->pixmap = pixmap;
+	client->stats.remote_lookups++;
+	if (req->kind == PXCL_LOOKUP && req->name != NULL) {
+		pxcl_names_insert(client, req->realm, req->name, pixmap);
+	}
+	pxcl_request_complete(req, 0);
+}
+
+static void
+buffer_pool(struct pxcl_request *req, struct wl_proxy *proxy,
+	union wl_argument *args)
+{
+	struct wl_proxy *pool_proxy = (struct wl_proxy *)args[0].o;
+	struct pxcl_pool *pool = pool_proxy ?
+		wl_proxy_get_user_data(pool_proxy) : NULL;
+	struct pixcache_pixmap *pixmap = NULL;
+	int error = -EPROTO;
+
+	if (pool != NULL && req->got_key) {
+		pixmap = pxcl_pixmap_from_pool(req->client,
+			(struct pixcache_pixmap_v1 *)proxy, pool, args[1].u,
+			args[2].u, args[3].u, args[4].u, args[5].u, &error);
+	}
+	answered(req, pixmap, error);
+}
+
+static void
+buffer_fd(struct pxcl_request *req, struct wl_proxy *proxy,
+	union wl_argument *args)
+{
+	struct pixcache_pixmap *pixmap = NULL;
+	int error = -EPROTO;
+
+	if (req->got_key) {
+		pixmap = pxcl_pixmap_from_fd(req->client,
+			(struct pixcache_pixmap_v1 *)proxy, args[0].h,
+			args[1].u, args[2].u, args[3].u, args[4].u, &error);
+	} else {
+		close(args[0].h);
+	}
+	answered(req, pixmap, error);
+}
+
+static void
+handle_answer(struct pxcl_request *req, struct wl_proxy *proxy,
+	uint32_t opcode, union wl_argument *args)
+{
+	switch (opcode) {
+	case PXCL_PIXMAP_KEY:
+		req->got_key = true;
+		req->key = key_of(args);
+		break;
+	case PXCL_PIXMAP_BUFFER_POOL:
+		buffer_pool(req, proxy, args);
+		break;
+	case PXCL_PIXMAP_BUFFER_FD:
+		buffer_fd(req, proxy, args);
+		break;
+	case PXCL_PIXMAP_MISSING:
+		pxcl_request_complete(req, -ENOENT);
+		break;
+	case PXCL_PIXMAP_PENDING:
+		req->pending = true;
+		break;
+	case PXCL_PIXMAP_FAILED:
+		pxcl_request_complete(req, pxcl_errno_of_failure(args[0].u));
+		break;
+	}
+}
+
+void
+pxcl_handle_pixmap(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args)
+{
+	const uint32_t *tag = object;
+
+	if (tag != NULL && *tag == PXCL_TAG_REQUEST) {
+		handle_answer(object, proxy, opcode, args);
+	} else if (tag != NULL && opcode == PXCL_PIXMAP_EVICTED) {
+		/* Served no more as a hit; the bytes stay for who holds them. */
+		struct pixcache_pixmap *pixmap = object;
+
+		atomic_store_explicit(&pixmap->evicted, true,
+			memory_order_release);
+	} else if (tag == NULL) {
+		pxcl_discard(msg, args);
+	}
+	pthread_cond_broadcast(&client->cond);
+}
+
+/* ---- the batch ---- */
+
+static void
+batch_entry(void *data, struct pixcache_batch_v1 *batch, const char *name,
+	uint32_t width, uint32_t height, uint32_t format, uint32_t ih,
+	uint32_t il, uint32_t slot, uint32_t gen, uint32_t th, uint32_t tl)
+{
+	/* The library's own batch never lists. */
+}
+
+static void
+batch_stats(void *data, struct pixcache_batch_v1 *batch, uint32_t a0,
+	uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4, uint32_t a5,
+	uint32_t a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10,
+	uint32_t a11, uint32_t a12, uint32_t a13, uint32_t a14)
+{
+	/* Nor asks for statistics: see admin.c. */
+}
+
+static void
+batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
+	uint32_t token)
+{
+	struct pixcache_client *client = data;
+
+	client->done_serial = serial;
+	/* Everything sent before reached us: say so, so fds keep coming. */
+	if (client->manager != NULL && token != 0) {
+		pixcache_manager_v1_ack(client->manager, token);
+	}
+	pthread_cond_broadcast(&client->cond);
+}
+
+/* The batch's user data is the client, which outlives it: a listener. */
+const struct pixcache_batch_v1_listener pxcl_batch_listener = {
+	.entry = batch_entry,
+	.stats = batch_stats,
+	.done = batch_done,
+};
+
+/* ---- sending lookups ---- */
+
+static struct pxcl_request *
+send_lookup(struct pixcache_client *client, struct pxcl_realm *realm,
+	const char *name, bool waited)
+{
+	struct pxcl_request *req = pxcl_request_new(client, PXCL_LOOKUP,
+		realm, name);
+
+	if (req == NULL) {
+		return NULL;
+	}
+	req->waited = waited;
+	pxcl_request_sent(client, req,
+		(struct wl_proxy *)pixcache_batch_v1_lookup(client->batch,
+			realm->proxy, name),
+		PXCL_PROXY_PIXMAP);
+	return req;
+}
+
+static struct pxcl_request *
+send_lookup_key(struct pixcache_client *client, const struct pixcache_key *key)
+{
+	struct pxcl_request *req = pxcl_request_new(client, PXCL_LOOKUP_KEY,
+		NULL, NULL);
+
+	if (req == NULL) {
+		return NULL;
+	}
+	req->waited = true;
+	pxcl_request_sent(client, req,
+		(struct wl_proxy *)pixcache_batch_v1_lookup_key(client->batch,
+			(uint32_t)(key->instance >> 32), (uint32_t)key->instance,
+			key->slot, key->generation, (uint32_t)(key->tag >> 32),
+			(uint32_t)key->tag),
+		PXCL_PROXY_PIXMAP);
+	return req;
+}
+
+/* Collects a waited request: its result and pixmap; frees it. */
+static int
+collect(struct pxcl_request *req, int wait_ret, struct pixcache_pixmap **out)
+{
+	int result;
+
+	if (!req->done) {
+		/* Given up: the proxy goes, so a late answer finds nothing. */
+		pxcl_request_complete(req, wait_ret < 0 ? wait_ret : -ETIMEDOUT);
+	}
+	result = req->result;
+	*out = req->pixmap;
+	req->pixmap = NULL;
+	pxcl_request_free(req);
+	return result;
+}
+
+/* ---- local hits ---- */
+
+static struct pxcl_realm *
+realm_find(struct pixcache_client *client, const char *name)
+{
+	struct pxcl_realm *realm;
+
+	wl_list_for_each(realm, &client->realms, link) {
+		if (strcmp(realm->name, name) == 0) {
+			return realm;
+		}
+	}
+	return NULL;
+}
+
+/* Tells the manager a key was used, for its eviction order. */
+static void
+note_use(struct pixcache_client *client, const struct pixcache_key *key)
+{
+	if (client->batch == NULL) {
+		return;
+	}
+	if (client->nusage == PXCL_USAGE_PAIRS) {
+		struct wl_array array = {
+			.size = sizeof(client->usage),
+			.alloc = sizeof(client->usage),
+			.data = client->usage,
+		};
+
+		pixcache_batch_v1_used(client->batch, &array);
+		client->nusage = 0;
+	}
+	client->usage[2 * client->nusage] = key->slot;
+	client->usage[2 * client->nusage + 1] = key->generation;
+	client->nusage++;
+}
+
+/* A local hit, lock held: the pixmap with a reference added, or NULL. */
+static struct pixcache_pixmap *
+find_local_locked(struct pixcache_client *client, const char *realm_name,
+	const char *name)
+{
+	struct pxcl_realm *realm = realm_find(client, realm_name);
+	size_t len = strlen(name);
+	struct pxcl_entry *entry;
+
+	if (realm == NULL) {
+		return NULL;
+	}
+	entry = pxcl_names_find(client, realm, name, len,
+		pxcl_name_hash(client, realm, name, len));
+	if (entry == NULL) {
+		return NULL;
+	}
+	if (!pxcl_pixmap_current(entry->pixmap)) {
+		pxcl_names_remove(client, entry);
+		return NULL;
+	}
+	wl_list_remove(&entry->lru);
+	wl_list_insert(&client->lru, &entry->lru);
+	note_use(client, &entry->pixmap->key);
+	client->stats.local_hits++;
+	return pixcache_pixmap_ref(entry->pixmap);
+}
+
+int
+pixcache_client_find_local(struct pixcache_client *client,
+	const char *realm, const char *name, struct pixcache_pixmap **pixmap)
+{
+	if (client == NULL || pxcl_check_name(realm) < 0 || pixmap == NULL ||
+			pxcl_check_name(name) < 0) {
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&client->lock);
+	*pixmap = find_local_locked(client, realm, name);
+	pthread_mutex_unlock(&client->lock);
+	return *pixmap != NULL ? 0 : -EAGAIN;
+}
+
+/* ---- blocking lookups ---- */
+
+/* Sends lookups for the unanswered names among count, waits for them. */
+static int
+find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
+	const char *const *names, unsigned count, int *results,
+	struct pixcache_pixmap **pixmaps)
+{
+	struct timespec deadline =
+		pxcl_deadline_after(client->options.timeout_ms);
+	struct pxcl_request **reqs = calloc(count, sizeof(*reqs));
+	uint32_t epoch = client->epoch;
+	int ret = reqs == NULL ? -ENOMEM : pxcl_make_room(client, count);
+
+	if (ret == 0 && client->epoch != epoch) {
+		/* The manager's state went while we waited: realm with it. */
+		ret = -ECONNRESET;
+	}
+	for (unsigned i = 0; ret == 0 && i < count; i++) {
+		if (pixmaps[i] == NULL && results[i] == -EAGAIN) {
+			reqs[i] = send_lookup(client, realm, names[i], true);
+			results[i] = reqs[i] != NULL ? 0 : -ENOMEM;
+		}
+	}
+	if (ret == 0) {
+		ret = pxcl_commit(client);
+	}
+	for (unsigned i = 0; reqs != NULL && i < count; i++) {
+		if (reqs[i] == NULL) {
+			continue;
+		}
+		if (ret == 0) {
+			ret = pxcl_wait_flag(client, &reqs[i]->done, &deadline);
+		}
+		results[i] = collect(reqs[i], ret, &pixmaps[i]);
+	}
+	free(reqs);
+	return ret;
+}
+
+/*
+ * Asks for every name whose result is -EAGAIN, in chunks the manager's
+ * limits take. A lookup refused for fds in flight is asked again once the
+ * batch's done has been acknowledged (the chunk's wait saw it).
+ */
+static int
+find_remote(struct pixcache_client *client, struct pxcl_realm *realm,
+	const char *const *names, unsigned count, int *results,
+	struct pixcache_pixmap **pixmaps)
+{
+	uint32_t epoch = client->epoch;
+	int ret = 0;
+
+	for (int round = 0; ret == 0 && round < FD_LIMIT_ROUNDS; round++) {
+		bool again = false;
+
+		for (unsigned i = 0; ret == 0 && i < count;) {
+			unsigned n = count - i;
+
+			if (n > client->options.max_outstanding) {
+				n = client->options.max_outstanding;
+			}
+			ret = client->epoch != epoch ? -ECONNRESET :
+				find_chunk(client, realm, names + i, n,
+					results + i, pixmaps + i);
+			i += n;
+		}
+		if (ret == 0) {
+			ret = pxcl_wait_done(client);
+		}
+		for (unsigned i = 0; i < count; i++) {
+			again |= results[i] == -EAGAIN;
+		}
+		if (!again) {
+			break;
+		}
+	}
+	return ret;
+}
+
+int
+pixcache_client_find_many(struct pixcache_client *client,
+	const char *realm_name, const char *const *names, unsigned count,
+	int *results, struct pixcache_pixmap **pixmaps)
+{
+	struct pxcl_realm *realm = NULL;
+	unsigned missing = 0;
+	int ret = 0;
+
+	if (client == NULL || pxcl_check_name(realm_name) < 0 ||
+			names == NULL || results == NULL || pixmaps == NULL) {
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&client->lock);
+	/* -EAGAIN marks a name only the manager can answer. */
+	for (unsigned i = 0; i < count; i++) {
+		results[i] = pxcl_check_name(names[i]);
+		pixmaps[i] = results[i] == 0 ?
+			find_local_locked(client, realm_name, names[i]) : NULL;
+		if (results[i] == 0 && pixmaps[i] == NULL) {
+			results[i] = -EAGAIN;
+			missing++;
+		}
+	}
+	if (missing > 0) {
+		ret = pxcl_connect_manager(client);
+	}
+	if (missing > 0 && ret == 0) {
+		realm = pxcl_realm_get(client, realm_name);
+		ret = realm != NULL ? find_remote(client, realm, names, count,
+			results, pixmaps) : -ENOMEM;
+	}
+	for (unsigned i = 0; ret < 0 && i < count; i++) {
+		if (pixmaps[i] == NULL && results[i] == -EAGAIN) {
+			results[i] = ret;
+		}
+	}
+	pthread_mutex_unlock(&client->lock);
+	return ret;
+}
+
+int
+pixcache_client_find(struct pixcache_client *client, const char *realm_name,
+	const char *name, struct pixcache_pixmap **pixmap)
+{
+	int result;
+	int ret;
+
+	if (pixmap == NULL) {
+		return -EINVAL;
+	}
+	ret = pixcache_client_find_many(client, realm_name, &name, 1, &result,
+		pixmap);
+	return ret == -EINVAL ? ret : result;
+}
+
+int
+pixcache_client_find_key(struct pixcache_client *client,
+	const struct pixcache_key *key, struct pixcache_pixmap **pixmap)
+{
+	struct timespec deadline;
+	struct pxcl_request *req;
+	int ret;
+
+	if (client == NULL || key == NULL || pixmap == NULL) {
+		return -EINVAL;
+	}
+	*pixmap = NULL;
+	pthread_mutex_lock(&client->lock);
+	deadline = pxcl_deadline_after(client->options.timeout_ms);
+	ret = pxcl_connect_manager(client);
+	if (ret == 0) {
+		ret = pxcl_make_room(client, 1);
+	}
+	if (ret == 0) {
+		req = send_lookup_key(client, key);
+		ret = req == NULL ? -ENOMEM : pxcl_commit(client);
+		if (req != NULL) {
+			if (ret == 0) {
+				ret = pxcl_wait_flag(client, &req->done,
+					&deadline);
+			}
+			ret = collect(req, ret, pixmap);
+		}
+	}
+	pthread_mutex_unlock(&client->lock);
+	return ret;
+}
+
+/* ---- asynchronous lookups ---- */
+
+/* A local hit, called back like any other answer. */
+static int
+queue_local_answer(struct pixcache_client *client,
+	struct pixcache_pixmap *local, pixcache_lookup_fn callback, void *data)
+{
+	struct pxcl_request *req = pxcl_request_new(client, PXCL_LOOKUP, NULL,
+		NULL);
+
+	if (req == NULL) {
+		return -ENOMEM;
+	}
+	req->pixmap = local;
+	req->callback = callback;
+	req->data = data;
+	req->done = true;
+	wl_list_insert(client->completed.prev, &req->link);
+	return 0;
+}
+
+static int
+send_async(struct pixcache_client *client, const char *realm_name,
+	const char *name, pixcache_lookup_fn callback, void *data)
+{
+	struct pxcl_request *req;
+	struct pxcl_realm *realm;
+	int ret = pxcl_connect_manager(client);
+
+	if (ret < 0) {
+		return ret;
+	}
+	if (client->noutstanding >= client->options.max_outstanding) {
+		return -EBUSY;
+	}
+	realm = pxcl_realm_get(client, realm_name);
+	req = realm != NULL ? send_lookup(client, realm, name, false) : NULL;
+	if (req == NULL) {
+		return -ENOMEM;
+	}
+	req->callback = callback;
+	req->data = data;
+	return 0;
+}
+
+int
+pixcache_client_lookup(struct pixcache_client *client, const char *realm_name,
+	const char *name, pixcache_lookup_fn callback, void *data)
+{
+	struct pixcache_pixmap *local;
+	int ret;
+
+	if (client == NULL || pxcl_check_name(realm_name) < 0 ||
+			pxcl_check_name(name) < 0 || callback == NULL) {
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&client->lock);
+	local = find_local_locked(client, realm_name, name);
+	if (local != NULL) {
+		ret = queue_local_answer(client, local, callback, data);
+	} else {
+		ret = send_async(client, realm_name, name, callback, data);
+	}
+	pthread_mutex_unlock(&client->lock);
+	if (ret < 0) {
+		pixcache_pixmap_unref(local);
+	}
+	return ret;
+}

@@ -1,0 +1,237 @@
+/*
+ * Uploads: the manager hands out a target, the library converts the
+ * image into it with pixman, seals it and commits.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client-private.h"
+
+/* What we write into must not shrink under us, and be of its size. */
+static bool
+target_ok(int fd, uint32_t size)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+	struct stat st;
+
+	return seals >= 0 && (seals & F_SEAL_SHRINK) && fstat(fd, &st) == 0 &&
+		(uint64_t)st.st_size == size;
+}
+
+static void
+upload_target(struct pxcl_request *req, int fd, uint32_t stride,
+	uint32_t size)
+{
+	uint64_t bytes;
+
+	if (req->target_fd >= 0 || !pxcl_layout_ok(req->width, req->height,
+			stride, req->format, &bytes) || bytes > size ||
+			!target_ok(fd, size)) {
+		close(fd);
+		pxcl_request_complete(req, -EPROTO);
+		return;
+	}
+	req->target_fd = fd;
+	req->stride = stride;
+	req->size = size;
+}
+
+void
+pxcl_handle_upload(struct pixcache_client *client, void *object,
+	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
+	union wl_argument *args)
+{
+	struct pxcl_request *req = object;
+
+	(void)proxy;
+	if (req == NULL) {
+		pxcl_discard(msg, args);
+		return;
+	}
+	switch (opcode) {
+	case PXCL_UPLOAD_TARGET:
+		upload_target(req, args[0].h, args[1].u, args[2].u);
+		break;
+	case PXCL_UPLOAD_FAILED:
+		pxcl_request_complete(req, pxcl_errno_of_failure(args[0].u));
+		break;
+	case PXCL_UPLOAD_STORED:
+		req->key = (struct pixcache_key){
+			.instance = (uint64_t)args[0].u << 32 | args[1].u,
+			.slot = args[2].u,
+			.generation = args[3].u,
+			.tag = (uint64_t)args[4].u << 32 | args[5].u,
+		};
+		client->stats.uploads++;
+		pxcl_request_complete(req, 0);
+		break;
+	}
+	pthread_cond_broadcast(&client->cond);
+}
+
+/*
+ * Writes image into the target, converted by pixman to the format
+ * (pixman's formats are premultiplied, as the cache's are), then seals it
+ * against writing. Runs without the lock: the target is ours alone.
+ */
+static int
+fill_target(int fd, uint32_t size, uint32_t stride,
+	const struct pxc_format *format, pixman_image_t *image)
+{
+	int width = pixman_image_get_width(image);
+	int height = pixman_image_get_height(image);
+	pixman_image_t *dst;
+	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (map == MAP_FAILED) {
+		return -errno;
+	}
+	dst = pixman_image_create_bits_no_clear(format->pixman, width, height,
+		map, (int)stride);
+	if (dst == NULL) {
+		munmap(map, size);
+		return -ENOMEM;
+	}
+	pixman_image_composite32(PIXMAN_OP_SRC, image, NULL, dst, 0, 0, 0, 0,
+		0, 0, width, height);
+	pixman_image_unref(dst);
+	/* F_SEAL_WRITE needs every writable mapping gone first. */
+	munmap(map, size);
+	return fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 ? -errno : 0;
+}
+
+static int
+check_put(struct pixcache_client *client, const char *realm_name,
+	const char *name, pixman_image_t *image, uint32_t flags)
+{
+	if (client == NULL || pxcl_check_name(realm_name) < 0 ||
+			image == NULL ||
+			(name != NULL && pxcl_check_name(name) < 0) ||
+			(flags & ~(uint32_t)PIXCACHE_PUT_REPLACE) ||
+			pixman_image_get_width(image) <= 0 ||
+			pixman_image_get_height(image) <= 0) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static struct pxcl_request *
+send_upload(struct pixcache_client *client, const char *realm_name,
+	const char *name, pixman_image_t *image, uint32_t format,
+	uint32_t flags, int *ret)
+{
+	struct pxcl_realm *realm = pxcl_realm_get(client, realm_name);
+	struct pxcl_request *req = realm ?
+		pxcl_request_new(client, PXCL_UPLOAD, realm, name) : NULL;
+
+	if (req == NULL) {
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	req->waited = true;
+	req->width = (uint32_t)pixman_image_get_width(image);
+	req->height = (uint32_t)pixman_image_get_height(image);
+	req->format = format;
+	pxcl_request_sent(client, req,
+		(struct wl_proxy *)pixcache_batch_v1_upload(client->batch,
+			realm->proxy, name, req->width, req->height, format,
+			flags & PIXCACHE_PUT_REPLACE ?
+			PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE : 0),
+		PXCL_PROXY_UPLOAD);
+	*ret = pxcl_commit(client);
+	return req;
+}
+
+/* Waits for the target (or an early failure); lock held. */
+static int
+wait_target(struct pixcache_client *client, struct pxcl_request *req,
+	const struct timespec *deadline)
+{
+	int ret = 0;
+
+	while (ret == 0 && !req->done && req->target_fd < 0) {
+		ret = pxcl_remaining_ms(deadline) == 0 ? -ETIMEDOUT :
+			pxcl_wait_once(client, pxcl_remaining_ms(deadline));
+	}
+	return ret;
+}
+
+/* Fills the target without the lock, then commits it; lock held. */
+static int
+fill_and_commit(struct pixcache_client *client, struct pxcl_request *req,
+	const struct pxc_format *format, pixman_image_t *image,
+	const struct timespec *deadline)
+{
+	int fd = req->target_fd;
+	uint32_t size = req->size, stride = req->stride;
+	int ret;
+
+	/* Events may complete the request meanwhile, never touch the target. */
+	pthread_mutex_unlock(&client->lock);
+	ret = fill_target(fd, size, stride, format, image);
+	pthread_mutex_lock(&client->lock);
+	if (req->done) {
+		/* Failed or the connection went meanwhile. */
+		return 0;
+	}
+	if (ret < 0) {
+		/* Never commit what is not sealed: give it up instead. */
+		pxcl_request_complete(req, ret);
+		return 0;
+	}
+	close(req->target_fd);
+	req->target_fd = -1;
+	pixcache_upload_v1_commit((struct pixcache_upload_v1 *)req->proxy);
+	ret = pxcl_commit(client);
+	if (ret == 0) {
+		ret = pxcl_wait_flag(client, &req->done, deadline);
+	}
+	return ret;
+}
+
+int
+pixcache_client_put(struct pixcache_client *client, const char *realm_name,
+	const char *name, pixman_image_t *image, uint32_t format,
+	uint32_t flags, struct pixcache_key *key)
+{
+	const struct pxc_format *f = pxc_format_find(format);
+	struct timespec deadline;
+	struct pxcl_request *req = NULL;
+	int ret = check_put(client, realm_name, name, image, flags);
+
+	if (ret < 0 || f == NULL) {
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&client->lock);
+	deadline = pxcl_deadline_after(client->options.timeout_ms);
+	ret = pxcl_connect_manager(client);
+	if (ret == 0) {
+		ret = pxcl_make_room(client, 1);
+	}
+	if (ret == 0) {
+		req = send_upload(client, realm_name, name, image, format,
+			flags, &ret);
+	}
+	if (ret == 0) {
+		ret = wait_target(client, req, &deadline);
+	}
+	if (ret == 0 && !req->done) {
+		ret = fill_and_commit(client, req, f, image, &deadline);
+	}
+	if (req != NULL) {
+		/* Given up, if not answered: the proxy goes, the upload with it. */
+		pxcl_request_complete(req, ret < 0 ? ret : -ETIMEDOUT);
+		ret = req->result;
+		if (ret == 0 && key != NULL) {
+			*key = req->key;
+		}
+		pxcl_request_free(req);
+	}
+	pthread_mutex_unlock(&client->lock);
+	return ret;
+}
