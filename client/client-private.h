@@ -174,10 +174,16 @@ struct pxcl_request {
 	uint32_t width, height, format;
 	int target_fd;
 	uint32_t stride, size;
-	/* Asynchronous lookups. */
+	/* Asynchronous requests. */
 	pixcache_lookup_fn callback;
+	pixcache_upload_fn upload_callback;
 	void *data;
 	bool waited;			/* a blocking call frees it */
+	/* An asynchronous upload: its image, until the target is filled. */
+	pixman_image_t *image;
+	const struct pxc_format *pxc_format;
+	struct wl_list fill_link;	/* client->fills, target to fill */
+	bool filling;			/* a thread fills it: keep it */
 };
 
 /* A removal, list or statistics request, waited for on the caller's stack. */
@@ -216,6 +222,7 @@ struct pixcache_client {
 	struct wl_list pixmaps;		/* every live pixmap */
 	struct wl_list outstanding;	/* struct pxcl_request */
 	struct wl_list completed;	/* async requests to call back */
+	struct wl_list fills;		/* async uploads with a target */
 	uint32_t noutstanding;
 	uint32_t queued;		/* sent since the last commit */
 
@@ -263,7 +270,10 @@ void pxcl_drop_manager_state(struct pixcache_client *client);
 /* A read or write failed: drop the manager's state; lock held. */
 void pxcl_connection_broke(struct pixcache_client *client);
 void pxcl_client_unref(struct pixcache_client *client);
-/* Runs the callbacks of completed asynchronous requests; lock not held. */
+/*
+ * Fills the targets of asynchronous uploads and runs the callbacks of
+ * completed asynchronous requests; lock not held.
+ */
 void pxcl_run_completions(struct pixcache_client *client);
 
 /* ---- dispatch.c ---- */
@@ -355,6 +365,11 @@ void pxcl_request_sent(struct pixcache_client *client, struct pxcl_request *req,
 /* The request has its answer; drops its proxy on failure. Lock held. */
 void pxcl_request_complete(struct pxcl_request *req, int result);
 void pxcl_request_free(struct pxcl_request *req);
+
+/* ---- upload.c ---- */
+
+/* Fills the next asynchronous upload's target; false if none. */
+bool pxcl_fill_one(struct pixcache_client *client);
 /* Room for count more requests, waiting for answers if need be. */
 int pxcl_make_room(struct pixcache_client *client, uint32_t count);
 

@@ -293,6 +293,7 @@ client_new(const struct pixcache_client_options *options)
 	wl_list_init(&client->pixmaps);
 	wl_list_init(&client->outstanding);
 	wl_list_init(&client->completed);
+	wl_list_init(&client->fills);
 	wl_list_init(&client->lru);
 	pxcl_bindings_init(client);
 	client->wake[0] = client->wake[1] = -1;
@@ -430,7 +431,8 @@ on_thread(const struct pixcache_client *client)
 static void
 run_completions_unlocked(struct pixcache_client *client)
 {
-	if (!wl_list_empty(&client->completed)) {
+	if (!wl_list_empty(&client->completed) ||
+			!wl_list_empty(&client->fills)) {
 		pthread_mutex_unlock(&client->lock);
 		pxcl_run_completions(client);
 		pthread_mutex_lock(&client->lock);
@@ -621,6 +623,12 @@ pixcache_client_dispatch(struct pixcache_client *client)
 	int n = -ENOTCONN;
 
 	pthread_mutex_lock(&client->lock);
+	if (client->own_display && !client->thread_running &&
+			client->display != NULL && !client->broken &&
+			read_once(client, 0, -1) < 0) {
+		/* Nobody else reads a connection of our own: read, unblocked. */
+		pxcl_connection_broke(client);
+	}
 	if (client->display != NULL && !client->broken) {
 		n = wl_display_dispatch_queue_pending(client->display,
 			client->queue);

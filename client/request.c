@@ -66,6 +66,7 @@ pxcl_request_new(struct pixcache_client *client, enum pxcl_kind kind,
 	req->realm = realm;
 	req->target_fd = -1;
 	wl_list_init(&req->link);
+	wl_list_init(&req->fill_link);
 	if (name != NULL && (req->name = strdup(name)) == NULL) {
 		free(req);
 		return NULL;
@@ -78,6 +79,9 @@ pxcl_request_free(struct pxcl_request *req)
 {
 	if (req->target_fd >= 0) {
 		close(req->target_fd);
+	}
+	if (req->image != NULL) {
+		pixman_image_unref(req->image);
 	}
 	free(req->name);
 	free(req);
@@ -125,18 +129,38 @@ pxcl_request_complete(struct pxcl_request *req, int result)
 	if (result < 0 || req->kind == PXCL_UPLOAD) {
 		drop_proxy(req);
 	}
+	/* A target not filled yet will not be. */
+	wl_list_remove(&req->fill_link);
+	wl_list_init(&req->fill_link);
 	wl_list_remove(&req->link);
 	wl_list_init(&req->link);
 	client->noutstanding--;
-	if (!req->waited) {
+	if (!req->waited && !req->filling) {
 		wl_list_insert(client->completed.prev, &req->link);
 	}
 	pthread_cond_broadcast(&client->cond);
 }
 
+static void
+call_back(struct pxcl_request *req)
+{
+	if (req->kind == PXCL_UPLOAD) {
+		req->upload_callback(req->data, req->result,
+			req->result == 0 ? &req->key : NULL);
+	} else if (req->callback != NULL) {
+		req->callback(req->data, req->result, req->pixmap);
+	} else {
+		pixcache_pixmap_unref(req->pixmap);
+	}
+	pxcl_request_free(req);
+}
+
 void
 pxcl_run_completions(struct pixcache_client *client)
 {
+	while (pxcl_fill_one(client)) {
+		/* Each filled target is committed; its answer comes later. */
+	}
 	for (;;) {
 		struct pxcl_request *req;
 
@@ -148,12 +172,7 @@ pxcl_run_completions(struct pixcache_client *client)
 		req = wl_container_of(client->completed.next, req, link);
 		wl_list_remove(&req->link);
 		pthread_mutex_unlock(&client->lock);
-		if (req->callback != NULL) {
-			req->callback(req->data, req->result, req->pixmap);
-		} else {
-			pixcache_pixmap_unref(req->pixmap);
-		}
-		pxcl_request_free(req);
+		call_back(req);
 	}
 }
 

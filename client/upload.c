@@ -39,6 +39,10 @@ upload_target(struct pxcl_request *req, int fd, uint32_t stride,
 	req->target_fd = fd;
 	req->stride = stride;
 	req->size = size;
+	if (!req->waited) {
+		/* Filled by whoever runs completions next, without the lock. */
+		wl_list_insert(req->client->fills.prev, &req->fill_link);
+	}
 }
 
 void
@@ -120,6 +124,61 @@ check_put(struct pixcache_client *client, const char *realm_name,
 	return 0;
 }
 
+/* Seals what was filled and commits it, or gives the upload up. */
+static int
+commit_filled(struct pixcache_client *client, struct pxcl_request *req,
+	int fill_result)
+{
+	if (req->done) {
+		/* Failed or the connection went meanwhile. */
+		return 0;
+	}
+	if (fill_result < 0) {
+		/* Never commit what is not sealed: give it up instead. */
+		pxcl_request_complete(req, fill_result);
+		return 0;
+	}
+	close(req->target_fd);
+	req->target_fd = -1;
+	pixcache_upload_v1_commit((struct pixcache_upload_v1 *)req->proxy);
+	return pxcl_commit(client);
+}
+
+bool
+pxcl_fill_one(struct pixcache_client *client)
+{
+	struct pxcl_request *req;
+	uint32_t size, stride;
+	int fd, ret;
+
+	pthread_mutex_lock(&client->lock);
+	if (wl_list_empty(&client->fills)) {
+		pthread_mutex_unlock(&client->lock);
+		return false;
+	}
+	req = wl_container_of(client->fills.next, req, fill_link);
+	wl_list_remove(&req->fill_link);
+	wl_list_init(&req->fill_link);
+	fd = req->target_fd;
+	size = req->size;
+	stride = req->stride;
+	/* Off the list, the target is this thread's alone to fill, and the
+	 * request stays even if it fails meanwhile. */
+	req->filling = true;
+	pthread_mutex_unlock(&client->lock);
+	ret = fill_target(fd, size, stride, req->pxc_format, req->image);
+	pthread_mutex_lock(&client->lock);
+	req->filling = false;
+	if (req->done) {
+		/* Completed meanwhile: to be called back now. */
+		wl_list_insert(client->completed.prev, &req->link);
+	} else {
+		commit_filled(client, req, ret);
+	}
+	pthread_mutex_unlock(&client->lock);
+	return true;
+}
+
 static struct pxcl_request *
 send_upload(struct pixcache_client *client, const char *realm_name,
 	const char *name, pixman_image_t *image, uint32_t format,
@@ -133,7 +192,6 @@ send_upload(struct pixcache_client *client, const char *realm_name,
 		*ret = -ENOMEM;
 		return NULL;
 	}
-	req->waited = true;
 	req->width = (uint32_t)pixman_image_get_width(image);
 	req->height = (uint32_t)pixman_image_get_height(image);
 	req->format = format;
@@ -143,7 +201,6 @@ send_upload(struct pixcache_client *client, const char *realm_name,
 			flags & PIXCACHE_PUT_REPLACE ?
 			PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE : 0),
 		PXCL_PROXY_UPLOAD);
-	*ret = pxcl_commit(client);
 	return req;
 }
 
@@ -176,19 +233,10 @@ fill_and_commit(struct pixcache_client *client, struct pxcl_request *req,
 	ret = fill_target(fd, size, stride, format, image);
 	pthread_mutex_lock(&client->lock);
 	if (req->done) {
-		/* Failed or the connection went meanwhile. */
 		return 0;
 	}
-	if (ret < 0) {
-		/* Never commit what is not sealed: give it up instead. */
-		pxcl_request_complete(req, ret);
-		return 0;
-	}
-	close(req->target_fd);
-	req->target_fd = -1;
-	pixcache_upload_v1_commit((struct pixcache_upload_v1 *)req->proxy);
-	ret = pxcl_commit(client);
-	if (ret == 0) {
+	ret = commit_filled(client, req, ret);
+	if (ret == 0 && !req->done) {
 		ret = pxcl_wait_flag(client, &req->done, deadline);
 	}
 	return ret;
@@ -217,6 +265,10 @@ pixcache_client_put(struct pixcache_client *client, const char *realm_name,
 		req = send_upload(client, realm_name, name, image, format,
 			flags, &ret);
 	}
+	if (req != NULL) {
+		req->waited = true;
+		ret = pxcl_commit(client);
+	}
 	if (ret == 0) {
 		ret = wait_target(client, req, &deadline);
 	}
@@ -231,6 +283,38 @@ pixcache_client_put(struct pixcache_client *client, const char *realm_name,
 			*key = req->key;
 		}
 		pxcl_request_free(req);
+	}
+	pthread_mutex_unlock(&client->lock);
+	return ret;
+}
+
+int
+pixcache_client_upload(struct pixcache_client *client, const char *realm_name,
+	const char *name, pixman_image_t *image, uint32_t format,
+	uint32_t flags, pixcache_upload_fn callback, void *data)
+{
+	const struct pxc_format *f = pxc_format_find(format);
+	struct pxcl_request *req = NULL;
+	int ret = check_put(client, realm_name, name, image, flags);
+
+	if (ret < 0 || f == NULL || callback == NULL) {
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&client->lock);
+	ret = pxcl_connect_manager(client);
+	if (ret == 0 && client->noutstanding >=
+			client->options.max_outstanding) {
+		ret = -EBUSY;
+	}
+	if (ret == 0) {
+		req = send_upload(client, realm_name, name, image, format,
+			flags, &ret);
+	}
+	if (req != NULL) {
+		req->upload_callback = callback;
+		req->data = data;
+		req->pxc_format = f;
+		req->image = pixman_image_ref(image);
 	}
 	pthread_mutex_unlock(&client->lock);
 	return ret;

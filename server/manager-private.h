@@ -66,6 +66,7 @@ struct pixcache_manager {
 	struct wl_listener display_destroy;
 	struct {
 		struct wl_signal destroy;
+		struct wl_signal refused;	/* struct pixcache_refusal */
 	} events;
 };
 
@@ -292,5 +293,9 @@ pxc_key_from_public(const struct pixcache_key *key)
 		key->instance, key->slot, key->generation, key->tag,
 	};
 }
+
+/* Tells the refused listeners; realm NULL for the manager itself. */
+void pxc_manager_refused(struct pixcache_manager *manager,
+	struct wl_client *client, const char *realm, uint32_t reason);
 
 #endif

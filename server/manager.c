@@ -433,6 +433,7 @@ manager_bind(struct wl_client *wl_client, void *data, uint32_t version,
 	if (client == NULL) {
 		/* Inert: every request ignored. */
 		pixcache_manager_v1_send_refused(resource, refusal);
+		pxc_manager_refused(manager, wl_client, NULL, refusal);
 		return;
 	}
 	client->resource = resource;
@@ -573,6 +574,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	wl_list_init(&manager->realms);
 	wl_list_init(&manager->clients);
 	wl_signal_init(&manager->events.destroy);
+	wl_signal_init(&manager->events.refused);
 	atomic_init(&manager->pixmaps, 0);
 	atomic_init(&manager->pixmap_fds, 0);
 
@@ -644,6 +646,22 @@ pixcache_manager_destroy(struct pixcache_manager *manager)
 		client_destroy(client);
 	}
 	manager_free(manager);
+}
+
+void
+pixcache_manager_add_refused_listener(struct pixcache_manager *manager,
+	struct wl_listener *listener)
+{
+	wl_signal_add(&manager->events.refused, listener);
+}
+
+void
+pxc_manager_refused(struct pixcache_manager *manager,
+	struct wl_client *client, const char *realm, uint32_t reason)
+{
+	struct pixcache_refusal refusal = { client, realm, reason };
+
+	wl_signal_emit(&manager->events.refused, &refusal);
 }
 
 void

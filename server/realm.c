@@ -327,6 +327,7 @@ pxc_realm_resource_create(struct wl_client *wl_client,
 		cr->denied = denied;
 		cr->realm = NULL;
 		pixcache_realm_v1_send_denied(resource, denied);
+		pxc_manager_refused(manager, wl_client, cr->name, denied);
 		return;
 	}
 	realm_send_access(cr);

@@ -386,6 +386,60 @@ TEST(async_lookup_calls_back_once)
 	ch_server_stop(server);
 }
 
+struct stored {
+	int calls;
+	int result;
+	struct pixcache_key key;
+};
+
+static void
+on_stored(void *data, int result, const struct pixcache_key *key)
+{
+	struct stored *stored = data;
+
+	stored->calls++;
+	stored->result = result;
+	assert((result == 0) == (key != NULL));
+	if (key != NULL) {
+		stored->key = *key;
+	}
+}
+
+TEST(async_upload_is_filled_and_called_back)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	pixman_image_t *image = ch_image(20, 10, 12);
+	struct stored first = { 0 }, again = { 0 };
+	struct pixcache_pixmap *pixmap;
+	struct pixcache_key key;
+
+	assert(pixcache_client_upload(client, "default", "up", image,
+		DRM_FORMAT_ARGB8888, 0, on_stored, &first) == 0);
+	assert(pixcache_client_upload(client, "default", "up", image,
+		DRM_FORMAT_ARGB8888, 0, NULL, NULL) == -EINVAL);
+	/* The library holds the image: the caller may let go at once. */
+	pixman_image_unref(image);
+	assert(pixcache_client_flush(client) == 0);
+	dispatch_until(client, &first.calls);
+	assert(first.calls == 1 && first.result == 0);
+	assert(pixcache_client_find(client, "default", "up", &pixmap) == 0);
+	assert(ch_has_pattern(pixmap, 12));
+	pixcache_pixmap_get_key(pixmap, &key);
+	assert(memcmp(&key, &first.key, sizeof(key)) == 0);
+	pixcache_pixmap_unref(pixmap);
+	/* A failure is called back too, without a key. */
+	image = ch_image(20, 10, 13);
+	assert(pixcache_client_upload(client, "default", "up", image,
+		DRM_FORMAT_ARGB8888, 0, on_stored, &again) == 0);
+	pixman_image_unref(image);
+	assert(pixcache_client_flush(client) == 0);
+	dispatch_until(client, &again.calls);
+	assert(again.calls == 1 && again.result == -EEXIST);
+	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
+
 /* Realm "a" belongs to the first client that asks; "default" to all. */
 struct owner_policy {
 	struct wl_client *owner;

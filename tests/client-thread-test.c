@@ -45,6 +45,17 @@ on_answer(void *data, int result, struct pixcache_pixmap *pixmap)
 }
 
 static void
+on_stored(void *data, int result, const struct pixcache_key *key)
+{
+	struct shared *shared = data;
+
+	assert(result == 0 || result == -EEXIST || result == -EBUSY ||
+		result == -ECONNRESET);
+	assert((result == 0) == (key != NULL));
+	atomic_fetch_add(&shared->callbacks, 1);
+}
+
+static void
 one_round(struct worker *w)
 {
 	struct pixcache_client *client = w->shared->client;
@@ -79,6 +90,16 @@ one_round(struct worker *w)
 	if (w->index == 1 && pixcache_client_lookup(client, "default", name,
 			on_answer, w->shared) == 0) {
 		atomic_fetch_add(&w->shared->asked, 1);
+	}
+	if (w->index == 2 && rand_r(&w->seed) % 4 == 0) {
+		pixman_image_t *image = ch_image(16, 16, (uint32_t)i);
+
+		if (pixcache_client_upload(client, "default", name, image,
+				DRM_FORMAT_ARGB8888, 0, on_stored,
+				w->shared) == 0) {
+			atomic_fetch_add(&w->shared->asked, 1);
+		}
+		pixman_image_unref(image);
 	}
 }
 

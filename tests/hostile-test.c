@@ -763,12 +763,32 @@ TEST(leases_beyond_the_limit_fail_with_leases)
 	teardown();
 }
 
+struct refusal_seen {
+	struct wl_listener listener;
+	int count;
+	bool manager;
+	uint32_t reason;
+};
+
+static void
+on_refused(struct wl_listener *listener, void *data)
+{
+	struct refusal_seen *seen = wl_container_of(listener, seen, listener);
+	const struct pixcache_refusal *refusal = data;
+
+	seen->count++;
+	seen->manager = refusal->realm == NULL;
+	seen->reason = refusal->reason;
+}
+
 TEST(connections_beyond_the_limit_are_refused)
 {
+	struct refusal_seen seen = { .listener.notify = on_refused };
 	struct th_client *more[3];
 	struct th_client *refused;
 
 	setup();
+	pixcache_manager_add_refused_listener(server->manager, &seen.listener);
 	/* good and bad are two of the four allowed for this uid. */
 	for (int i = 0; i < 2; i++) {
 		more[i] = th_client_connect(server);
@@ -777,6 +797,10 @@ TEST(connections_beyond_the_limit_are_refused)
 	refused = th_client_connect(server);
 	assert(refused->refused == PIXCACHE_MANAGER_V1_REFUSAL_CONNECTIONS);
 	assert(refused->instance == 0);
+	/* The compositor hears of it, to log it. */
+	assert(seen.count == 1 && seen.manager &&
+		seen.reason == PIXCACHE_MANAGER_V1_REFUSAL_CONNECTIONS);
+	wl_list_remove(&seen.listener.link);
 	th_client_disconnect(refused);
 	th_client_disconnect(more[0]);
 	more[2] = th_client_connect(server);

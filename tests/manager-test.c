@@ -127,6 +127,40 @@ TEST(other_realms_are_denied_by_default)
 	teardown();
 }
 
+struct refusals {
+	struct wl_listener listener;
+	int count;
+	char realm[32];
+	uint32_t reason;
+};
+
+static void
+on_refused(struct wl_listener *listener, void *data)
+{
+	struct refusals *r = wl_container_of(listener, r, listener);
+	const struct pixcache_refusal *refusal = data;
+
+	r->count++;
+	snprintf(r->realm, sizeof(r->realm), "%s",
+		refusal->realm ? refusal->realm : "(manager)");
+	r->reason = refusal->reason;
+}
+
+TEST(denials_are_signalled_to_the_compositor)
+{
+	struct refusals r = { .listener.notify = on_refused };
+	struct th_realm *other;
+
+	setup();
+	pixcache_manager_add_refused_listener(server->manager, &r.listener);
+	other = th_realm_get(a, "elsewhere");
+	assert(r.count == 1 && strcmp(r.realm, "elsewhere") == 0);
+	assert(r.reason == PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	th_realm_destroy(other);
+	wl_list_remove(&r.listener.link);
+	teardown();
+}
+
 TEST(getting_a_realm_twice_is_a_protocol_error)
 {
 	const char *interface;

@@ -100,7 +100,9 @@ PIXCACHE_CLIENT_EXPORT void pixcache_client_destroy(
 
 /**
  * Dispatches what the library's queue holds, and runs callbacks. Never
- * blocks. Call it after each of your reads of the display. Returns the
+ * blocks. Call it after each of your reads of the display. On a
+ * connection of the library's own (pixcache_client_connect()) without the
+ * library's thread, it first reads what the socket holds. Returns the
  * number of events dispatched, or a negative errno if the connection is
  * broken.
  */
@@ -192,6 +194,25 @@ enum pixcache_put_flags {
 PIXCACHE_CLIENT_EXPORT int pixcache_client_put(struct pixcache_client *client,
 	const char *realm, const char *name, pixman_image_t *image,
 	uint32_t format, uint32_t flags, struct pixcache_key *key);
+
+/** Called once with an upload's result, and its key if it was stored. */
+typedef void (*pixcache_upload_fn)(void *data, int result,
+	const struct pixcache_key *key);
+
+/**
+ * Asynchronous upload, as pixcache_client_put() but without waiting: the
+ * request goes out with the next pixcache_client_flush() (or blocking
+ * call); the thread that next runs callbacks converts image into the
+ * manager's target, and callback runs once with the result. The library
+ * holds a reference on image until then: do not change it meanwhile, nor
+ * ref or unref it on another thread (pixman's count is not atomic).
+ * Returns 0, -EINVAL, -EBUSY when max_outstanding are in flight, or
+ * -ENOTCONN.
+ */
+PIXCACHE_CLIENT_EXPORT int pixcache_client_upload(
+	struct pixcache_client *client, const char *realm, const char *name,
+	pixman_image_t *image, uint32_t format, uint32_t flags,
+	pixcache_upload_fn callback, void *data);
 
 /** Removes name from realm (if this client may). 0, -ENOENT, -EACCES. */
 PIXCACHE_CLIENT_EXPORT int pixcache_client_remove(

@@ -124,6 +124,25 @@ PIXCACHE_EXPORT void pixcache_manager_destroy(struct pixcache_manager *manager);
 PIXCACHE_EXPORT void pixcache_manager_add_destroy_listener(struct pixcache_manager *manager,
 	struct wl_listener *listener);
 
+/** What the refused signal carries. */
+struct pixcache_refusal {
+	struct wl_client *client;
+	/** NULL: the manager refused the client (too many connections of
+	 * its user); else the realm it was denied. */
+	const char *realm;
+	/** pixcache_manager_v1.refusal, or pixcache_batch_v1.failure for a
+	 * realm. */
+	uint32_t reason;
+};
+
+/**
+ * listener is notified (data: a struct pixcache_refusal, valid during the
+ * call) each time the manager refuses a client or denies it a realm, so a
+ * compositor can log it. Event loop thread.
+ */
+PIXCACHE_EXPORT void pixcache_manager_add_refused_listener(
+	struct pixcache_manager *manager, struct wl_listener *listener);
+
 /** The instance id every key of this manager carries. */
 PIXCACHE_EXPORT uint64_t pixcache_manager_instance(const struct pixcache_manager *manager);
 
