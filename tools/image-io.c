@@ -73,6 +73,14 @@ premultiply(uint32_t *straight, int width, int height)
 
 /* ---- PNG ---- */
 
+/* Warnings (an sRGB profile libpng dislikes, say) are no failure. */
+static void
+png_quiet(png_structp png, png_const_charp message)
+{
+	(void)png;
+	(void)message;
+}
+
 struct png_reader {
 	png_structp png;
 	png_infop info;
@@ -90,7 +98,7 @@ load_png(FILE *file, const char *path, char *error, size_t size)
 	png_uint_32 width, height;
 
 	r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL,
-		NULL);
+		png_quiet);
 	r.info = r.png ? png_create_info_struct(r.png) : NULL;
 	if (r.info == NULL) {
 		set_error(error, size, "%s: out of memory", path);
