@@ -75,12 +75,7 @@ side_entry(struct pxcl_side_op *op, union wl_argument *args)
 		.width = args[1].u,
 		.height = args[2].u,
 		.format = args[3].u,
-		.key = {
-			.instance = u64(args, 4),
-			.slot = args[6].u,
-			.generation = args[7].u,
-			.tag = u64(args, 8),
-		},
+		.key = pxcl_key_from_args(args + 4),
 	};
 }
 

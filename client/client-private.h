@@ -372,5 +372,12 @@ void pxcl_request_free(struct pxcl_request *req);
 bool pxcl_fill_one(struct pixcache_client *client);
 /* Room for count more requests, waiting for answers if need be. */
 int pxcl_make_room(struct pixcache_client *client, uint32_t count);
+/*
+ * The manager bound and room for one more request: waited for (blocking
+ * calls) or -EBUSY (asynchronous ones). Lock held.
+ */
+int pxcl_ready(struct pixcache_client *client, bool wait);
+/* A key from six arguments: instance hi, lo, slot, generation, tag hi, lo. */
+struct pixcache_key pxcl_key_from_args(const union wl_argument *args);
 
 #endif

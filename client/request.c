@@ -209,10 +209,25 @@ pxcl_make_room(struct pixcache_client *client, uint32_t count)
 	return ret;
 }
 
+int
+pxcl_ready(struct pixcache_client *client, bool wait)
+{
+	int ret = pxcl_connect_manager(client);
+
+	if (ret < 0) {
+		return ret;
+	}
+	if (wait) {
+		return pxcl_make_room(client, 1);
+	}
+	return client->noutstanding < client->options.max_outstanding ?
+		0 : -EBUSY;
+}
+
 /* ---- answers on pixmap objects ---- */
 
-static struct pixcache_key
-key_of(const union wl_argument *args)
+struct pixcache_key
+pxcl_key_from_args(const union wl_argument *args)
 {
 	return (struct pixcache_key){
 		.instance = (uint64_t)args[0].u << 32 | args[1].u,
@@ -286,7 +301,7 @@ handle_answer(struct pxcl_request *req, struct wl_proxy *proxy,
 	switch (opcode) {
 	case PXCL_PIXMAP_KEY:
 		req->got_key = true;
-		req->key = key_of(args);
+		req->key = pxcl_key_from_args(args);
 		break;
 	case PXCL_PIXMAP_BUFFER_POOL:
 		buffer_pool(req, proxy, args);
@@ -652,10 +667,7 @@ pixcache_client_find_key(struct pixcache_client *client,
 	*pixmap = NULL;
 	pthread_mutex_lock(&client->lock);
 	deadline = pxcl_deadline_after(client->options.timeout_ms);
-	ret = pxcl_connect_manager(client);
-	if (ret == 0) {
-		ret = pxcl_make_room(client, 1);
-	}
+	ret = pxcl_ready(client, true);
 	if (ret == 0) {
 		req = send_lookup_key(client, key);
 		ret = req == NULL ? -ENOMEM : pxcl_commit(client);
@@ -698,13 +710,10 @@ send_async(struct pixcache_client *client, const char *realm_name,
 {
 	struct pxcl_request *req;
 	struct pxcl_realm *realm;
-	int ret = pxcl_connect_manager(client);
+	int ret = pxcl_ready(client, false);
 
 	if (ret < 0) {
 		return ret;
-	}
-	if (client->noutstanding >= client->options.max_outstanding) {
-		return -EBUSY;
 	}
 	realm = pxcl_realm_get(client, realm_name);
 	req = realm != NULL ? send_lookup(client, realm, name, false) : NULL;

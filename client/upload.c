@@ -65,12 +65,7 @@ pxcl_handle_upload(struct pixcache_client *client, void *object,
 		pxcl_request_complete(req, pxcl_errno_of_failure(args[0].u));
 		break;
 	case PXCL_UPLOAD_STORED:
-		req->key = (struct pixcache_key){
-			.instance = (uint64_t)args[0].u << 32 | args[1].u,
-			.slot = args[2].u,
-			.generation = args[3].u,
-			.tag = (uint64_t)args[4].u << 32 | args[5].u,
-		};
+		req->key = pxcl_key_from_args(args);
 		client->stats.uploads++;
 		pxcl_request_complete(req, 0);
 		break;
@@ -257,10 +252,7 @@ pixcache_client_put(struct pixcache_client *client, const char *realm_name,
 	}
 	pthread_mutex_lock(&client->lock);
 	deadline = pxcl_deadline_after(client->options.timeout_ms);
-	ret = pxcl_connect_manager(client);
-	if (ret == 0) {
-		ret = pxcl_make_room(client, 1);
-	}
+	ret = pxcl_ready(client, true);
 	if (ret == 0) {
 		req = send_upload(client, realm_name, name, image, format,
 			flags, &ret);
@@ -301,11 +293,7 @@ pixcache_client_upload(struct pixcache_client *client, const char *realm_name,
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&client->lock);
-	ret = pxcl_connect_manager(client);
-	if (ret == 0 && client->noutstanding >=
-			client->options.max_outstanding) {
-		ret = -EBUSY;
-	}
+	ret = pxcl_ready(client, false);
 	if (ret == 0) {
 		req = send_upload(client, realm_name, name, image, format,
 			flags, &ret);
