@@ -6,11 +6,5 @@
 set -eu
 cd "$(dirname "$0")"
 
-./setup.sh
-if [ -f build/build.ninja ]; then
-	meson setup --reconfigure build >/dev/null
-else
-	meson setup build >/dev/null
-fi
-ninja -C build
+tools/build.sh
 exec python3 tools/main-job.py --build build "$@"

@@ -9,13 +9,7 @@
 set -eu
 cd "$(dirname "$0")"
 
-./setup.sh
-if [ -f build/build.ninja ]; then
-	meson setup --reconfigure build >/dev/null
-else
-	meson setup build >/dev/null
-fi
-ninja -C build
+tools/build.sh
 
 runtime=$(mktemp -d)
 chmod 700 "$runtime"

@@ -47,20 +47,6 @@ square_at(pixman_image_t *image, int x, int y, int size, uint32_t color)
 	return true;
 }
 
-static void
-fill(pixman_image_t *dst, uint32_t argb, int x, int y, int w, int h)
-{
-	pixman_color_t color = {
-		.red = (uint16_t)((argb >> 16 & 0xff) * 0x101),
-		.green = (uint16_t)((argb >> 8 & 0xff) * 0x101),
-		.blue = (uint16_t)((argb & 0xff) * 0x101),
-		.alpha = 0xffff,
-	};
-	pixman_box32_t box = { x, y, x + w, y + h };
-
-	pixman_image_fill_boxes(PIXMAN_OP_SRC, dst, &color, 1, &box);
-}
-
 static pixman_image_t *
 load(const char *path)
 {
@@ -123,9 +109,10 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	reference = pixman_image_create_bits(PIXMAN_x8r8g8b8, w, h, NULL, 0);
-	fill(reference, background, 0, 0, w, h);
-	fill(reference, top_left, 0, 0, marker, marker);
-	fill(reference, bottom_right, w - marker, h - marker, marker, marker);
+	pxt_fill(reference, background, 0, 0, w, h);
+	pxt_fill(reference, top_left, 0, 0, marker, marker);
+	pxt_fill(reference, bottom_right, w - marker, h - marker, marker,
+		marker);
 	for (int i = 9; i < argc; i++) {
 		int x, y, n = 0;
 		pixman_image_t *icon;

@@ -406,3 +406,17 @@ pxt_image_save(const char *path, pixman_image_t *image, char *error,
 	free(rgba);
 	return ret;
 }
+
+void
+pxt_fill(pixman_image_t *dst, uint32_t argb, int x, int y, int w, int h)
+{
+	pixman_color_t color = {
+		.red = (uint16_t)((argb >> 16 & 0xff) * 0x101),
+		.green = (uint16_t)((argb >> 8 & 0xff) * 0x101),
+		.blue = (uint16_t)((argb & 0xff) * 0x101),
+		.alpha = (uint16_t)((argb >> 24) * 0x101),
+	};
+	pixman_box32_t box = { x, y, x + w, y + h };
+
+	pixman_image_fill_boxes(PIXMAN_OP_SRC, dst, &color, 1, &box);
+}

@@ -9,6 +9,7 @@
 #include <pixman.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /**
  * Loads a PNG or a PAM (by its first bytes) as a premultiplied a8r8g8b8
@@ -22,5 +23,9 @@ pixman_image_t *pxt_image_load(const char *path, char *error, size_t size);
  */
 int pxt_image_save(const char *path, pixman_image_t *image, char *error,
 	size_t size);
+
+/** Fills a rectangle of dst with an opaque or translucent a8r8g8b8 colour. */
+void pxt_fill(pixman_image_t *dst, uint32_t argb, int x, int y, int w,
+	int h);
 
 #endif

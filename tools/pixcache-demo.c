@@ -215,20 +215,6 @@ lay_out(struct demo *demo)
 	}
 }
 
-static void
-fill(pixman_image_t *dst, uint32_t argb, int x, int y, int w, int h)
-{
-	pixman_color_t color = {
-		.red = (uint16_t)((argb >> 16 & 0xff) * 0x101),
-		.green = (uint16_t)((argb >> 8 & 0xff) * 0x101),
-		.blue = (uint16_t)((argb & 0xff) * 0x101),
-		.alpha = (uint16_t)((argb >> 24) * 0x101),
-	};
-	pixman_box32_t box = { x, y, x + w, y + h };
-
-	pixman_image_fill_boxes(PIXMAN_OP_SRC, dst, &color, 1, &box);
-}
-
 /* The frame, into a buffer of our own: cached pixmaps are only sources. */
 static void
 draw(struct demo *demo, void *pixels, int stride)
@@ -236,9 +222,9 @@ draw(struct demo *demo, void *pixels, int stride)
 	pixman_image_t *dst = pixman_image_create_bits(PIXMAN_a8r8g8b8,
 		demo->width, demo->height, pixels, stride);
 
-	fill(dst, BACKGROUND, 0, 0, demo->width, demo->height);
-	fill(dst, MARKER_TOP_LEFT, 0, 0, MARKER, MARKER);
-	fill(dst, MARKER_BOTTOM_RIGHT, demo->width - MARKER,
+	pxt_fill(dst, BACKGROUND, 0, 0, demo->width, demo->height);
+	pxt_fill(dst, MARKER_TOP_LEFT, 0, 0, MARKER, MARKER);
+	pxt_fill(dst, MARKER_BOTTOM_RIGHT, demo->width - MARKER,
 		demo->height - MARKER, MARKER, MARKER);
 	for (int i = 0; i < demo->nicons; i++) {
 		struct icon *icon = &demo->icons[i];
