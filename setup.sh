@@ -10,7 +10,7 @@ packages="
 	weston libweston-10-dev
 	clang-14 libclang-rt-14-dev llvm-14
 	qtbase5-dev
-	valgrind
+	valgrind python3-matplotlib
 	adwaita-icon-theme hicolor-icon-theme
 "
 

@@ -39,6 +39,8 @@
 
 /* libwayland 1.21: 4096-byte messages; (slot, generation) pairs per used. */
 #define PXCL_USAGE_PAIRS 500
+/* Requests between flushes: eight of the longest fit libwayland's 4 KiB. */
+#define PXCL_FLUSH_EVERY 8
 
 /* The kinds of object a proxy of ours belongs to. */
 enum pxcl_kind_of_proxy {
@@ -139,10 +141,12 @@ struct pixcache_pixmap {
 /* An entry of the local map. */
 struct pxcl_entry {
 	struct pxcl_entry *next;	/* bucket chain */
-	struct wl_list lru;		/* client->lru, most recent first */
+	struct wl_list lru;		/* client->lru, newest first (CLOCK) */
 	struct pxcl_realm *realm;
 	struct pixcache_pixmap *pixmap;	/* a reference held */
 	uint64_t hash;
+	bool referenced;		/* hit since the trim last passed */
+	uint32_t noted;			/* client->commits when last reported */
 	size_t name_len;
 	char name[];
 };
@@ -214,6 +218,7 @@ struct pixcache_client {
 	uint64_t instance;
 	uint32_t refusal;
 	bool broken;			/* own connection: reconnect */
+	bool silent;			/* going: destroy proxies unannounced */
 	uint32_t epoch;			/* bumped when manager state drops */
 	uint32_t readers;		/* threads reading the display now */
 
@@ -225,6 +230,7 @@ struct pixcache_client {
 	struct wl_list fills;		/* async uploads with a target */
 	uint32_t noutstanding;
 	uint32_t queued;		/* sent since the last commit */
+	uint32_t unflushed;		/* requests since the last flush */
 
 	/* The local map. */
 	struct pxcl_entry **buckets;
@@ -237,6 +243,8 @@ struct pixcache_client {
 	uint32_t nusage;		/* pairs */
 
 	uint32_t serial;		/* of the last commit */
+	uint32_t commits;		/* usage reports sent, for entry->noted */
+	struct pxcl_realm *last_realm;	/* the realm of the last local hit */
 	uint32_t done_serial;		/* of the last done */
 
 	pthread_t thread;
@@ -263,6 +271,11 @@ int pxcl_connect_manager(struct pixcache_client *client);
 int pxcl_wait_once(struct pixcache_client *client, int timeout_ms);
 /* Sends what is queued and asks for done; lock held. */
 int pxcl_commit(struct pixcache_client *client);
+/*
+ * Counts a request marshalled; every PXCL_FLUSH_EVERY (or when force)
+ * flushes, waiting for room in the socket. Lock held.
+ */
+int pxcl_flush_some(struct pixcache_client *client, bool force);
 /* Waits until done for the last commit came, or timeout; lock held. */
 int pxcl_wait_done(struct pixcache_client *client);
 /* Forgets everything of the manager: on a new instance or a break. */
@@ -284,9 +297,16 @@ void pxcl_proxy_bind(struct pixcache_client *client, struct wl_proxy *proxy,
 	enum pxcl_kind_of_proxy kind, void *object);
 /* Makes proxy inert: later events find no object. Lock held. */
 void pxcl_proxy_orphan(struct wl_proxy *proxy);
+/*
+ * Makes proxy inert and destroys it: with its destroy request, or
+ * without a word when the connection goes anyway (client->silent).
+ */
+void pxcl_proxy_release(struct pixcache_client *client,
+	struct wl_proxy *proxy);
 /* Closes the fds and destroys the new proxies an ignored event brought. */
 void pxcl_discard(const struct wl_message *msg, union wl_argument *args);
-/* Whether the opcodes above match the protocol's interfaces. */
+/* Whether the opcodes above, and destroy as request 0, match the
+ * protocol's interfaces. */
 bool pxcl_opcodes_match(void);
 
 void pxcl_handle_realm(struct pixcache_client *client, void *object,

@@ -112,11 +112,11 @@ pxcl_drop_manager_state(struct pixcache_client *client)
 		pxcl_realm_destroy(realm);
 	}
 	if (client->batch != NULL) {
-		pixcache_batch_v1_destroy(client->batch);
+		pxcl_proxy_release(client, (struct wl_proxy *)client->batch);
 		client->batch = NULL;
 	}
 	if (client->manager != NULL) {
-		pixcache_manager_v1_destroy(client->manager);
+		pxcl_proxy_release(client, (struct wl_proxy *)client->manager);
 		client->manager = NULL;
 	}
 	client->manager_name = 0;
@@ -125,6 +125,7 @@ pxcl_drop_manager_state(struct pixcache_client *client)
 	client->nusage = 0;
 	client->queued = 0;
 	client->done_serial = client->serial;
+	client->last_realm = NULL;
 	client->epoch++;
 	pthread_cond_broadcast(&client->cond);
 }
@@ -135,7 +136,9 @@ pxcl_connection_broke(struct pixcache_client *client)
 	if (client->broken) {
 		return;
 	}
-	/* Nothing of the old connection is served as a hit any more. */
+	/* Nothing of the old connection is served as a hit any more; the
+	 * server has let go of everything of it already. */
+	client->silent = true;
 	pxcl_drop_manager_state(client);
 	client->broken = true;
 	pthread_cond_broadcast(&client->cond);
@@ -536,6 +539,7 @@ pxcl_connect_manager(struct pixcache_client *client)
 	if (client->broken && (ret = reconnect(client)) < 0) {
 		return ret;
 	}
+	client->silent = false;
 	if (client->manager != NULL && client->instance != 0) {
 		return 0;
 	}
@@ -570,6 +574,45 @@ pxcl_connect_manager(struct pixcache_client *client)
 	return client->instance != 0 ? 0 : -ETIMEDOUT;
 }
 
+/*
+ * libwayland 1.21 buffers 4 KiB of requests and kills the connection if
+ * it must flush while the socket is full (EAGAIN). That connection may be
+ * the application's: so after every few requests the library flushes, and
+ * when the socket is full it waits for room rather than marshal more.
+ */
+int
+pxcl_flush_some(struct pixcache_client *client, bool force)
+{
+	struct timespec deadline;
+	struct pollfd pfd;
+
+	if (!force && ++client->unflushed < PXCL_FLUSH_EVERY) {
+		return 0;
+	}
+	client->unflushed = 0;
+	if (client->display == NULL) {
+		return -ENOTCONN;
+	}
+	if (wl_display_flush(client->display) >= 0) {
+		return 0;
+	}
+	deadline = pxcl_deadline_after(client->options.timeout_ms);
+	pfd = (struct pollfd){ wl_display_get_fd(client->display), POLLOUT, 0 };
+	while (wl_display_flush(client->display) < 0) {
+		int ret = -errno;
+
+		if (ret != -EAGAIN) {
+			pxcl_connection_broke(client);
+			return ret;
+		}
+		if (pxcl_remaining_ms(&deadline) == 0) {
+			return -ETIMEDOUT;
+		}
+		poll(&pfd, 1, pxcl_remaining_ms(&deadline));
+	}
+	return 0;
+}
+
 int
 pxcl_commit(struct pixcache_client *client)
 {
@@ -585,17 +628,17 @@ pxcl_commit(struct pixcache_client *client)
 			.data = client->usage,
 		};
 
+		/* Nearly 4 KiB: into an empty buffer, or libwayland may
+		 * have to flush into a full socket. */
+		pxcl_flush_some(client, true);
 		pixcache_batch_v1_used(client->batch, &array);
 		client->nusage = 0;
+		client->commits++;
 	}
 	pixcache_batch_v1_commit(client->batch, ++client->serial);
 	client->queued = 0;
-	if (wl_display_flush(client->display) < 0 && errno != EAGAIN) {
-		ret = -errno;
-		pxcl_connection_broke(client);
-		return ret;
-	}
-	return 0;
+	ret = pxcl_flush_some(client, true);
+	return ret == -ETIMEDOUT ? 0 : ret;
 }
 
 int
@@ -769,6 +812,10 @@ pixcache_client_destroy(struct pixcache_client *client)
 	}
 	stop_thread(client);
 	pthread_mutex_lock(&client->lock);
+	/* A connection of our own closes next: no need to tell the server
+	 * of each object (it frees them all, and would only answer with a
+	 * delete_id for each, which nobody reads). */
+	client->silent = client->own_display;
 	pxcl_drop_manager_state(client);
 	client->destroyed = true;
 	detach(client);

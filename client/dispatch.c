@@ -97,6 +97,21 @@ destroy_new(struct wl_proxy *proxy)
 }
 
 void
+pxcl_proxy_release(struct pixcache_client *client, struct wl_proxy *proxy)
+{
+	pxcl_proxy_orphan(proxy);
+	if (client->silent) {
+		/* The connection goes anyway: the server frees the rest. */
+		wl_proxy_destroy(proxy);
+		return;
+	}
+	/* Every interface of ours has destroy as its request 0 (tested). */
+	wl_proxy_marshal_flags(proxy, 0, NULL, wl_proxy_get_version(proxy),
+		WL_MARSHAL_FLAG_DESTROY);
+	pxcl_flush_some(client, false);
+}
+
+void
 pxcl_discard(const struct wl_message *msg, union wl_argument *args)
 {
 	int i = 0;
@@ -120,6 +135,13 @@ pxcl_discard(const struct wl_message *msg, union wl_argument *args)
 }
 
 static bool
+destroy_first(const struct wl_interface *interface)
+{
+	return interface->method_count > 0 &&
+		strcmp(interface->methods[0].name, "destroy") == 0;
+}
+
+static bool
 event_is(const struct wl_interface *interface, int opcode, const char *name)
 {
 	return opcode < interface->event_count &&
@@ -129,7 +151,14 @@ event_is(const struct wl_interface *interface, int opcode, const char *name)
 bool
 pxcl_opcodes_match(void)
 {
-	return event_is(&pixcache_realm_v1_interface, PXCL_REALM_ACCESS,
+	return destroy_first(&pixcache_manager_v1_interface) &&
+		destroy_first(&pixcache_realm_v1_interface) &&
+		destroy_first(&pixcache_pool_v1_interface) &&
+		destroy_first(&pixcache_batch_v1_interface) &&
+		destroy_first(&pixcache_pixmap_v1_interface) &&
+		destroy_first(&pixcache_upload_v1_interface) &&
+		destroy_first(&pixcache_removal_v1_interface) &&
+		event_is(&pixcache_realm_v1_interface, PXCL_REALM_ACCESS,
 			"access") &&
 		event_is(&pixcache_realm_v1_interface, PXCL_REALM_DENIED,
 			"denied") &&

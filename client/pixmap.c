@@ -143,8 +143,7 @@ pxcl_realm_destroy(struct pxcl_realm *realm)
 	if (realm->table != NULL) {
 		munmap((void *)realm->table, realm->capacity * sizeof(uint32_t));
 	}
-	pxcl_proxy_orphan((struct wl_proxy *)realm->proxy);
-	pixcache_realm_v1_destroy(realm->proxy);
+	pxcl_proxy_release(realm->client, (struct wl_proxy *)realm->proxy);
 	wl_list_remove(&realm->link);
 	free(realm->name);
 	free(realm);
@@ -212,8 +211,7 @@ void
 pxcl_pool_forget(struct pxcl_pool *pool)
 {
 	wl_list_remove(&pool->link);
-	pxcl_proxy_orphan((struct wl_proxy *)pool->proxy);
-	pixcache_pool_v1_destroy(pool->proxy);
+	pxcl_proxy_release(pool->client, (struct wl_proxy *)pool->proxy);
 	pool->proxy = NULL;
 	pxcl_pool_unref(pool);
 }
@@ -328,8 +326,8 @@ pxcl_pixmaps_detach(struct pixcache_client *client)
 
 	wl_list_for_each(pixmap, &client->pixmaps, link) {
 		if (pixmap->lease != NULL) {
-			pxcl_proxy_orphan((struct wl_proxy *)pixmap->lease);
-			pixcache_pixmap_v1_destroy(pixmap->lease);
+			pxcl_proxy_release(client,
+				(struct wl_proxy *)pixmap->lease);
 			pixmap->lease = NULL;
 			client->leases--;
 		}
@@ -346,8 +344,7 @@ pixmap_free_locked(struct pixcache_pixmap *pixmap)
 
 	wl_list_remove(&pixmap->link);
 	if (pixmap->lease != NULL) {
-		pxcl_proxy_orphan((struct wl_proxy *)pixmap->lease);
-		pixcache_pixmap_v1_destroy(pixmap->lease);
+		pxcl_proxy_release(client, (struct wl_proxy *)pixmap->lease);
 		client->leases--;
 	}
 }

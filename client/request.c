@@ -10,8 +10,8 @@
 
 #include "client-private.h"
 
-/* Rounds of retrying lookups the manager refused for fds in flight. */
-#define FD_LIMIT_ROUNDS 4
+/* Rounds in a row without progress before fd-limit refusals stand. */
+#define FD_LIMIT_STALLS 2
 
 int
 pxcl_errno_of_failure(uint32_t reason)
@@ -96,6 +96,7 @@ pxcl_request_sent(struct pixcache_client *client, struct pxcl_request *req,
 	wl_list_insert(client->outstanding.prev, &req->link);
 	client->noutstanding++;
 	client->queued++;
+	pxcl_flush_some(client, false);
 }
 
 /* The proxy is done with: no event will find the request again. */
@@ -108,12 +109,7 @@ drop_proxy(struct pxcl_request *req)
 		return;
 	}
 	req->proxy = NULL;
-	pxcl_proxy_orphan(proxy);
-	if (req->kind == PXCL_UPLOAD) {
-		pixcache_upload_v1_destroy((struct pixcache_upload_v1 *)proxy);
-	} else {
-		pixcache_pixmap_v1_destroy((struct pixcache_pixmap_v1 *)proxy);
-	}
+	pxcl_proxy_release(req->client, proxy);
 }
 
 void
@@ -371,6 +367,7 @@ batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
 	/* Everything sent before reached us: say so, so fds keep coming. */
 	if (client->manager != NULL && token != 0) {
 		pixcache_manager_v1_ack(client->manager, token);
+		pxcl_flush_some(client, false);
 	}
 	pthread_cond_broadcast(&client->cond);
 }
@@ -443,23 +440,35 @@ collect(struct pxcl_request *req, int wait_ret, struct pixcache_pixmap **out)
 static struct pxcl_realm *
 realm_find(struct pixcache_client *client, const char *name)
 {
-	struct pxcl_realm *realm;
+	struct pxcl_realm *realm = client->last_realm;
 
+	/* Hits come in runs from one realm. */
+	if (realm != NULL && strcmp(realm->name, name) == 0) {
+		return realm;
+	}
 	wl_list_for_each(realm, &client->realms, link) {
 		if (strcmp(realm->name, name) == 0) {
+			client->last_realm = realm;
 			return realm;
 		}
 	}
 	return NULL;
 }
 
-/* Tells the manager a key was used, for its eviction order. */
+/*
+ * Tells the manager a key was used, for its eviction order: once per
+ * entry between two usage reports, which is all the manager's reference
+ * bit can tell apart.
+ */
 static void
-note_use(struct pixcache_client *client, const struct pixcache_key *key)
+note_use(struct pixcache_client *client, struct pxcl_entry *entry)
 {
-	if (client->batch == NULL) {
+	const struct pixcache_key *key = &entry->pixmap->key;
+
+	if (entry->noted == client->commits || client->batch == NULL) {
 		return;
 	}
+	entry->noted = client->commits;
 	if (client->nusage == PXCL_USAGE_PAIRS) {
 		struct wl_array array = {
 			.size = sizeof(client->usage),
@@ -467,24 +476,32 @@ note_use(struct pixcache_client *client, const struct pixcache_key *key)
 			.data = client->usage,
 		};
 
+		/* Nearly 4 KiB: into an empty buffer, and out at once. */
+		pxcl_flush_some(client, true);
 		pixcache_batch_v1_used(client->batch, &array);
 		client->nusage = 0;
+		client->commits++;
+		pxcl_flush_some(client, true);
 	}
 	client->usage[2 * client->nusage] = key->slot;
 	client->usage[2 * client->nusage + 1] = key->generation;
 	client->nusage++;
 }
 
-/* A local hit, lock held: the pixmap with a reference added, or NULL. */
+/*
+ * A local hit, lock held: the pixmap with a reference added, or NULL. The
+ * name is not validated: only valid names are in the map, and a name
+ * found is byte for byte one of them.
+ */
 static struct pixcache_pixmap *
 find_local_locked(struct pixcache_client *client, const char *realm_name,
 	const char *name)
 {
 	struct pxcl_realm *realm = realm_find(client, realm_name);
-	size_t len = strlen(name);
+	size_t len = strnlen(name, PXC_NAME_MAX + 1);
 	struct pxcl_entry *entry;
 
-	if (realm == NULL) {
+	if (realm == NULL || len > PXC_NAME_MAX) {
 		return NULL;
 	}
 	entry = pxcl_names_find(client, realm, name, len,
@@ -496,9 +513,8 @@ find_local_locked(struct pixcache_client *client, const char *realm_name,
 		pxcl_names_remove(client, entry);
 		return NULL;
 	}
-	wl_list_remove(&entry->lru);
-	wl_list_insert(&client->lru, &entry->lru);
-	note_use(client, &entry->pixmap->key);
+	entry->referenced = true;
+	note_use(client, entry);
 	client->stats.local_hits++;
 	return pixcache_pixmap_ref(entry->pixmap);
 }
@@ -507,14 +523,19 @@ int
 pixcache_client_find_local(struct pixcache_client *client,
 	const char *realm, const char *name, struct pixcache_pixmap **pixmap)
 {
-	if (client == NULL || pxcl_check_name(realm) < 0 || pixmap == NULL ||
-			pxcl_check_name(name) < 0) {
+	if (client == NULL || realm == NULL || name == NULL ||
+			pixmap == NULL) {
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&client->lock);
 	*pixmap = find_local_locked(client, realm, name);
 	pthread_mutex_unlock(&client->lock);
-	return *pixmap != NULL ? 0 : -EAGAIN;
+	if (*pixmap != NULL) {
+		return 0;
+	}
+	/* Not a hit: a bad name is said so (checked off the fast path). */
+	return pxcl_check_name(realm) < 0 || pxcl_check_name(name) < 0 ?
+		-EINVAL : -EAGAIN;
 }
 
 /* ---- blocking lookups ---- */
@@ -568,10 +589,12 @@ find_remote(struct pixcache_client *client, struct pxcl_realm *realm,
 	struct pixcache_pixmap **pixmaps)
 {
 	uint32_t epoch = client->epoch;
+	unsigned left = count + 1;
 	int ret = 0;
 
-	for (int round = 0; ret == 0 && round < FD_LIMIT_ROUNDS; round++) {
-		bool again = false;
+	/* Again while each round answers some: the cap only slows us. */
+	for (int stalls = 0; ret == 0 && stalls < FD_LIMIT_STALLS;) {
+		unsigned again = 0;
 
 		for (unsigned i = 0; ret == 0 && i < count;) {
 			unsigned n = count - i;
@@ -588,11 +611,13 @@ find_remote(struct pixcache_client *client, struct pxcl_realm *realm,
 			ret = pxcl_wait_done(client);
 		}
 		for (unsigned i = 0; i < count; i++) {
-			again |= results[i] == -EAGAIN;
+			again += results[i] == -EAGAIN;
 		}
-		if (!again) {
+		if (again == 0) {
 			break;
 		}
+		stalls = again < left ? 0 : stalls + 1;
+		left = again;
 	}
 	return ret;
 }

@@ -157,6 +157,58 @@ TEST(removed_entry_is_no_local_hit)
 	ch_server_stop(server);
 }
 
+static bool
+anyone_replaces(void *data, struct wl_client *client, const char *realm,
+	uint64_t owner)
+{
+	(void)data;
+	(void)client;
+	(void)realm;
+	(void)owner;
+	return true;
+}
+
+/*
+ * Another client replaces a name this one has mapped and serves locally:
+ * once the manager has answered anything sent after the change, the old
+ * pixmap is never a hit again (the table shows the new generation before
+ * the replacing upload is even acknowledged).
+ */
+TEST(replaced_by_another_client_is_no_local_hit_after_any_answer)
+{
+	struct pixcache_policy policy = { .may_replace = anyone_replaces };
+	struct ch_server *server = ch_server_start(NULL, &policy, NULL);
+	struct pixcache_client *a = ch_connect(server);
+	struct pixcache_client *b = ch_connect(server);
+	struct pixcache_pixmap *old, *again = NULL;
+	pixman_image_t *image = ch_image(16, 16, 22);
+	struct pixcache_client_stats stats;
+
+	put_pattern(a, "default", "shared", 16, 21, NULL);
+	assert(pixcache_client_find(a, "default", "shared", &old) == 0);
+	assert(pixcache_client_find_local(a, "default", "shared",
+		&again) == 0);
+	pixcache_pixmap_unref(again);
+	assert(pixcache_client_put(b, "default", "shared", image,
+		DRM_FORMAT_ARGB8888, PIXCACHE_PUT_REPLACE, NULL) == 0);
+	/* Anything a answers after the change. */
+	assert(pixcache_client_get_stats(a, &stats) == 0);
+	again = NULL;
+	assert(pixcache_client_find_local(a, "default", "shared",
+		&again) == -EAGAIN);
+	assert(again == NULL);
+	assert(pixcache_client_find(a, "default", "shared", &again) == 0);
+	assert(again != old && ch_has_pattern(again, 22));
+	/* The old bytes are still the holder's, unchanged. */
+	assert(ch_has_pattern(old, 21));
+	pixcache_pixmap_unref(again);
+	pixcache_pixmap_unref(old);
+	pixman_image_unref(image);
+	pixcache_client_destroy(a);
+	pixcache_client_destroy(b);
+	ch_server_stop(server);
+}
+
 TEST(replaced_entry_is_found_anew)
 {
 	struct ch_server *server = ch_server_start(NULL, NULL, NULL);

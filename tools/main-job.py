@@ -103,12 +103,14 @@ class Run:
 
     def stop_daemon(self):
         self.daemon.send_signal(signal.SIGTERM)
-        rc = self.daemon.wait(timeout=30)
+        _, status, usage = os.wait4(self.daemon.pid, 0)
+        rc = os.waitstatus_to_exitcode(status)
+        self.daemon.returncode = rc
         self.log.seek(0)
         text = self.log.read()
         if rc != 0:
             sys.exit(f"main-job: pixcached exited {rc}:\n{text}")
-        return text
+        return text, usage.ru_utime + usage.ru_stime
 
     def workers(self):
         tool = os.path.join(self.args.build, "tools/pixcache-workload")
@@ -142,12 +144,19 @@ class Run:
         daemon_kib = pss_kib(self.daemon.pid) if self.daemon else 0
         for p in procs:
             p.stdin.close()
-        failed = [p.wait(timeout=60) for p in procs]
-        log = self.stop_daemon() if self.cache else ""
+        failed, cpu = [], 0.0
+        for p in procs:
+            # wait4 for the CPU time each client used, user and system.
+            _, status, usage = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            failed.append(p.returncode)
+            cpu += usage.ru_utime + usage.ru_stime
+        log, daemon_cpu = self.stop_daemon() if self.cache else ("", 0.0)
         if any(failed):
             sys.exit(f"main-job: clients failed: {failed}\n{log}")
         return {"reports": reports, "clients_kib": clients_kib,
-                "daemon_kib": daemon_kib, "log": log}
+                "daemon_kib": daemon_kib, "log": log,
+                "cpu_s": cpu + daemon_cpu, "daemon_cpu_s": daemon_cpu}
 
     def abort(self, procs):
         for p in procs:
@@ -230,6 +239,15 @@ def describe(results, args, icons, per_theme):
         lambda r: f"{r['nocache']['clients_kib'] / 1024:.1f}")
     row("with / without",
         lambda r: f"{(r['cache']['clients_kib'] + r['cache']['daemon_kib']) / max(1, r['nocache']['clients_kib']):.2f}")
+    print("  CPU time, summed over every process (user + system)")
+    row("with the cache: clients + pixcached (s)",
+        lambda r: f"{r['cache']['cpu_s']:.2f}")
+    row("  of it pixcached (s)",
+        lambda r: f"{r['cache']['daemon_cpu_s']:.2f}")
+    row("without the cache (s)",
+        lambda r: f"{r['nocache']['cpu_s']:.2f}")
+    row("with / without",
+        lambda r: f"{r['cache']['cpu_s'] / max(1e-9, r['nocache']['cpu_s']):.2f}")
     print()
     for label, p in cols:
         last = [l for l in results[p]["cache"]["log"].splitlines()
@@ -245,6 +263,7 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--sizes", default="16,24,32,48")
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--json", help="also write the results there")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     icons, per_theme = collect_icons(sizes)
@@ -269,6 +288,11 @@ def main():
                 results[pinned]["cache" if cache else "nocache"] = \
                     Run(args, listing, cache, pinned, runtime).run()
         describe(results, args, icons, per_theme)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({("pinned" if p else "unpinned"): {
+                    m: {k: v for k, v in r.items() if k != "log"}
+                    for m, r in results[p].items()} for p in results}, f)
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
     bad = any(total(results[p][m]["reports"], "failures")

@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,6 +156,7 @@ static void
 client_gone(struct wl_listener *listener, void *data)
 {
 	struct origin *origin = wl_container_of(listener, origin, destroy);
+	struct daemon *daemon = origin->daemon;
 
 	(void)data;
 	say(origin->daemon, "disconnect client %u pid %d", origin->id,
@@ -162,6 +164,12 @@ client_gone(struct wl_listener *listener, void *data)
 	wl_list_remove(&origin->link);
 	wl_list_remove(&origin->destroy.link);
 	free(origin);
+	if (wl_list_empty(&daemon->origins)) {
+		/* Idle: give what the clients' state took back to the
+		 * system, so a long-running daemon's memory follows its
+		 * load. */
+		malloc_trim(0);
+	}
 }
 
 static void
@@ -354,7 +362,8 @@ usage(FILE *out)
 {
 	fprintf(out,
 		"usage: pixcached [--socket NAME] [--budget SIZE] "
-		"[--quota SIZE]\n"
+		"[--quota SIZE] [--max-connections N]\n"
+		"                 [--max-leases N] [--table-capacity N]\n"
 		"                 [--realm-socket NAME:REALM]...\n"
 		"\n"
 		"Serves the pixcache manager on $XDG_RUNTIME_DIR/NAME (default "
@@ -362,6 +371,10 @@ usage(FILE *out)
 		"  --budget SIZE     bytes of pixmaps held at most "
 		"(K, M, G suffixes)\n"
 		"  --quota SIZE      bytes one realm may hold at most\n"
+		"  --max-connections N, --max-leases N, --table-capacity N\n"
+		"                    sessions per user, pixmaps held per "
+		"session, slots per\n"
+		"                    realm (doc/server.md)\n"
 		"  --realm-socket NAME:REALM\n"
 		"                    a socket whose clients read and write "
 		"REALM, and only\n"
@@ -398,6 +411,26 @@ add_realm_socket(struct daemon *daemon, const char *arg)
 	return 0;
 }
 
+/* --max-connections, --max-leases, --table-capacity: 1 to 2^30. */
+static int
+parse_count(int option, const char *arg, struct pixcache_config *config)
+{
+	uint64_t n;
+
+	if (pxc_parse_size(arg, &n) < 0 || n == 0 || n > (1u << 30)) {
+		fprintf(stderr, "pixcached: bad count \"%s\"\n", arg);
+		return -1;
+	}
+	if (option == 'C') {
+		config->max_connections_per_uid = (uint32_t)n;
+	} else if (option == 'L') {
+		config->max_leases = (uint32_t)n;
+	} else {
+		config->table_capacity = (uint32_t)n;
+	}
+	return 0;
+}
+
 /* Parses the command line into daemon and config; 0, or an exit status. */
 static int
 parse(int argc, char *argv[], struct daemon *daemon,
@@ -408,6 +441,9 @@ parse(int argc, char *argv[], struct daemon *daemon,
 		{ "budget", required_argument, NULL, 'b' },
 		{ "quota", required_argument, NULL, 'q' },
 		{ "realm-socket", required_argument, NULL, 'r' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-leases", required_argument, NULL, 'L' },
+		{ "table-capacity", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -435,6 +471,13 @@ parse(int argc, char *argv[], struct daemon *daemon,
 			break;
 		case 'r':
 			if (add_realm_socket(daemon, optarg) < 0) {
+				return 2;
+			}
+			break;
+		case 'C':
+		case 'L':
+		case 'T':
+			if (parse_count(c, optarg, config) < 0) {
 				return 2;
 			}
 			break;
