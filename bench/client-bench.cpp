@@ -545,9 +545,10 @@ smaps_of(pid_t pid)
 
 // Runs fn in n children started together; each writes its result and
 // waits for the parent to have read every child's memory.
+// With smaps, also reads the memory of also (when > 0), at the same time.
 template <typename F>
 std::vector<std::string>
-in_children(int n, F fn, std::vector<Smaps> *smaps)
+in_children(int n, F fn, std::vector<Smaps> *smaps, pid_t also = 0)
 {
 	std::vector<pid_t> pids;
 	std::vector<int> outs, holds;
@@ -614,6 +615,9 @@ in_children(int n, F fn, std::vector<Smaps> *smaps)
 	if (smaps != nullptr) {
 		for (pid_t pid : pids) {
 			smaps->push_back(smaps_of(pid));
+		}
+		if (also > 0) {
+			smaps->push_back(smaps_of(also));
 		}
 	}
 	for (int i = 0; i < n; i++) {
@@ -688,9 +692,11 @@ share(const char *socket, int n, const std::vector<Icon> &icons)
 		}
 		// Held: they stay mapped while the parent reads the memory.
 		return std::to_string(sum);
-	}, &cached);
+	}, &cached, manager_pid(socket));
 	if (manager_pid(socket) > 0) {
-		manager = smaps_of(manager_pid(socket));
+		// The manager's, read while the clients held theirs.
+		manager = cached.back();
+		cached.pop_back();
 	}
 	// The anchor: each process decodes and keeps its own copies.
 	auto copies = in_children(n, [&](int) {
