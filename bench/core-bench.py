@@ -14,13 +14,13 @@ usage: bench/core-bench.py [--build DIR] [--sizes 1000,100000,1000000]
 """
 
 import argparse
-import glob
 import json
 import os
-import re
 import subprocess
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import callgrind  # noqa: E402
 
 OPS = [
     ("insert_name", "insert by name"),
@@ -43,21 +43,9 @@ def run_timings(exe, sizes):
 def run_callgrind(exe, size):
     """Instructions per operation for each (implementation, op)."""
     counts = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "cg.out")
-        subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                        f"--callgrind-out-file={out}", exe, "callgrind",
-                        str(size)], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        for path in glob.glob(out + "*"):
-            with open(path) as f:
-                text = f.read()
-            trigger = re.search(r"^desc: Trigger: Client Request: (\S+)$",
-                                text, re.M)
-            total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-            if trigger and total:
-                impl, op, _ = trigger.group(1).split(":")
-                counts[(impl, op)] = int(total.group(1)) / CALLGRIND_OPS
+    for label, total in callgrind.dumps([exe, "callgrind", str(size)]).items():
+        impl, op, _ = label.split(":")
+        counts[(impl, op)] = total / CALLGRIND_OPS
     return counts
 
 
