@@ -633,14 +633,12 @@ in_children(int n, F fn, std::vector<Smaps> *smaps, pid_t also = 0)
 	return results;
 }
 
+// pixcached's pid, which the driver passes; 0 if it did not.
 pid_t
-manager_pid(const char *socket)
+manager_pid()
 {
-	// The process listening on the socket is the test's pixcached: the
-	// driver passes its pid.
 	const char *pid = getenv("PIXCACHED_PID");
 
-	(void)socket;
 	return pid ? static_cast<pid_t>(atoi(pid)) : 0;
 }
 
@@ -692,8 +690,8 @@ share(const char *socket, int n, const std::vector<Icon> &icons)
 		}
 		// Held: they stay mapped while the parent reads the memory.
 		return std::to_string(sum);
-	}, &cached, manager_pid(socket));
-	if (manager_pid(socket) > 0) {
+	}, &cached, manager_pid());
+	if (manager_pid() > 0) {
 		// The manager's, read while the clients held theirs.
 		manager = cached.back();
 		cached.pop_back();
@@ -770,7 +768,7 @@ void
 many(const char *socket, int n, int k)
 {
 	const int names = 500;
-	pid_t manager = manager_pid(socket);
+	pid_t manager = manager_pid();
 	std::vector<Icon> icons;
 	std::vector<double> all;
 	long fds_before = fds_of(manager), rss_before = rss_kib_of(manager);

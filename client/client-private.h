@@ -97,9 +97,6 @@ struct pxcl_realm {
 	struct pixcache_client *client;
 	char *name;
 	struct pixcache_realm_v1 *proxy;
-	bool answered;			/* access or denied came */
-	uint32_t access;
-	uint32_t denied;
 	const uint32_t *table;		/* the generation table, read-only */
 	uint32_t capacity;
 };
@@ -112,7 +109,6 @@ struct pxcl_pool {
 	uint32_t size;
 	/* The client's, while listed, plus one per pixmap in it. */
 	atomic_int refs;
-	bool retired;
 };
 
 /* The first word of what a pixmap object's user data points to. */
@@ -135,7 +131,6 @@ struct pixcache_pixmap {
 	size_t map_size;
 	struct pxcl_realm *realm;	/* whose table says if it is current */
 	atomic_bool evicted;
-	bool in_map;			/* the local map holds a reference */
 };
 
 /* An entry of the local map. */

@@ -97,7 +97,6 @@ pxcl_names_remove(struct pixcache_client *client, struct pxcl_entry *entry)
 	struct pixcache_pixmap *pixmap = entry->pixmap;
 
 	unlink_entry(client, entry);
-	pixmap->in_map = false;
 	free(entry);
 	pxcl_pixmap_unref_locked(pixmap);
 }
@@ -183,7 +182,6 @@ pxcl_names_insert(struct pixcache_client *client, struct pxcl_realm *realm,
 	client->buckets[hash & (client->nbuckets - 1)] = entry;
 	wl_list_insert(&client->lru, &entry->lru);
 	client->nentries++;
-	pixmap->in_map = true;
 	trim(client);
 }
 

@@ -94,20 +94,12 @@ pxcl_handle_realm(struct pixcache_client *client, void *object,
 		pxcl_discard(msg, args);
 		return;
 	}
-	switch (opcode) {
-	case PXCL_REALM_ACCESS:
-		realm->access = args[0].u;
-		realm->answered = true;
-		break;
-	case PXCL_REALM_DENIED:
-		realm->denied = args[0].u;
-		realm->answered = true;
-		break;
-	case PXCL_REALM_GENERATION_TABLE:
+	/* Access and denial need no bookkeeping: a lookup the policy does
+	 * not allow is answered failed(policy) on its own. */
+	(void)client;
+	if (opcode == PXCL_REALM_GENERATION_TABLE) {
 		realm_table(realm, args[0].h, args[1].u);
-		break;
 	}
-	pthread_cond_broadcast(&client->cond);
 }
 
 struct pxcl_realm *
@@ -166,7 +158,6 @@ pxcl_handle_pool(struct pixcache_client *client, void *object,
 	}
 	if (opcode == PXCL_POOL_RETIRED) {
 		/* No new pixmap will lie there: it stays mapped while held. */
-		pool->retired = true;
 		pxcl_pool_forget(pool);
 	}
 }
