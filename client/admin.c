@@ -126,38 +126,27 @@ pxcl_handle_side_batch(struct pixcache_client *client, void *object,
 	}
 }
 
-/* Sends what is queued, waits for op, then drops its proxy; lock held. */
+/*
+ * Sends what is queued, waits for op, then drops its proxy; lock held.
+ * The proxy was made in this call, which no teardown runs under: it is
+ * valid until released here.
+ */
 static int
 wait_side(struct pixcache_client *client, struct pxcl_side_op *op,
-	struct wl_proxy *proxy, void (*destroy)(struct wl_proxy *proxy),
-	int ret)
+	struct wl_proxy *proxy, int ret)
 {
 	struct timespec deadline =
 		pxcl_deadline_after(client->options.timeout_ms);
 
-	if (ret == 0 && wl_display_flush(client->display) < 0 &&
-			errno != EAGAIN) {
-		ret = -errno;
+	if (ret == 0) {
+		ret = pxcl_flush_some(client, true);
 	}
 	if (ret == 0) {
 		ret = pxcl_wait_flag(client, &op->done, &deadline);
 	}
 	/* op lives on the caller's stack: no late event may reach it. */
-	pxcl_proxy_orphan(proxy);
-	destroy(proxy);
+	pxcl_proxy_release(client, proxy);
 	return ret < 0 ? ret : op->result;
-}
-
-static void
-destroy_removal(struct wl_proxy *proxy)
-{
-	pixcache_removal_v1_destroy((struct pixcache_removal_v1 *)proxy);
-}
-
-static void
-destroy_batch(struct wl_proxy *proxy)
-{
-	pixcache_batch_v1_destroy((struct pixcache_batch_v1 *)proxy);
 }
 
 int
@@ -173,7 +162,7 @@ pixcache_client_remove(struct pixcache_client *client, const char *realm_name,
 			pxcl_check_name(name) < 0) {
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	ret = pxcl_connect_manager(client);
 	realm = ret == 0 ? pxcl_realm_get(client, realm_name) : NULL;
 	if (ret == 0 && realm == NULL) {
@@ -183,10 +172,9 @@ pixcache_client_remove(struct pixcache_client *client, const char *realm_name,
 		removal = (struct wl_proxy *)pixcache_batch_v1_remove(
 			client->batch, realm->proxy, name);
 		pxcl_proxy_bind(client, removal, PXCL_PROXY_REMOVAL, &op);
-		ret = wait_side(client, &op, removal, destroy_removal,
-			pxcl_commit(client));
+		ret = wait_side(client, &op, removal, pxcl_commit(client));
 	}
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	return ret;
 }
 
@@ -219,8 +207,7 @@ side_request(struct pixcache_client *client, struct pxcl_side_op *op,
 		pixcache_batch_v1_get_stats(batch);
 	}
 	pixcache_batch_v1_commit(batch, 1);
-	return wait_side(client, op, (struct wl_proxy *)batch, destroy_batch,
-		0);
+	return wait_side(client, op, (struct wl_proxy *)batch, 0);
 }
 
 int
@@ -236,9 +223,9 @@ pixcache_client_list(struct pixcache_client *client, const char *realm_name,
 		return -EINVAL;
 	}
 	wl_array_init(&op.entries);
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	ret = side_request(client, &op, realm_name);
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	wl_array_for_each(info, &op.entries) {
 		if (ret == 0) {
 			fn(data, info);
@@ -259,9 +246,9 @@ pixcache_client_get_stats(struct pixcache_client *client,
 	if (client == NULL || stats == NULL) {
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	ret = side_request(client, &op, NULL);
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	return ret;
 }
 

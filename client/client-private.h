@@ -14,6 +14,15 @@
  * reference count (atomic). It is not held while libwayland reads or
  * while a user callback runs; every event handler runs with it held.
  *
+ * Peer loss. Whatever notices that the connection broke (a failed flush,
+ * read or dispatch) or that the manager's global went only notes it
+ * (client->stale): it may be deep in a loop over requests, realms or
+ * entries. The manager's state is torn down in one place, pxcl_settle(),
+ * and only when no public call is in flight (client->calls == 0): as the
+ * last call leaves, as the next one enters, or on the library's thread
+ * between two reads. Until then every wait returns -ECONNRESET at once,
+ * so calls in flight drain quickly, and no local hit is served.
+ *
  * Objects and events. Any thread may dispatch the library's queue while
  * another drops an object (a pixmap unref'd, a request given up), and
  * libwayland hands a handler the user data it read before that. So no
@@ -207,14 +216,16 @@ struct pixcache_client {
 	struct wl_event_queue *queue;
 	struct wl_display *wrapper;	/* the display, on our queue */
 	struct wl_registry *registry;
-	uint32_t manager_name;		/* the global's name */
+	uint32_t global;		/* the manager's global, if announced */
+	uint32_t manager_name;		/* the global bound, while bound */
 	struct pixcache_manager_v1 *manager;
 	struct pixcache_batch_v1 *batch;
 	uint64_t instance;
 	uint32_t refusal;
-	bool broken;			/* own connection: reconnect */
+	bool broken;			/* the connection is dead */
+	bool stale;			/* the manager's state is to be let go */
 	bool silent;			/* going: destroy proxies unannounced */
-	uint32_t epoch;			/* bumped when manager state drops */
+	uint32_t calls;			/* public calls in flight */
 	uint32_t readers;		/* threads reading the display now */
 
 	struct wl_list realms;		/* struct pxcl_realm */
@@ -253,6 +264,29 @@ struct pixcache_client {
 
 /* ---- client.c ---- */
 
+/*
+ * Connection-break injection, for the tests: every send, flush and read
+ * asks fail(data, point) first ("send", "flush", "read"); when it says
+ * so, the socket is shut down both ways, as a vanished peer leaves it,
+ * and the step fails with -error (0: the step runs, and fails as it then
+ * must: EPIPE on a write, end of file on a read).
+ */
+struct pxcl_io_breaks {
+	bool (*fail)(void *data, const char *point);
+	void *data;
+	int error;
+};
+extern struct pxcl_io_breaks pxcl_io_breaks;
+
+/* Every public function that touches the library's state runs between
+ * these: the lock, and the count of calls in flight. */
+void pxcl_enter(struct pixcache_client *client);
+void pxcl_leave(struct pixcache_client *client);
+/* Tears the manager's state down if stale and no call is in flight. */
+void pxcl_settle(struct pixcache_client *client);
+/* -ECONNRESET once a break or the manager's departure is noted, else 0. */
+int pxcl_lost(const struct pixcache_client *client);
+
 struct timespec pxcl_deadline_after(int ms);
 int pxcl_remaining_ms(const struct timespec *deadline);
 /* Waits until *flag, the deadline or a break; lock held. */
@@ -266,6 +300,8 @@ int pxcl_connect_manager(struct pixcache_client *client);
 int pxcl_wait_once(struct pixcache_client *client, int timeout_ms);
 /* Sends what is queued and asks for done; lock held. */
 int pxcl_commit(struct pixcache_client *client);
+/* Sends the usage noted so far in one used request; lock held. */
+int pxcl_send_usage(struct pixcache_client *client);
 /*
  * Counts a request marshalled; every PXCL_FLUSH_EVERY (or when force)
  * flushes, waiting for room in the socket. Lock held.
@@ -273,9 +309,7 @@ int pxcl_commit(struct pixcache_client *client);
 int pxcl_flush_some(struct pixcache_client *client, bool force);
 /* Waits until done for the last commit came, or timeout; lock held. */
 int pxcl_wait_done(struct pixcache_client *client);
-/* Forgets everything of the manager: on a new instance or a break. */
-void pxcl_drop_manager_state(struct pixcache_client *client);
-/* A read or write failed: drop the manager's state; lock held. */
+/* A read, write or dispatch failed: noted, see "Peer loss"; lock held. */
 void pxcl_connection_broke(struct pixcache_client *client);
 void pxcl_client_unref(struct pixcache_client *client);
 /*

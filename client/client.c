@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,9 +96,13 @@ static const struct pixcache_manager_v1_listener manager_listener = {
 	.pool = manager_pool,
 };
 
-/* Forgets every object of the manager; what callers hold stays valid. */
-void
-pxcl_drop_manager_state(struct pixcache_client *client)
+/*
+ * Forgets every object of the manager; what callers hold stays valid and
+ * keeps its bytes. Only pxcl_settle() and pixcache_client_destroy() call
+ * it: nothing above them on the stack points into what it frees.
+ */
+static void
+drop_manager_state(struct pixcache_client *client)
 {
 	struct pxcl_realm *realm, *tmp_realm;
 	struct pxcl_pool *pool, *tmp_pool;
@@ -126,7 +131,6 @@ pxcl_drop_manager_state(struct pixcache_client *client)
 	client->queued = 0;
 	client->done_serial = client->serial;
 	client->last_realm = NULL;
-	client->epoch++;
 	pthread_cond_broadcast(&client->cond);
 }
 
@@ -136,38 +140,63 @@ pxcl_connection_broke(struct pixcache_client *client)
 	if (client->broken) {
 		return;
 	}
-	/* Nothing of the old connection is served as a hit any more; the
-	 * server has let go of everything of it already. */
-	client->silent = true;
-	pxcl_drop_manager_state(client);
+	/* Only noted: whoever noticed may be deep in a loop over what the
+	 * teardown frees. pxcl_settle() tears down when no call is left. */
 	client->broken = true;
+	client->stale = true;
 	pthread_cond_broadcast(&client->cond);
+}
+
+int
+pxcl_lost(const struct pixcache_client *client)
+{
+	return client->stale || client->broken ? -ECONNRESET : 0;
+}
+
+void
+pxcl_settle(struct pixcache_client *client)
+{
+	while (client->stale && client->calls == 0) {
+		client->stale = false;
+		drop_manager_state(client);
+	}
+}
+
+void
+pxcl_enter(struct pixcache_client *client)
+{
+	pthread_mutex_lock(&client->lock);
+	pxcl_settle(client);
+	client->calls++;
+}
+
+void
+pxcl_leave(struct pixcache_client *client)
+{
+	client->calls--;
+	pxcl_settle(client);
+	pthread_mutex_unlock(&client->lock);
 }
 
 /* ---- the registry ---- */
 
+/*
+ * Registry events only record what they tell: the manager is bound by the
+ * next call that needs it, and a manager that went is let go by
+ * pxcl_settle(), never from inside a dispatch.
+ */
 static void
 registry_global(void *data, struct wl_registry *registry, uint32_t name,
 	const char *interface, uint32_t version)
 {
 	struct pixcache_client *client = data;
 
+	(void)registry;
 	(void)version;
-	if (strcmp(interface, pixcache_manager_v1_interface.name) != 0) {
-		return;
+	if (strcmp(interface, pixcache_manager_v1_interface.name) == 0) {
+		client->global = name;
+		pthread_cond_broadcast(&client->cond);
 	}
-	if (client->manager == NULL && !client->destroyed) {
-		client->manager = wl_registry_bind(registry, name,
-			&pixcache_manager_v1_interface, 1);
-		client->manager_name = name;
-		pixcache_manager_v1_add_listener(client->manager,
-			&manager_listener, client);
-		client->batch = pixcache_manager_v1_create_batch(
-			client->manager);
-		pixcache_batch_v1_add_listener(client->batch,
-			&pxcl_batch_listener, client);
-	}
-	pthread_cond_broadcast(&client->cond);
 }
 
 static void
@@ -177,10 +206,15 @@ registry_global_remove(void *data, struct wl_registry *registry,
 	struct pixcache_client *client = data;
 
 	(void)registry;
+	if (name == client->global) {
+		client->global = 0;
+	}
 	/* The manager went: a new one, if any, is a new instance. */
-	if (client->manager != NULL && name == client->manager_name) {
-		pxcl_drop_manager_state(client);
+	if (client->manager != NULL && name == client->manager_name &&
+			!client->stale) {
+		client->stale = true;
 		client->stats.reconnects++;
+		pthread_cond_broadcast(&client->cond);
 	}
 }
 
@@ -188,6 +222,20 @@ static const struct wl_registry_listener registry_listener = {
 	.global = registry_global,
 	.global_remove = registry_global_remove,
 };
+
+/* Binds the manager the registry announced, and the library's batch. */
+static void
+bind_manager(struct pixcache_client *client)
+{
+	client->manager = wl_registry_bind(client->registry, client->global,
+		&pixcache_manager_v1_interface, 1);
+	client->manager_name = client->global;
+	pixcache_manager_v1_add_listener(client->manager, &manager_listener,
+		client);
+	client->batch = pixcache_manager_v1_create_batch(client->manager);
+	pixcache_batch_v1_add_listener(client->batch, &pxcl_batch_listener,
+		client);
+}
 
 /* ---- connections ---- */
 
@@ -251,16 +299,22 @@ connect_own(struct pixcache_client *client)
 	return attach(client, display);
 }
 
-/* An own connection broke: drop it, and everything of it, and retry. */
+/*
+ * An own connection broke, and its state is settled: close it and open
+ * a new one. Only the one call in flight does this, so nobody else holds
+ * a proxy of the old display.
+ */
 static int
 reconnect(struct pixcache_client *client)
 {
-	/* Whoever still reads the old display finds it hung up, soon. */
+	/* The library's thread may still poll the old display: it finds it
+	 * hung up at once. */
 	while (client->readers > 0) {
 		pthread_cond_wait(&client->cond, &client->lock);
 	}
 	detach(client);
 	client->broken = false;
+	client->global = 0;
 	client->stats.reconnects++;
 	return connect_own(client);
 }
@@ -373,11 +427,52 @@ pixcache_client_connect(const char *socket_name,
 
 /* ---- reading and dispatching ---- */
 
+struct pxcl_io_breaks pxcl_io_breaks;
+
+/*
+ * The test hook: when it breaks the connection at point, the socket is
+ * shut down both ways, as a peer that vanished leaves it, and the step
+ * returns the errno the hook chose (0: the step runs, and fails on the
+ * dead socket as it would: EPIPE on a write, end of file on a read).
+ */
+static int
+io_break(struct pixcache_client *client, const char *point)
+{
+	if (pxcl_io_breaks.fail == NULL || client->display == NULL ||
+			!pxcl_io_breaks.fail(pxcl_io_breaks.data, point)) {
+		return 0;
+	}
+	shutdown(wl_display_get_fd(client->display), SHUT_RDWR);
+	return -pxcl_io_breaks.error;
+}
+
+/* wl_display_flush(), 0 or a negative errno; a break is noted. */
+static int
+flush_display(struct pixcache_client *client)
+{
+	int ret = io_break(client, "flush");
+
+	if (ret == 0 && wl_display_flush(client->display) < 0) {
+		ret = -errno;
+	}
+	if (ret < 0 && ret != -EAGAIN) {
+		pxcl_connection_broke(client);
+	}
+	return ret;
+}
+
+/* Dispatches the library's queue; a display error is noted as a break. */
 static int
 dispatch_locked(struct pixcache_client *client)
 {
-	return wl_display_dispatch_queue_pending(client->display,
-		client->queue) < 0 ? -errno : 0;
+	int n = wl_display_dispatch_queue_pending(client->display,
+		client->queue);
+
+	if (n < 0) {
+		n = -errno;
+		pxcl_connection_broke(client);
+	}
+	return n;
 }
 
 /*
@@ -401,26 +496,36 @@ read_once(struct pixcache_client *client, int timeout_ms, int wake_fd)
 
 	if (wl_display_prepare_read_queue(display, client->queue) != 0) {
 		/* Events are queued already: someone read for us. */
-		return dispatch_locked(client);
+		ret = dispatch_locked(client);
+		return ret < 0 ? ret : 0;
 	}
-	if (wl_display_flush(display) < 0 && errno != EAGAIN) {
-		ret = -errno;
+	ret = flush_display(client);
+	if (ret < 0 && ret != -EAGAIN) {
 		wl_display_cancel_read(display);
 		return ret;
 	}
 	client->readers++;
 	pthread_mutex_unlock(&client->lock);
 	n = poll(pfd, wake_fd >= 0 ? 2 : 1, timeout_ms);
+	ret = 0;
 	if (n <= 0 || !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 		wl_display_cancel_read(display);
 		ret = n < 0 && errno != EINTR ? -errno : 0;
+	} else if ((ret = io_break(client, "read")) < 0) {
+		wl_display_cancel_read(display);
 	} else if (wl_display_read_events(display) < 0) {
 		ret = -errno;
 	}
 	pthread_mutex_lock(&client->lock);
 	client->readers--;
 	pthread_cond_broadcast(&client->cond);
-	return ret < 0 ? ret : dispatch_locked(client);
+	if (ret == 0) {
+		ret = dispatch_locked(client);
+	}
+	if (ret < 0) {
+		pxcl_connection_broke(client);
+	}
+	return ret;
 }
 
 static bool
@@ -447,22 +552,19 @@ pxcl_wait_once(struct pixcache_client *client, int timeout_ms)
 {
 	int ret;
 
+	if ((ret = pxcl_lost(client)) < 0) {
+		return ret;
+	}
 	if (client->thread_running && !on_thread(client)) {
 		/* The library's thread reads: wait for it to say something. */
 		struct timespec ts = pxcl_deadline_after(timeout_ms);
 
 		pthread_cond_timedwait(&client->cond, &client->lock, &ts);
-		return client->broken ? -EPIPE : 0;
-	}
-	if (client->display == NULL || client->broken) {
-		return -ENOTCONN;
+		return pxcl_lost(client);
 	}
 	ret = read_once(client, timeout_ms, -1);
-	if (ret < 0) {
-		pxcl_connection_broke(client);
-	}
 	run_completions_unlocked(client);
-	return ret;
+	return pxcl_lost(client);
 }
 
 int
@@ -523,23 +625,39 @@ roundtrip(struct pixcache_client *client, const struct timespec *deadline)
 	return ret;
 }
 
+/*
+ * A connection to use: a broken one of our own is replaced, by the only
+ * call in flight (another one may still hold proxies of the old one).
+ */
+static int
+connection_ready(struct pixcache_client *client)
+{
+	if (client->stale) {
+		/* Being let go of once no call is left. */
+		return -ECONNRESET;
+	}
+	if (!client->broken) {
+		return client->display != NULL ? 0 : -ENOTCONN;
+	}
+	if (!client->own_display) {
+		/* The application's display: only it can reconnect. */
+		return -ENOTCONN;
+	}
+	return client->calls == 1 ? reconnect(client) : -ECONNRESET;
+}
+
 int
 pxcl_connect_manager(struct pixcache_client *client)
 {
 	struct timespec deadline;
-	int ret = 0;
+	int ret;
 
 	if (client->destroyed) {
 		return -EINVAL;
 	}
-	if (client->broken && !client->own_display) {
-		/* The application's display: only it can reconnect. */
-		return -ENOTCONN;
-	}
-	if (client->broken && (ret = reconnect(client)) < 0) {
+	if ((ret = connection_ready(client)) < 0) {
 		return ret;
 	}
-	client->silent = false;
 	if (client->manager != NULL && client->instance != 0) {
 		return 0;
 	}
@@ -547,18 +665,20 @@ pxcl_connect_manager(struct pixcache_client *client)
 		return -ECONNREFUSED;
 	}
 	deadline = pxcl_deadline_after(client->options.timeout_ms);
-	if (client->manager == NULL) {
+	if (client->manager == NULL && client->global == 0) {
 		ret = roundtrip(client, &deadline);
 	}
 	if (ret < 0) {
 		return ret == -ETIMEDOUT ? ret : -ENOTCONN;
 	}
-	if (client->refusal != 0) {
-		return -ECONNREFUSED;
-	}
-	if (client->manager == NULL) {
+	if (client->manager == NULL && client->global == 0) {
 		/* The display has no pixcache manager. */
 		return -ENOTCONN;
+	}
+	if (client->manager == NULL) {
+		bind_manager(client);
+		/* Out now: the library's thread may be polling already. */
+		ret = pxcl_flush_some(client, true);
 	}
 	/* The hello follows the bind: one more roundtrip at most. */
 	while (client->instance == 0 && client->refusal == 0 && ret == 0 &&
@@ -585,59 +705,69 @@ pxcl_flush_some(struct pixcache_client *client, bool force)
 {
 	struct timespec deadline;
 	struct pollfd pfd;
+	int ret;
 
+	if (client->broken || client->display == NULL) {
+		return -ECONNRESET;
+	}
+	if ((ret = io_break(client, "send")) < 0) {
+		pxcl_connection_broke(client);
+		return ret;
+	}
 	if (!force && ++client->unflushed < PXCL_FLUSH_EVERY) {
 		return 0;
 	}
 	client->unflushed = 0;
-	if (client->display == NULL) {
-		return -ENOTCONN;
-	}
-	if (wl_display_flush(client->display) >= 0) {
-		return 0;
-	}
 	deadline = pxcl_deadline_after(client->options.timeout_ms);
 	pfd = (struct pollfd){ wl_display_get_fd(client->display), POLLOUT, 0 };
-	while (wl_display_flush(client->display) < 0) {
-		int ret = -errno;
-
-		if (ret != -EAGAIN) {
-			pxcl_connection_broke(client);
-			return ret;
-		}
+	while ((ret = flush_display(client)) == -EAGAIN) {
 		if (pxcl_remaining_ms(&deadline) == 0) {
 			return -ETIMEDOUT;
 		}
 		poll(&pfd, 1, pxcl_remaining_ms(&deadline));
 	}
+	return ret < 0 ? ret : 0;
+}
+
+/* Sends the usage noted so far: nearly 4 KiB, into an empty buffer. */
+int
+pxcl_send_usage(struct pixcache_client *client)
+{
+	struct wl_array array = {
+		.size = client->nusage * 2 * sizeof(uint32_t),
+		.alloc = client->nusage * 2 * sizeof(uint32_t),
+		.data = client->usage,
+	};
+	int ret;
+
+	/* Or libwayland may have to flush into a full socket. */
+	if ((ret = pxcl_flush_some(client, true)) < 0) {
+		return ret;
+	}
+	pixcache_batch_v1_used(client->batch, &array);
+	client->nusage = 0;
+	client->commits++;
 	return 0;
 }
 
 int
 pxcl_commit(struct pixcache_client *client)
 {
-	int ret;
+	int ret = pxcl_lost(client);
 
-	if (client->batch == NULL) {
-		return -ENOTCONN;
+	if (ret == 0 && client->batch == NULL) {
+		ret = -ENOTCONN;
 	}
-	if (client->nusage > 0) {
-		struct wl_array array = {
-			.size = client->nusage * 2 * sizeof(uint32_t),
-			.alloc = client->nusage * 2 * sizeof(uint32_t),
-			.data = client->usage,
-		};
-
-		/* Nearly 4 KiB: into an empty buffer, or libwayland may
-		 * have to flush into a full socket. */
-		pxcl_flush_some(client, true);
-		pixcache_batch_v1_used(client->batch, &array);
-		client->nusage = 0;
-		client->commits++;
+	if (ret == 0 && client->nusage > 0) {
+		ret = pxcl_send_usage(client);
+	}
+	if (ret < 0) {
+		return ret;
 	}
 	pixcache_batch_v1_commit(client->batch, ++client->serial);
 	client->queued = 0;
 	ret = pxcl_flush_some(client, true);
+	/* A full socket is not a failure: the rest goes with the next. */
 	return ret == -ETIMEDOUT ? 0 : ret;
 }
 
@@ -649,9 +779,6 @@ pxcl_wait_done(struct pixcache_client *client)
 	int ret = 0;
 
 	while ((int32_t)(client->done_serial - serial) < 0 && ret == 0) {
-		if (client->manager == NULL) {
-			return -ECONNRESET;
-		}
 		if (pxcl_remaining_ms(&deadline) == 0) {
 			return -ETIMEDOUT;
 		}
@@ -665,22 +792,22 @@ pixcache_client_dispatch(struct pixcache_client *client)
 {
 	int n = -ENOTCONN;
 
-	pthread_mutex_lock(&client->lock);
-	if (client->own_display && !client->thread_running &&
-			client->display != NULL && !client->broken &&
-			read_once(client, 0, -1) < 0) {
-		/* Nobody else reads a connection of our own: read, unblocked. */
-		pxcl_connection_broke(client);
-	}
+	pxcl_enter(client);
 	if (client->display != NULL && !client->broken) {
-		n = wl_display_dispatch_queue_pending(client->display,
-			client->queue);
-		if (n < 0) {
-			n = -errno;
-			pxcl_connection_broke(client);
+		n = 0;
+		if (client->own_display && !client->thread_running) {
+			/* Nobody else reads a connection of our own: read,
+			 * unblocked. */
+			n = read_once(client, 0, -1);
+		}
+		if (n == 0) {
+			n = dispatch_locked(client);
 		}
 	}
-	pthread_mutex_unlock(&client->lock);
+	if (n < 0 && client->broken) {
+		n = client->own_display ? -ECONNRESET : -ENOTCONN;
+	}
+	pxcl_leave(client);
 	pxcl_run_completions(client);
 	return n;
 }
@@ -690,12 +817,12 @@ pixcache_client_flush(struct pixcache_client *client)
 {
 	int ret;
 
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	ret = pxcl_connect_manager(client);
 	if (ret == 0) {
 		ret = pxcl_commit(client);
 	}
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	return ret;
 }
 
@@ -745,9 +872,10 @@ thread_main(void *data)
 			pthread_mutex_lock(&client->lock);
 			continue;
 		}
-		if (read_once(client, -1, client->wake[0]) < 0) {
-			pxcl_connection_broke(client);
-		}
+		read_once(client, -1, client->wake[0]);
+		/* A break it found is settled here if no call is in flight,
+		 * else by the last call to leave. */
+		pxcl_settle(client);
 		pthread_cond_broadcast(&client->cond);
 		run_completions_unlocked(client);
 	}
@@ -812,12 +940,17 @@ pixcache_client_destroy(struct pixcache_client *client)
 	}
 	stop_thread(client);
 	pthread_mutex_lock(&client->lock);
+	/* Calls still in flight on other threads end within their timeout. */
+	while (client->calls > 0) {
+		pthread_cond_wait(&client->cond, &client->lock);
+	}
 	/* A connection of our own closes next: no need to tell the server
 	 * of each object (it frees them all, and would only answer with a
 	 * delete_id for each, which nobody reads). */
 	client->silent = client->own_display;
-	pxcl_drop_manager_state(client);
 	client->destroyed = true;
+	client->stale = false;
+	drop_manager_state(client);
 	detach(client);
 	pthread_mutex_unlock(&client->lock);
 	pxcl_run_completions(client);

@@ -100,7 +100,7 @@ void
 pxcl_proxy_release(struct pixcache_client *client, struct wl_proxy *proxy)
 {
 	pxcl_proxy_orphan(proxy);
-	if (client->silent) {
+	if (client->silent || client->broken) {
 		/* The connection goes anyway: the server frees the rest. */
 		wl_proxy_destroy(proxy);
 		return;

@@ -310,12 +310,56 @@ pxcl_pixmap_current(const struct pixcache_pixmap *pixmap)
 		pixmap->key.generation;
 }
 
+/*
+ * A held pixmap in a pool is about to lose its lease, after which the
+ * manager may put another pixmap in its place, and our private read-only
+ * mapping would show the new bytes (the pool's file changes under it).
+ * So its pages are copied, and the copy moved over them at the same
+ * address with mremap(), which swaps them under the mm lock: a reader on
+ * another thread sees the same bytes before and after, and pointers into
+ * the pixmap (pixman images) stay valid. The pool's munmap() frees the
+ * copy with the rest. Costs the pixmap's bytes, rounded to pages.
+ */
+static int
+keep_bytes(const struct pixcache_pixmap *pixmap)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = (uintptr_t)pixmap->data & ~(page - 1);
+	uintptr_t end = ((uintptr_t)pixmap->data +
+		(size_t)pixmap->stride * pixmap->height + page - 1) &
+		~(page - 1);
+	size_t len = end - start;
+	void *copy = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int ret = 0;
+
+	if (copy == MAP_FAILED) {
+		return -errno;
+	}
+	/* The pool's last page is mapped whole: the copy stays inside. */
+	memcpy(copy, (const void *)start, len);
+	if (mprotect(copy, len, PROT_READ) < 0 ||
+			mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+			(void *)start) == MAP_FAILED) {
+		ret = -errno;
+		munmap(copy, len);
+	}
+	return ret;
+}
+
 void
 pxcl_pixmaps_detach(struct pixcache_client *client)
 {
 	struct pixcache_pixmap *pixmap;
 
 	wl_list_for_each(pixmap, &client->pixmaps, link) {
+		if (pixmap->lease != NULL && pixmap->pool != NULL) {
+			if (keep_bytes(pixmap) == 0) {
+				client->stats.held_copies++;
+			} else {
+				client->stats.held_copy_failures++;
+			}
+		}
 		if (pixmap->lease != NULL) {
 			pxcl_proxy_release(client,
 				(struct wl_proxy *)pixmap->lease);
@@ -381,9 +425,9 @@ pixcache_pixmap_unref(struct pixcache_pixmap *pixmap)
 		return;
 	}
 	client = pixmap->client;
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	pixmap_free_locked(pixmap);
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	pixmap_free_memory(pixmap);
 	pxcl_client_unref(client);
 }

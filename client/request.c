@@ -469,19 +469,11 @@ note_use(struct pixcache_client *client, struct pxcl_entry *entry)
 		return;
 	}
 	entry->noted = client->commits;
-	if (client->nusage == PXCL_USAGE_PAIRS) {
-		struct wl_array array = {
-			.size = sizeof(client->usage),
-			.alloc = sizeof(client->usage),
-			.data = client->usage,
-		};
-
-		/* Nearly 4 KiB: into an empty buffer, and out at once. */
-		pxcl_flush_some(client, true);
-		pixcache_batch_v1_used(client->batch, &array);
-		client->nusage = 0;
-		client->commits++;
-		pxcl_flush_some(client, true);
+	/* Out at once; a break is noted and settled after the call. */
+	if (client->nusage == PXCL_USAGE_PAIRS &&
+			(pxcl_send_usage(client) < 0 ||
+			pxcl_flush_some(client, true) < 0)) {
+		return;
 	}
 	client->usage[2 * client->nusage] = key->slot;
 	client->usage[2 * client->nusage + 1] = key->generation;
@@ -501,7 +493,8 @@ find_local_locked(struct pixcache_client *client, const char *realm_name,
 	size_t len = strnlen(name, PXC_NAME_MAX + 1);
 	struct pxcl_entry *entry;
 
-	if (realm == NULL || len > PXC_NAME_MAX) {
+	/* Nothing of a manager being let go is served. */
+	if (realm == NULL || len > PXC_NAME_MAX || client->stale) {
 		return NULL;
 	}
 	entry = pxcl_names_find(client, realm, name, len,
@@ -527,9 +520,9 @@ pixcache_client_find_local(struct pixcache_client *client,
 			pixmap == NULL) {
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	*pixmap = find_local_locked(client, realm, name);
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	if (*pixmap != NULL) {
 		return 0;
 	}
@@ -549,13 +542,8 @@ find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
 	struct timespec deadline =
 		pxcl_deadline_after(client->options.timeout_ms);
 	struct pxcl_request **reqs = calloc(count, sizeof(*reqs));
-	uint32_t epoch = client->epoch;
 	int ret = reqs == NULL ? -ENOMEM : pxcl_make_room(client, count);
 
-	if (ret == 0 && client->epoch != epoch) {
-		/* The manager's state went while we waited: realm with it. */
-		ret = -ECONNRESET;
-	}
 	for (unsigned i = 0; ret == 0 && i < count; i++) {
 		if (pixmaps[i] == NULL && results[i] == -EAGAIN) {
 			reqs[i] = send_lookup(client, realm, names[i], true);
@@ -588,7 +576,6 @@ find_remote(struct pixcache_client *client, struct pxcl_realm *realm,
 	const char *const *names, unsigned count, int *results,
 	struct pixcache_pixmap **pixmaps)
 {
-	uint32_t epoch = client->epoch;
 	unsigned left = count + 1;
 	int ret = 0;
 
@@ -602,9 +589,11 @@ find_remote(struct pixcache_client *client, struct pxcl_realm *realm,
 			if (n > client->options.max_outstanding) {
 				n = client->options.max_outstanding;
 			}
-			ret = client->epoch != epoch ? -ECONNRESET :
-				find_chunk(client, realm, names + i, n,
+			ret = pxcl_lost(client);
+			if (ret == 0) {
+				ret = find_chunk(client, realm, names + i, n,
 					results + i, pixmaps + i);
+			}
 			i += n;
 		}
 		if (ret == 0) {
@@ -635,7 +624,7 @@ pixcache_client_find_many(struct pixcache_client *client,
 			names == NULL || results == NULL || pixmaps == NULL) {
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	/* -EAGAIN marks a name only the manager can answer. */
 	for (unsigned i = 0; i < count; i++) {
 		results[i] = pxcl_check_name(names[i]);
@@ -659,7 +648,7 @@ pixcache_client_find_many(struct pixcache_client *client,
 			results[i] = ret;
 		}
 	}
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	return ret;
 }
 
@@ -690,7 +679,7 @@ pixcache_client_find_key(struct pixcache_client *client,
 		return -EINVAL;
 	}
 	*pixmap = NULL;
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	deadline = pxcl_deadline_after(client->options.timeout_ms);
 	ret = pxcl_ready(client, true);
 	if (ret == 0) {
@@ -704,7 +693,7 @@ pixcache_client_find_key(struct pixcache_client *client,
 			ret = collect(req, ret, pixmap);
 		}
 	}
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	return ret;
 }
 
@@ -761,14 +750,14 @@ pixcache_client_lookup(struct pixcache_client *client, const char *realm_name,
 			pxcl_check_name(name) < 0 || callback == NULL) {
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	local = find_local_locked(client, realm_name, name);
 	if (local != NULL) {
 		ret = queue_local_answer(client, local, callback, data);
 	} else {
 		ret = send_async(client, realm_name, name, callback, data);
 	}
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	if (ret < 0) {
 		pixcache_pixmap_unref(local);
 	}

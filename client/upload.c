@@ -146,9 +146,9 @@ pxcl_fill_one(struct pixcache_client *client)
 	uint32_t size, stride;
 	int fd, ret;
 
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	if (wl_list_empty(&client->fills)) {
-		pthread_mutex_unlock(&client->lock);
+		pxcl_leave(client);
 		return false;
 	}
 	req = wl_container_of(client->fills.next, req, fill_link);
@@ -168,9 +168,10 @@ pxcl_fill_one(struct pixcache_client *client)
 		/* Completed meanwhile: to be called back now. */
 		wl_list_insert(client->completed.prev, &req->link);
 	} else {
+		/* A break is noted, and settled as this leaves. */
 		commit_filled(client, req, ret);
 	}
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	return true;
 }
 
@@ -250,7 +251,7 @@ pixcache_client_put(struct pixcache_client *client, const char *realm_name,
 	if (ret < 0 || f == NULL) {
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	deadline = pxcl_deadline_after(client->options.timeout_ms);
 	ret = pxcl_ready(client, true);
 	if (ret == 0) {
@@ -276,7 +277,7 @@ pixcache_client_put(struct pixcache_client *client, const char *realm_name,
 		}
 		pxcl_request_free(req);
 	}
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	return ret;
 }
 
@@ -292,7 +293,7 @@ pixcache_client_upload(struct pixcache_client *client, const char *realm_name,
 	if (ret < 0 || f == NULL || callback == NULL) {
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&client->lock);
+	pxcl_enter(client);
 	ret = pxcl_ready(client, false);
 	if (ret == 0) {
 		req = send_upload(client, realm_name, name, image, format,
@@ -304,6 +305,6 @@ pixcache_client_upload(struct pixcache_client *client, const char *realm_name,
 		req->pxc_format = f;
 		req->image = pixman_image_ref(image);
 	}
-	pthread_mutex_unlock(&client->lock);
+	pxcl_leave(client);
 	return ret;
 }

@@ -183,6 +183,23 @@ ch_server_stop(struct ch_server *server)
 	free(server);
 }
 
+static void
+kill_clients(struct pixcache_manager *manager, void *data)
+{
+	struct wl_list *clients = wl_display_get_client_list(data);
+
+	(void)manager;
+	while (!wl_list_empty(clients)) {
+		wl_client_destroy(wl_client_from_link(clients->next));
+	}
+}
+
+void
+ch_server_kill_clients(struct ch_server *server)
+{
+	ch_server_call(server, kill_clients, server->display);
+}
+
 const char *
 ch_server_socket(const struct ch_server *server)
 {

@@ -37,6 +37,11 @@ void ch_server_stats(struct ch_server *server, struct pixcache_stats *stats);
 /** Removes name from realm on the server's side. Returns its result. */
 int ch_server_remove(struct ch_server *server, const char *realm,
 	const char *name);
+/**
+ * Closes every client's connection from the server's side, as a
+ * compositor does to a client it kills; the manager runs on.
+ */
+void ch_server_kill_clients(struct ch_server *server);
 /** Holds the loop still (nothing answered) until ch_server_resume(). */
 void ch_server_pause(struct ch_server *server);
 void ch_server_resume(struct ch_server *server);

@@ -850,55 +850,85 @@ worker(const char *socket, int fd)
 	pixcache_client_destroy(client);
 }
 
-static pid_t
-spawn(void (*fn)(const char *socket, int fd), const char *socket, int *rfd)
-{
-	int fds[2];
+/*
+ * A worker process, forked while the test runs no thread yet (the server
+ * starts after): it waits for the socket's path on a pipe, then runs fn.
+ */
+struct worker {
 	pid_t pid;
+	int go;				/* the socket's path goes here */
+	int result;			/* fn's output comes from here */
+};
 
-	assert(pipe(fds) == 0);
-	pid = fork();
-	assert(pid >= 0);
-	if (pid == 0) {
-		close(fds[0]);
-		fn(socket, fds[1]);
-		close(fds[1]);
+static void
+spawn(struct worker *w, void (*fn)(const char *socket, int fd))
+{
+	int go[2], out[2];
+
+	assert(pipe(go) == 0 && pipe(out) == 0);
+	w->pid = test_fork();
+	if (w->pid == 0) {
+		char socket[256] = { 0 };
+
+		close(go[1]);
+		close(out[0]);
+		assert(read(go[0], socket, sizeof(socket) - 1) > 0);
+		close(go[0]);
+		fn(socket, out[1]);
+		close(out[1]);
 		_exit(0);
 	}
-	close(fds[1]);
-	*rfd = fds[0];
-	return pid;
+	close(go[0]);
+	close(out[1]);
+	w->go = go[1];
+	w->result = out[0];
+}
+
+/* Tells the worker where the server is: the runtime dir is ours alone. */
+static void
+start(struct worker *w, struct ch_server *server)
+{
+	char path[256];
+	int n = snprintf(path, sizeof(path), "%s/%s",
+		getenv("XDG_RUNTIME_DIR"), ch_server_socket(server));
+
+	assert(write(w->go, path, (size_t)n) == n);
+	close(w->go);
 }
 
 static void
-reap(pid_t pid)
+reap(struct worker *w)
 {
 	int status;
 
-	assert(waitpid(pid, &status, 0) == pid);
+	close(w->result);
+	assert(waitpid(w->pid, &status, 0) == w->pid);
 	assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 TEST(processes_missing_the_same_names_upload_each_once)
 {
-	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
-	int fds[PROCS], total = 0;
+	struct ch_server *server;
+	struct worker workers[PROCS];
 	uint64_t sums[PROCS][NAMES];
 	struct pixcache_stats stats;
-	pid_t pids[PROCS];
+	int total = 0;
 
 	for (int p = 0; p < PROCS; p++) {
-		pids[p] = spawn(worker, ch_server_socket(server), &fds[p]);
+		spawn(&workers[p], worker);
+	}
+	server = ch_server_start(NULL, NULL, NULL);
+	for (int p = 0; p < PROCS; p++) {
+		start(&workers[p], server);
 	}
 	for (int p = 0; p < PROCS; p++) {
 		int uploads;
 
-		assert(read(fds[p], &uploads, sizeof(uploads)) ==
+		assert(read(workers[p].result, &uploads, sizeof(uploads)) ==
 			sizeof(uploads));
-		assert(read(fds[p], sums[p], sizeof(sums[p])) ==
+		assert(read(workers[p].result, sums[p], sizeof(sums[p])) ==
 			sizeof(sums[p]));
-		close(fds[p]);
-		reap(pids[p]);
+		reap(&workers[p]);
 		total += uploads;
 	}
 	assert(total == NAMES);
@@ -928,16 +958,17 @@ uploader(const char *socket, int fd)
 
 TEST(upload_outlives_the_uploader)
 {
-	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct ch_server *server;
 	struct pixcache_client *client;
 	struct pixcache_pixmap *pixmap;
+	struct worker w;
 	uint64_t unused;
-	int fd;
-	pid_t pid = spawn(uploader, ch_server_socket(server), &fd);
 
-	assert(read(fd, &unused, sizeof(unused)) == sizeof(unused));
-	close(fd);
-	reap(pid);
+	spawn(&w, uploader);
+	server = ch_server_start(NULL, NULL, NULL);
+	start(&w, server);
+	assert(read(w.result, &unused, sizeof(unused)) == sizeof(unused));
+	reap(&w);
 	client = ch_connect(server);
 	assert(pixcache_client_find(client, "default", "shared", &pixmap) ==
 		0);

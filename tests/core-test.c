@@ -1134,8 +1134,7 @@ TEST(tags_differ_between_parent_and_child_after_fork)
 	setup(1000, CAP);
 	put("warm", 0, 1);	/* the generator has buffered output */
 	assert(pipe(fds) == 0);
-	pid = fork();
-	assert(pid >= 0);
+	pid = test_fork();
 	if (pid == 0) {
 		close(fds[0]);
 		child = put("x", 1, 1);

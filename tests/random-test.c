@@ -195,8 +195,7 @@ TEST(generator_refuses_output_after_fork_without_reseed)
 	assert(pxc_random_init(&r) == 0);
 	assert(pxc_random_bytes(&r, &tag, sizeof(tag)) == 0);
 	assert(pipe(fds) == 0);
-	pid = fork();
-	assert(pid >= 0);
+	pid = test_fork();
 	if (pid == 0) {
 		uint64_t out = 0;
 

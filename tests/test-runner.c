@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -61,6 +62,51 @@ test_count_fds(void)
 	return n;
 }
 
+/* Threads of this process, from /proc/self/task. */
+static int
+count_threads(void)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *d;
+	int n = 0;
+
+	assert(dir != NULL);
+	while ((d = readdir(dir)) != NULL) {
+		n += d->d_name[0] != '.';
+	}
+	closedir(dir);
+	return n;
+}
+
+/* Dies when the parent does; if it died already, dies now. */
+static void
+die_with_parent(pid_t parent)
+{
+	assert(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0);
+	if (getppid() != parent) {
+		_exit(EXIT_FAILURE);
+	}
+}
+
+int
+test_fork(void)
+{
+	pid_t parent = getpid();
+	int threads = count_threads();
+	pid_t pid;
+
+	if (threads != 1) {
+		test_fail("fork() from a process of %d threads", threads);
+	}
+	fflush(NULL);
+	pid = fork();
+	assert(pid >= 0);
+	if (pid == 0) {
+		die_with_parent(parent);
+	}
+	return pid;
+}
+
 unsigned
 test_timeout(void)
 {
@@ -71,11 +117,14 @@ test_timeout(void)
 }
 
 static void
-run_child(const struct test *t)
+run_child(const struct test *t, pid_t runner)
 {
 	struct rlimit no_core = { 0, 0 };
 	int fds;
 
+	die_with_parent(runner);
+	/* A group of its own: the runner kills it whole when it ends. */
+	assert(setpgid(0, 0) == 0);
 	setrlimit(RLIMIT_CORE, &no_core);
 	/* A test that aborts must not lose what it printed. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -98,6 +147,7 @@ run_test(const struct test *t)
 	struct timespec start, end;
 	const char *verdict;
 	enum outcome outcome;
+	pid_t runner = getpid();
 	int status;
 	pid_t pid;
 
@@ -106,11 +156,15 @@ run_test(const struct test *t)
 	pid = fork();
 	assert(pid >= 0);
 	if (pid == 0) {
-		run_child(t);
+		run_child(t, runner);
 	}
+	/* Set here too, so the kill below finds the group either way. */
+	setpgid(pid, pid);
 	while (waitpid(pid, &status, 0) < 0) {
 		assert(errno == EINTR);
 	}
+	/* Whatever the test started and left behind goes with it. */
+	kill(-pid, SIGKILL);
 	clock_gettime(CLOCK_MONOTONIC, &end);
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SUCCESS) {

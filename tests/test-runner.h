@@ -1,7 +1,10 @@
 /*
  * The test runner: every TEST runs in a child process of its own, so a
  * crash fails that test alone, under a timeout, with a check that it
- * leaves no file descriptor open.
+ * leaves no file descriptor open. Each test is a process group of its
+ * own, killed whole when the test ends, and dies with the runner: a
+ * process a test started can never outlive it and hold the runner's
+ * output open.
  */
 
 #ifndef PIXCACHE_TEST_RUNNER_H
@@ -39,5 +42,12 @@ int test_count_fds(void);
 
 /** The seconds a test may take, scaled by PXC_TEST_TIMEOUT_SCALE. */
 unsigned test_timeout(void);
+
+/**
+ * fork() for tests: fails the test if this process runs more than one
+ * thread (a lock another thread held at the fork stays held in the child
+ * forever), and the child dies with its parent.
+ */
+int test_fork(void);
 
 #endif

@@ -254,6 +254,12 @@ struct pixcache_client_usage {
 	uint64_t remote_lookups;
 	uint64_t uploads;
 	uint64_t reconnects;
+	/* Held pixmaps whose lease went (destroy, a break, the manager
+	 * gone) with the pixmap still in a pool: copied to private memory
+	 * so that their bytes stay; and those that could not be (out of
+	 * memory: they keep showing the pool). */
+	uint64_t held_copies;
+	uint64_t held_copy_failures;
 };
 
 PIXCACHE_CLIENT_EXPORT void pixcache_client_get_usage(

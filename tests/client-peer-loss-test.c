@@ -1,0 +1,253 @@
+/*
+ * The client library when the manager vanishes in the middle of a call:
+ * one test for each way it was once found to touch freed state or to let
+ * held bytes change.
+ */
+
+#define _GNU_SOURCE
+#include <assert.h>
+#include <drm_fourcc.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client-harness.h"
+#include "client-private.h"
+#include "test-runner.h"
+
+static void
+put_pattern(struct pixcache_client *client, const char *name, uint32_t size,
+	uint32_t seed)
+{
+	pixman_image_t *image = ch_image(size, size, seed);
+
+	assert(pixcache_client_put(client, "default", name, image,
+		DRM_FORMAT_ARGB8888, PIXCACHE_PUT_REPLACE, NULL) == 0);
+	pixman_image_unref(image);
+}
+
+/* Names n0..n(count-1), each stored with its index as the pattern. */
+static void
+put_names(struct pixcache_client *client, int count, char names[][8])
+{
+	for (int i = 0; i < count; i++) {
+		snprintf(names[i], 8, "n%d", i);
+		put_pattern(client, names[i], 8, (uint32_t)i);
+	}
+}
+
+static uint32_t
+usage_entries(struct pixcache_client *client)
+{
+	struct pixcache_client_usage usage;
+
+	pixcache_client_get_usage(client, &usage);
+	return usage.local_entries;
+}
+
+static bool
+is_loss(int ret)
+{
+	return ret == -ECONNRESET || ret == -ENOTCONN || ret == -EPIPE;
+}
+
+TEST(find_many_past_a_flush_on_a_connection_whose_manager_went)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	struct pixcache_pixmap *pixmaps[20];
+	const char *names[20];
+	char storage[20][8];
+	int results[20];
+
+	put_pattern(client, "bound", 8, 1);
+	for (int i = 0; i < 20; i++) {
+		snprintf(storage[i], sizeof(storage[i]), "m%d", i);
+		names[i] = storage[i];
+	}
+	ch_server_kill_clients(server);
+	/* More names than go out between two flushes: one fails midway. */
+	assert(is_loss(pixcache_client_find_many(client, "default", names,
+		20, results, pixmaps)));
+	for (int i = 0; i < 20; i++) {
+		assert(pixmaps[i] == NULL && is_loss(results[i]));
+	}
+	/* The next call reconnects. */
+	assert(pixcache_client_find_many(client, "default", names, 20,
+		results, pixmaps) == 0);
+	assert(results[0] == -ENOENT);
+	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
+
+TEST(destroy_after_the_manager_went_with_entries_in_the_local_map)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct wl_display *display =
+		wl_display_connect(ch_server_socket(server));
+	struct pixcache_client *client;
+	char names[12][8];
+
+	assert(display != NULL);
+	client = pixcache_client_create(display, NULL);
+	assert(client != NULL);
+	put_names(client, 12, names);
+	for (int i = 0; i < 12; i++) {
+		struct pixcache_pixmap *pixmap;
+
+		assert(pixcache_client_find(client, "default", names[i],
+			&pixmap) == 0);
+		pixcache_pixmap_unref(pixmap);
+	}
+	assert(usage_entries(client) == 12);
+	ch_server_kill_clients(server);
+	/* Twelve leases to release: a flush among them fails. */
+	pixcache_client_destroy(client);
+	wl_display_disconnect(display);
+	ch_server_stop(server);
+}
+
+TEST(flush_after_a_local_hit_on_a_connection_whose_manager_went)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	struct pixcache_pixmap *pixmap;
+
+	put_pattern(client, "a", 8, 1);
+	assert(pixcache_client_find(client, "default", "a", &pixmap) == 0);
+	pixcache_pixmap_unref(pixmap);
+	/* A local hit: its use waits to be reported with the next flush. */
+	assert(pixcache_client_find_local(client, "default", "a",
+		&pixmap) == 0);
+	ch_server_kill_clients(server);
+	assert(is_loss(pixcache_client_flush(client)));
+	assert(ch_has_pattern(pixmap, 1));
+	pixcache_pixmap_unref(pixmap);
+	/* Reconnected: the local map is gone, the name is asked again. */
+	assert(pixcache_client_find(client, "default", "a", &pixmap) == 0);
+	assert(ch_has_pattern(pixmap, 1));
+	pixcache_pixmap_unref(pixmap);
+	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
+
+/* Replaces name, so that its pool space goes to a new pixmap. */
+static void
+reuse_space_of(struct ch_server *server, const char *name, uint32_t seed)
+{
+	struct pixcache_client *other = ch_connect(server);
+	struct pixcache_pixmap *pixmap;
+
+	assert(ch_server_remove(server, "default", name) == 0);
+	put_pattern(other, "b", 32, seed);
+	assert(pixcache_client_find(other, "default", "b", &pixmap) == 0);
+	assert(ch_has_pattern(pixmap, seed));
+	pixcache_pixmap_unref(pixmap);
+	pixcache_client_destroy(other);
+}
+
+TEST(held_pixmap_keeps_its_bytes_after_destroy)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	struct pixcache_pixmap *held;
+
+	put_pattern(client, "a", 32, 1);
+	assert(pixcache_client_find(client, "default", "a", &held) == 0);
+	pixcache_client_destroy(client);
+	reuse_space_of(server, "a", 2);
+	assert(ch_has_pattern(held, 1));
+	pixcache_pixmap_unref(held);
+	ch_server_stop(server);
+}
+
+TEST(held_pixmap_keeps_its_bytes_after_a_reconnect)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	struct pixcache_client_stats stats;
+	struct pixcache_pixmap *held;
+	int ret = -1;
+
+	put_pattern(client, "a", 32, 1);
+	assert(pixcache_client_find(client, "default", "a", &held) == 0);
+	/* The manager closes the connection and runs on. */
+	ch_server_kill_clients(server);
+	/* A round trip finds the break; the next call reconnects. */
+	for (int i = 0; i < 3 && (ret = pixcache_client_get_stats(client,
+			&stats)) != 0; i++) {
+		assert(is_loss(ret));
+	}
+	assert(ret == 0);
+	reuse_space_of(server, "a", 2);
+	assert(ch_has_pattern(held, 1));
+	pixcache_pixmap_unref(held);
+	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
+
+/* ---- a waiting side request while another thread reconnects ---- */
+
+struct side_caller {
+	struct pixcache_client *client;
+	int rounds;
+};
+
+static void
+count_entry(void *data, const struct pixcache_entry_info *info)
+{
+	(void)info;
+	++*(int *)data;
+}
+
+static void *
+side_calls(void *data)
+{
+	struct side_caller *caller = data;
+	struct pixcache_client_stats stats;
+
+	for (int i = 0; i < caller->rounds; i++) {
+		int n = 0;
+
+		pixcache_client_list(caller->client, "default", count_entry,
+			&n);
+		pixcache_client_get_stats(caller->client, &stats);
+		pixcache_client_remove(caller->client, "default", "none");
+	}
+	return NULL;
+}
+
+TEST(side_requests_survive_a_reconnect_by_another_thread)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	struct side_caller caller = { client, 200 };
+	struct pixcache_pixmap *pixmap;
+	pthread_t thread;
+
+	assert(pixcache_client_start_thread(client) == 0);
+	put_pattern(client, "a", 8, 1);
+	assert(pthread_create(&thread, NULL, side_calls, &caller) == 0);
+	for (int i = 0; i < 100; i++) {
+		/* The connection dies under the waiting list or stats; this
+		 * thread's next call reconnects. */
+		pthread_mutex_lock(&client->lock);
+		if (client->display != NULL) {
+			shutdown(wl_display_get_fd(client->display), SHUT_RDWR);
+		}
+		pthread_mutex_unlock(&client->lock);
+		if (pixcache_client_find(client, "default", "a",
+				&pixmap) == 0) {
+			pixcache_pixmap_unref(pixmap);
+		}
+	}
+	assert(pthread_join(thread, NULL) == 0);
+	assert(pixcache_client_find(client, "default", "a", &pixmap) == 0);
+	assert(ch_has_pattern(pixmap, 1));
+	pixcache_pixmap_unref(pixmap);
+	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
