@@ -268,8 +268,8 @@ struct pixcache_client {
  * Connection-break injection, for the tests: every send, flush and read
  * asks fail(data, point) first ("send", "flush", "read"); when it says
  * so, the socket is shut down both ways, as a vanished peer leaves it,
- * and the step fails with -error (0: the step runs, and fails as it then
- * must: EPIPE on a write, end of file on a read).
+ * and the step fails with -error (0: a read runs and finds the end of
+ * the file, a write fails EPIPE).
  */
 struct pxcl_io_breaks {
 	bool (*fail)(void *data, const char *point);

@@ -432,18 +432,33 @@ struct pxcl_io_breaks pxcl_io_breaks;
 /*
  * The test hook: when it breaks the connection at point, the socket is
  * shut down both ways, as a peer that vanished leaves it, and the step
- * returns the errno the hook chose (0: the step runs, and fails on the
- * dead socket as it would: EPIPE on a write, end of file on a read).
+ * fails with the errno the hook chose. With none chosen, a write fails
+ * EPIPE, and a read runs and finds the end of the file: what the peer
+ * sent before is dropped, as if it had vanished before sending it (fds in
+ * it are closed by the kernel).
  */
 static int
 io_break(struct pixcache_client *client, const char *point)
 {
-	if (pxcl_io_breaks.fail == NULL || client->display == NULL ||
+	int fd = client->display != NULL ?
+		wl_display_get_fd(client->display) : -1;
+	char buf[4096];
+
+	if (pxcl_io_breaks.fail == NULL || fd < 0 ||
 			!pxcl_io_breaks.fail(pxcl_io_breaks.data, point)) {
 		return 0;
 	}
-	shutdown(wl_display_get_fd(client->display), SHUT_RDWR);
-	return -pxcl_io_breaks.error;
+	shutdown(fd, SHUT_RDWR);
+	if (pxcl_io_breaks.error != 0) {
+		return -pxcl_io_breaks.error;
+	}
+	if (strcmp(point, "read") != 0) {
+		return -EPIPE;
+	}
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+		/* Dropped. */
+	}
+	return 0;
 }
 
 /* wl_display_flush(), 0 or a negative errno; a break is noted. */
@@ -457,6 +472,7 @@ flush_display(struct pixcache_client *client)
 	}
 	if (ret < 0 && ret != -EAGAIN) {
 		pxcl_connection_broke(client);
+		ret = -ECONNRESET;
 	}
 	return ret;
 }
@@ -710,9 +726,9 @@ pxcl_flush_some(struct pixcache_client *client, bool force)
 	if (client->broken || client->display == NULL) {
 		return -ECONNRESET;
 	}
-	if ((ret = io_break(client, "send")) < 0) {
+	if (io_break(client, "send") < 0) {
 		pxcl_connection_broke(client);
-		return ret;
+		return -ECONNRESET;
 	}
 	if (!force && ++client->unflushed < PXCL_FLUSH_EVERY) {
 		return 0;
