@@ -307,16 +307,26 @@ connect_own(struct pixcache_client *client)
 static int
 reconnect(struct pixcache_client *client)
 {
+	int ret;
+
 	/* The library's thread may still poll the old display: it finds it
 	 * hung up at once. */
 	while (client->readers > 0) {
 		pthread_cond_wait(&client->cond, &client->lock);
 	}
 	detach(client);
-	client->broken = false;
 	client->global = 0;
+	ret = connect_own(client);
+	if (ret < 0) {
+		/* Still broken: the next call tries again. */
+		detach(client);
+		return ret;
+	}
+	client->broken = false;
 	client->stats.reconnects++;
-	return connect_own(client);
+	/* The library's thread reads the new display. */
+	pthread_cond_broadcast(&client->cond);
+	return 0;
 }
 
 static struct pixcache_client *
@@ -882,10 +892,8 @@ thread_main(void *data)
 	pthread_mutex_lock(&client->lock);
 	while (!client->stopping) {
 		if (client->display == NULL || client->broken) {
-			/* The next call reconnects; look again soon. */
-			pthread_mutex_unlock(&client->lock);
-			poll(NULL, 0, 50);
-			pthread_mutex_lock(&client->lock);
+			/* Until the next call reconnects, or we stop. */
+			pthread_cond_wait(&client->cond, &client->lock);
 			continue;
 		}
 		read_once(client, -1, client->wake[0]);
@@ -935,6 +943,7 @@ stop_thread(struct pixcache_client *client)
 		return;
 	}
 	client->stopping = true;
+	pthread_cond_broadcast(&client->cond);
 	pthread_mutex_unlock(&client->lock);
 	if (write(client->wake[1], "x", 1) < 0) {
 		/* The pipe is non-blocking and was empty: cannot fail. */

@@ -189,6 +189,36 @@ TEST(held_pixmap_keeps_its_bytes_after_a_reconnect)
 	ch_server_stop(server);
 }
 
+TEST(reconnect_fails_while_no_manager_listens_then_succeeds)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	struct pixcache_pixmap *pixmap;
+	char socket[64];
+	int ret;
+
+	snprintf(socket, sizeof(socket), "%s", ch_server_socket(server));
+	put_pattern(client, "a", 8, 1);
+	ch_server_stop(server);
+	/* Finds the break; then no socket to reconnect to, twice. */
+	assert(is_loss(pixcache_client_find(client, "default", "b",
+		&pixmap)));
+	for (int i = 0; i < 2; i++) {
+		ret = pixcache_client_find(client, "default", "a", &pixmap);
+		assert(ret == -ENOENT || ret == -ECONNREFUSED);
+		assert(pixmap == NULL);
+	}
+	server = ch_server_start(NULL, NULL, socket);
+	assert(pixcache_client_find(client, "default", "a", &pixmap) ==
+		-ENOENT);
+	put_pattern(client, "a", 8, 2);
+	assert(pixcache_client_find(client, "default", "a", &pixmap) == 0);
+	assert(ch_has_pattern(pixmap, 2));
+	pixcache_pixmap_unref(pixmap);
+	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
+
 /* ---- a waiting side request while another thread reconnects ---- */
 
 struct side_caller {
