@@ -96,7 +96,9 @@ pxcl_request_sent(struct pixcache_client *client, struct pxcl_request *req,
 	wl_list_insert(client->outstanding.prev, &req->link);
 	client->noutstanding++;
 	client->queued++;
-	pxcl_flush_some(client, false);
+	/* A break is noted: the request is tracked, and failed with the
+	 * rest when the state is let go of; the caller's wait returns. */
+	(void)pxcl_flush_some(client, false);
 }
 
 /* The proxy is done with: no event will find the request again. */
@@ -367,7 +369,8 @@ batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
 	/* Everything sent before reached us: say so, so fds keep coming. */
 	if (client->manager != NULL && token != 0) {
 		pixcache_manager_v1_ack(client->manager, token);
-		pxcl_flush_some(client, false);
+		/* A break is noted, for whoever waits. */
+		(void)pxcl_flush_some(client, false);
 	}
 	pthread_cond_broadcast(&client->cond);
 }

@@ -653,7 +653,7 @@ walk(enum mode mode)
 		total += n - 1;
 	}
 	teardown(&f);
-	printf("report: %u break points over %zu calls (%s)\n", total,
+	printf("report: %u break points in %zu scenarios (%s)\n", total,
 		sizeof(scenarios) / sizeof(scenarios[0]), mode_names[mode]);
 }
 

@@ -14,10 +14,11 @@ SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", re.M)
 
 
 FAILURE_POINTS = re.compile(r"^report: alloc: .*?(\d+) failure points$", re.M)
+BREAK_POINTS = re.compile(r"^report: (\d+) break points ", re.M)
 
 
 def count(builddir):
-    passed = failed = skipped = points = 0
+    passed = failed = skipped = points = breaks = 0
     try:
         with open(f"{builddir}/meson-logs/testlog.json") as log:
             results = [json.loads(line) for line in log if line.strip()]
@@ -30,6 +31,7 @@ def count(builddir):
             if line.startswith("report: "):
                 print(f"{builddir}: {r['name']}: {line[8:]}")
         points += sum(map(int, FAILURE_POINTS.findall(out)))
+        breaks += sum(map(int, BREAK_POINTS.findall(out)))
         found = SUMMARY.findall(out)
         p, f, s = map(int, found[-1]) if found else (0, 0, 0)
         if r["result"] not in ("OK", "SKIP"):
@@ -39,6 +41,8 @@ def count(builddir):
             print(f"{builddir}: {r['name']}: {r['result']}")
     if points:
         print(f"{builddir}: {points} allocation failure points exercised")
+    if breaks:
+        print(f"{builddir}: {breaks} connection-break points exercised")
     print(f"{builddir}: {len(results)} programs, {passed} passed, "
           f"{failed} failed, {skipped} skipped")
     return passed, failed, skipped

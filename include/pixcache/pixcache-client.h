@@ -23,6 +23,12 @@
  *
  * Every function is thread-safe. Functions that can fail return 0 or a
  * negative errno.
+ *
+ * A broken connection. A call in flight when the connection breaks, or
+ * the manager's global goes, returns -ECONNRESET (or 0 if it had its
+ * answer). The next call on a connection of the library's own reconnects;
+ * on the application's display it returns -ENOTCONN. Held pixmaps keep
+ * their bytes through all of it (doc/client.md: "When the manager goes").
  */
 
 #ifndef PIXCACHE_CLIENT_H
@@ -93,7 +99,9 @@ PIXCACHE_CLIENT_EXPORT struct pixcache_client *pixcache_client_connect(
 /**
  * Stops the library's thread, releases every lease and mapping the
  * library holds, and frees the client. Pixmaps the caller still holds stay
- * valid until unref'd. Accepts NULL.
+ * valid, with the same bytes, until unref'd (held pixmaps in a pool are
+ * copied to private memory first). Waits for calls in flight on other
+ * threads; not to be called from a callback. Accepts NULL.
  */
 PIXCACHE_CLIENT_EXPORT void pixcache_client_destroy(
 	struct pixcache_client *client);
