@@ -417,7 +417,8 @@ void pxcl_request_free(struct pxcl_request *req);
 
 /* ---- upload.c ---- */
 
-/* Fills the next asynchronous upload's target; false if none. */
+/* Fills the next asynchronous upload's target, dropping the lock while it
+ * does; false if none. Lock held, in a call. */
 bool pxcl_fill_one(struct pixcache_client *client);
 /* Room for count more requests, waiting for answers if need be. */
 int pxcl_make_room(struct pixcache_client *client, uint32_t count);

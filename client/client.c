@@ -144,6 +144,12 @@ pxcl_connection_broke(struct pixcache_client *client)
 	 * teardown frees. pxcl_settle() tears down when no call is left. */
 	client->broken = true;
 	client->stale = true;
+	/* A local failure (libwayland out of memory) leaves the socket up:
+	 * shut a connection of our own, so that the library's thread, in
+	 * poll() on it, wakes and the reconnect need not wait for it. */
+	if (client->own_display && client->display != NULL) {
+		shutdown(wl_display_get_fd(client->display), SHUT_RDWR);
+	}
 	pthread_cond_broadcast(&client->cond);
 }
 
@@ -173,8 +179,12 @@ pxcl_enter(struct pixcache_client *client)
 void
 pxcl_leave(struct pixcache_client *client)
 {
-	client->calls--;
-	pxcl_settle(client);
+	if (--client->calls == 0) {
+		pxcl_settle(client);
+		/* For pixcache_client_destroy(), and the library's thread,
+		 * which calls back what the teardown failed. */
+		pthread_cond_broadcast(&client->cond);
+	}
 	pthread_mutex_unlock(&client->lock);
 }
 
@@ -695,7 +705,8 @@ pxcl_connect_manager(struct pixcache_client *client)
 		ret = roundtrip(client, &deadline);
 	}
 	if (ret < 0) {
-		return ret == -ETIMEDOUT ? ret : -ENOTCONN;
+		/* -ETIMEDOUT, or -ECONNRESET for a break. */
+		return ret;
 	}
 	if (client->manager == NULL && client->global == 0) {
 		/* The display has no pixcache manager. */
@@ -819,19 +830,20 @@ pixcache_client_dispatch(struct pixcache_client *client)
 	int n = -ENOTCONN;
 
 	pxcl_enter(client);
-	if (client->display != NULL && !client->broken) {
-		n = 0;
-		if (client->own_display && !client->thread_running) {
-			/* Nobody else reads a connection of our own: read,
-			 * unblocked. */
-			n = read_once(client, 0, -1);
-		}
-		if (n == 0) {
-			n = dispatch_locked(client);
-		}
+	/* A connection of our own is replaced here too: no round trip. */
+	n = connection_ready(client);
+	if (n == 0 && client->own_display && !client->thread_running) {
+		/* Nobody else reads a connection of our own: read,
+		 * unblocked. */
+		n = read_once(client, 0, -1);
 	}
-	if (n < 0 && client->broken) {
-		n = client->own_display ? -ECONNRESET : -ENOTCONN;
+	if (n >= 0) {
+		int more = dispatch_locked(client);
+
+		n = more < 0 ? more : n + more;
+	}
+	if (n < 0) {
+		n = pxcl_lost(client) < 0 ? -ECONNRESET : n;
 	}
 	pxcl_leave(client);
 	pxcl_run_completions(client);
@@ -892,8 +904,13 @@ thread_main(void *data)
 	pthread_mutex_lock(&client->lock);
 	while (!client->stopping) {
 		if (client->display == NULL || client->broken) {
-			/* Until the next call reconnects, or we stop. */
-			pthread_cond_wait(&client->cond, &client->lock);
+			/* What the teardown failed is called back now; then
+			 * wait until the next call reconnects, or we stop. */
+			if (!wl_list_empty(&client->completed)) {
+				run_completions_unlocked(client);
+			} else {
+				pthread_cond_wait(&client->cond, &client->lock);
+			}
 			continue;
 		}
 		read_once(client, -1, client->wake[0]);
@@ -951,6 +968,8 @@ stop_thread(struct pixcache_client *client)
 	pthread_join(client->thread, NULL);
 	pthread_mutex_lock(&client->lock);
 	client->thread_running = false;
+	/* Calls waiting for the thread to read read for themselves now. */
+	pthread_cond_broadcast(&client->cond);
 	close(client->wake[0]);
 	close(client->wake[1]);
 	client->wake[0] = client->wake[1] = -1;

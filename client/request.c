@@ -153,25 +153,27 @@ call_back(struct pxcl_request *req)
 	pxcl_request_free(req);
 }
 
+/*
+ * A call of its own: while callbacks run, the client is not torn down nor
+ * destroyed under them (pixcache_client_destroy() waits for it).
+ */
 void
 pxcl_run_completions(struct pixcache_client *client)
 {
+	pxcl_enter(client);
 	while (pxcl_fill_one(client)) {
 		/* Each filled target is committed; its answer comes later. */
 	}
-	for (;;) {
-		struct pxcl_request *req;
+	while (!wl_list_empty(&client->completed)) {
+		struct pxcl_request *req =
+			wl_container_of(client->completed.next, req, link);
 
-		pthread_mutex_lock(&client->lock);
-		if (wl_list_empty(&client->completed)) {
-			pthread_mutex_unlock(&client->lock);
-			return;
-		}
-		req = wl_container_of(client->completed.next, req, link);
 		wl_list_remove(&req->link);
 		pthread_mutex_unlock(&client->lock);
 		call_back(req);
+		pthread_mutex_lock(&client->lock);
 	}
+	pxcl_leave(client);
 }
 
 void
@@ -548,6 +550,10 @@ find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
 	int ret = reqs == NULL ? -ENOMEM : pxcl_make_room(client, count);
 
 	for (unsigned i = 0; ret == 0 && i < count; i++) {
+		/* A break stops the sending: the rest would go nowhere. */
+		if ((ret = pxcl_lost(client)) < 0) {
+			break;
+		}
 		if (pixmaps[i] == NULL && results[i] == -EAGAIN) {
 			reqs[i] = send_lookup(client, realm, names[i], true);
 			results[i] = reqs[i] != NULL ? 0 : -ENOMEM;

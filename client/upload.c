@@ -146,9 +146,7 @@ pxcl_fill_one(struct pixcache_client *client)
 	uint32_t size, stride;
 	int fd, ret;
 
-	pxcl_enter(client);
 	if (wl_list_empty(&client->fills)) {
-		pxcl_leave(client);
 		return false;
 	}
 	req = wl_container_of(client->fills.next, req, fill_link);
@@ -168,10 +166,9 @@ pxcl_fill_one(struct pixcache_client *client)
 		/* Completed meanwhile: to be called back now. */
 		wl_list_insert(client->completed.prev, &req->link);
 	} else {
-		/* A break is noted, and settled as this leaves. */
+		/* A break is noted, and settled as the call leaves. */
 		commit_filled(client, req, ret);
 	}
-	pxcl_leave(client);
 	return true;
 }
 

@@ -9,8 +9,10 @@
 #include <drm_fourcc.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,10 +50,11 @@ usage_entries(struct pixcache_client *client)
 	return usage.local_entries;
 }
 
+/* What a call in flight returns when the connection breaks under it. */
 static bool
 is_loss(int ret)
 {
-	return ret == -ECONNRESET || ret == -ENOTCONN || ret == -EPIPE;
+	return ret == -ECONNRESET;
 }
 
 TEST(find_many_past_a_flush_on_a_connection_whose_manager_went)
@@ -240,12 +243,16 @@ side_calls(void *data)
 	struct pixcache_client_stats stats;
 
 	for (int i = 0; i < caller->rounds; i++) {
-		int n = 0;
+		int n = 0, ret;
 
-		pixcache_client_list(caller->client, "default", count_entry,
-			&n);
-		pixcache_client_get_stats(caller->client, &stats);
-		pixcache_client_remove(caller->client, "default", "none");
+		ret = pixcache_client_list(caller->client, "default",
+			count_entry, &n);
+		assert(ret == 0 ? n == 1 : is_loss(ret));
+		ret = pixcache_client_get_stats(caller->client, &stats);
+		assert(ret == 0 ? stats.entries == 1 : is_loss(ret));
+		ret = pixcache_client_remove(caller->client, "default",
+			"none");
+		assert(ret == -ENOENT || is_loss(ret));
 	}
 	return NULL;
 }
@@ -279,5 +286,205 @@ TEST(side_requests_survive_a_reconnect_by_another_thread)
 	assert(ch_has_pattern(pixmap, 1));
 	pixcache_pixmap_unref(pixmap);
 	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
+
+/* ---- destroy while other threads call ---- */
+
+struct call_result {
+	struct pixcache_client *client;
+	atomic_int ret;
+	atomic_bool done;
+	int ms;				/* how long it took */
+};
+
+static int
+ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (int)((t1.tv_sec - t0->tv_sec) * 1000 +
+		(t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+static void *
+find_missing(void *data)
+{
+	struct call_result *r = data;
+	struct pixcache_pixmap *pixmap = NULL;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	atomic_store(&r->ret, pixcache_client_find(r->client, "default", "zz",
+		&pixmap));
+	r->ms = ms_since(&t0);
+	assert(pixmap == NULL);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static void *
+destroy_client(void *data)
+{
+	struct call_result *r = data;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pixcache_client_destroy(r->client);
+	r->ms = ms_since(&t0);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static atomic_int naps;
+
+static void
+nap(void *data, int result, struct pixcache_pixmap *pixmap)
+{
+	(void)data;
+	assert(result == -ENOENT || result == -ECONNRESET);
+	pixcache_pixmap_unref(pixmap);
+	usleep(200000);
+	atomic_fetch_add(&naps, 1);
+}
+
+/*
+ * A blocking find waits on a paused manager; destroy, from another thread,
+ * waits for it; the manager answers. with_callback: the find's last wait
+ * also runs a (slow) callback, without the lock, before it leaves.
+ */
+static void
+destroy_during_a_find(bool with_thread, bool with_callback)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	struct call_result find = { .client = client };
+	struct call_result destroy = { .client = client };
+	pthread_t finder, destroyer;
+
+	put_pattern(client, "a", 8, 1);
+	if (with_thread) {
+		assert(pixcache_client_start_thread(client) == 0);
+	}
+	if (with_callback) {
+		assert(pixcache_client_lookup(client, "default", "nap", nap,
+			NULL) == 0);
+	}
+	ch_server_pause(server);
+	assert(pthread_create(&finder, NULL, find_missing, &find) == 0);
+	usleep(100000);
+	assert(pthread_create(&destroyer, NULL, destroy_client,
+		&destroy) == 0);
+	usleep(100000);
+	/* Destroy waits for the call in flight. */
+	assert(!atomic_load(&destroy.done));
+	ch_server_resume(server);
+	assert(pthread_join(finder, NULL) == 0);
+	assert(pthread_join(destroyer, NULL) == 0);
+	/* Answered as soon as the manager was: no timeout, no hang. */
+	assert(atomic_load(&find.ret) == -ENOENT);
+	assert(find.ms < 2000 && destroy.ms < 2000);
+	assert(!with_callback || atomic_load(&naps) == 1);
+	ch_server_stop(server);
+}
+
+TEST(destroy_waits_for_a_call_in_flight_on_another_thread)
+{
+	destroy_during_a_find(false, false);
+}
+
+TEST(destroy_waits_for_a_call_that_ran_callbacks_last)
+{
+	destroy_during_a_find(false, true);
+}
+
+TEST(destroy_with_the_library_thread_lets_a_call_in_flight_finish)
+{
+	destroy_during_a_find(true, false);
+}
+
+static atomic_bool in_callback, callback_done;
+
+static void
+slow(void *data, int result, struct pixcache_pixmap *pixmap)
+{
+	(void)data;
+	assert(result == -ENOENT);
+	pixcache_pixmap_unref(pixmap);
+	atomic_store(&in_callback, true);
+	usleep(300000);
+	atomic_store(&callback_done, true);
+}
+
+static void *
+dispatch_until_called(void *data)
+{
+	for (int i = 0; i < 2000 && !atomic_load(&in_callback); i++) {
+		pixcache_client_flush(data);
+		pixcache_client_dispatch(data);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+TEST(destroy_waits_for_callbacks_another_thread_runs)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	pthread_t dispatcher;
+
+	assert(pixcache_client_lookup(client, "default", "missing", slow,
+		NULL) == 0);
+	assert(pthread_create(&dispatcher, NULL, dispatch_until_called,
+		client) == 0);
+	while (!atomic_load(&in_callback)) {
+		usleep(1000);
+	}
+	pixcache_client_destroy(client);
+	assert(atomic_load(&callback_done));
+	assert(pthread_join(dispatcher, NULL) == 0);
+	ch_server_stop(server);
+}
+
+static atomic_int failed_callbacks;
+
+static void
+count_failure(void *data, int result, struct pixcache_pixmap *pixmap)
+{
+	(void)data;
+	assert(result == -ECONNRESET && pixmap == NULL);
+	atomic_fetch_add(&failed_callbacks, 1);
+}
+
+TEST(library_thread_calls_back_what_a_break_failed)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	struct call_result find = { .client = client };
+	pthread_t finder;
+
+	put_pattern(client, "a", 8, 1);
+	assert(pixcache_client_start_thread(client) == 0);
+	ch_server_pause(server);
+	assert(pixcache_client_lookup(client, "default", "q", count_failure,
+		NULL) == 0);
+	assert(pixcache_client_flush(client) == 0);
+	assert(pthread_create(&finder, NULL, find_missing, &find) == 0);
+	usleep(100000);
+	/* Breaks while the find waits: the find's leave tears down. */
+	pthread_mutex_lock(&client->lock);
+	shutdown(wl_display_get_fd(client->display), SHUT_RDWR);
+	pthread_mutex_unlock(&client->lock);
+	assert(pthread_join(finder, NULL) == 0);
+	assert(is_loss(atomic_load(&find.ret)));
+	for (int i = 0; i < 1000 && atomic_load(&failed_callbacks) == 0;
+			i++) {
+		usleep(1000);
+	}
+	assert(atomic_load(&failed_callbacks) == 1);
+	ch_server_resume(server);
+	pixcache_client_destroy(client);
+	assert(atomic_load(&failed_callbacks) == 1);
 	ch_server_stop(server);
 }

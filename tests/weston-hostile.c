@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <wayland-client.h>
@@ -270,6 +271,8 @@ killed_mid_upload(void)
 		struct conn c;
 		int fd;
 
+		/* It waits to be killed: never longer than its parent. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(ready[0]);
 		if (!conn_open(&c)) {
 			_exit(1);

@@ -176,7 +176,9 @@ typedef void (*pixcache_lookup_fn)(void *data, int result,
  * Asynchronous lookup: the request goes out with the next
  * pixcache_client_flush() (or blocking call), and callback runs once when
  * the answer is in (see "Callbacks" above), also for a local hit.
- * Returns 0, -EINVAL, or -EBUSY when max_outstanding are in flight.
+ * Returns 0, -EINVAL, -EBUSY when max_outstanding are in flight, or the
+ * errno of a broken connection (see above); a request the connection's
+ * break fails is called back with -ECONNRESET.
  */
 PIXCACHE_CLIENT_EXPORT int pixcache_client_lookup(
 	struct pixcache_client *client, const char *realm, const char *name,
@@ -214,8 +216,9 @@ typedef void (*pixcache_upload_fn)(void *data, int result,
  * manager's target, and callback runs once with the result. The library
  * holds a reference on image until then: do not change it meanwhile, nor
  * ref or unref it on another thread (pixman's count is not atomic).
- * Returns 0, -EINVAL, -EBUSY when max_outstanding are in flight, or
- * -ENOTCONN.
+ * Returns 0, -EINVAL, -EBUSY when max_outstanding are in flight, or the
+ * errno of a broken connection (see above); an upload the connection's
+ * break fails is called back with -ECONNRESET.
  */
 PIXCACHE_CLIENT_EXPORT int pixcache_client_upload(
 	struct pixcache_client *client, const char *realm, const char *name,
