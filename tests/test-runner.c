@@ -45,28 +45,11 @@ test_fail(const char *fmt, ...)
 	abort();
 }
 
-int
-test_count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *d;
-	int n = 0;
-
-	assert(dir != NULL);
-	while ((d = readdir(dir)) != NULL) {
-		if (d->d_name[0] != '.') {
-			n++;
-		}
-	}
-	closedir(dir);
-	return n;
-}
-
-/* Threads of this process, from /proc/self/task. */
+/* Entries of a /proc folder, "." and ".." aside. */
 static int
-count_threads(void)
+count_entries(const char *path)
 {
-	DIR *dir = opendir("/proc/self/task");
+	DIR *dir = opendir(path);
 	struct dirent *d;
 	int n = 0;
 
@@ -76,6 +59,19 @@ count_threads(void)
 	}
 	closedir(dir);
 	return n;
+}
+
+int
+test_count_fds(void)
+{
+	return count_entries("/proc/self/fd");
+}
+
+/* Threads of this process. */
+static int
+count_threads(void)
+{
+	return count_entries("/proc/self/task");
 }
 
 /* Dies when the parent does; if it died already, dies now. */
