@@ -224,6 +224,7 @@ struct pixcache_client {
 	uint32_t refusal;
 	bool broken;			/* the connection is dead */
 	bool stale;			/* the manager's state is to be let go */
+	bool closing;			/* destroy waits for calls to leave */
 	bool silent;			/* going: destroy proxies unannounced */
 	uint32_t calls;			/* public calls in flight */
 	uint32_t readers;		/* threads reading the display now */
@@ -278,12 +279,34 @@ struct pxcl_io_breaks {
 };
 extern struct pxcl_io_breaks pxcl_io_breaks;
 
-/* Every public function that touches the library's state runs between
- * these: the lock, and the count of calls in flight. */
-void pxcl_enter(struct pixcache_client *client);
-void pxcl_leave(struct pixcache_client *client);
 /* Tears the manager's state down if stale and no call is in flight. */
 void pxcl_settle(struct pixcache_client *client);
+/* The last call left: settles, and wakes pixcache_client_destroy(). */
+void pxcl_last_call_left(struct pixcache_client *client);
+
+/*
+ * Every public function that touches the library's state runs between
+ * these: the lock, and the count of calls in flight. Inline, and nothing
+ * but counting when all is well: a local hit runs between them.
+ */
+static inline void
+pxcl_enter(struct pixcache_client *client)
+{
+	pthread_mutex_lock(&client->lock);
+	if (client->stale) {
+		pxcl_settle(client);
+	}
+	client->calls++;
+}
+
+static inline void
+pxcl_leave(struct pixcache_client *client)
+{
+	if (--client->calls == 0 && (client->stale || client->closing)) {
+		pxcl_last_call_left(client);
+	}
+	pthread_mutex_unlock(&client->lock);
+}
 /* -ECONNRESET once a break or the manager's departure is noted, else 0. */
 int pxcl_lost(const struct pixcache_client *client);
 

@@ -162,30 +162,24 @@ pxcl_lost(const struct pixcache_client *client)
 void
 pxcl_settle(struct pixcache_client *client)
 {
-	while (client->stale && client->calls == 0) {
+	if (!client->stale || client->calls > 0) {
+		return;
+	}
+	while (client->stale) {
 		client->stale = false;
 		drop_manager_state(client);
 	}
+	/* The library's thread calls back what the teardown failed. */
+	pthread_cond_broadcast(&client->cond);
 }
 
 void
-pxcl_enter(struct pixcache_client *client)
+pxcl_last_call_left(struct pixcache_client *client)
 {
-	pthread_mutex_lock(&client->lock);
 	pxcl_settle(client);
-	client->calls++;
-}
-
-void
-pxcl_leave(struct pixcache_client *client)
-{
-	if (--client->calls == 0) {
-		pxcl_settle(client);
-		/* For pixcache_client_destroy(), and the library's thread,
-		 * which calls back what the teardown failed. */
+	if (client->closing) {
 		pthread_cond_broadcast(&client->cond);
 	}
-	pthread_mutex_unlock(&client->lock);
 }
 
 /* ---- the registry ---- */
@@ -985,6 +979,7 @@ pixcache_client_destroy(struct pixcache_client *client)
 	stop_thread(client);
 	pthread_mutex_lock(&client->lock);
 	/* Calls still in flight on other threads end within their timeout. */
+	client->closing = true;
 	while (client->calls > 0) {
 		pthread_cond_wait(&client->cond, &client->lock);
 	}
