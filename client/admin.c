@@ -118,8 +118,10 @@ pxcl_handle_side_batch(struct pixcache_client *client, void *object,
 		side_stats(op, args);
 		break;
 	case PXCL_BATCH_DONE:
-		if (client->manager != NULL && args[1].u != 0) {
-			pixcache_manager_v1_ack(client->manager, args[1].u);
+		if (client->manager != NULL &&
+				(args[1].u != 0 || args[2].u != 0)) {
+			pixcache_manager_v1_ack(client->manager, args[1].u,
+				args[2].u);
 		}
 		finish(client, op, op->result);
 		break;

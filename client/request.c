@@ -363,14 +363,14 @@ batch_stats(void *data, struct pixcache_batch_v1 *batch, uint32_t a0,
 
 static void
 batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
-	uint32_t token)
+	uint32_t token_hi, uint32_t token_lo)
 {
 	struct pixcache_client *client = data;
 
 	client->done_serial = serial;
 	/* Everything sent before reached us: say so, so fds keep coming. */
-	if (client->manager != NULL && token != 0) {
-		pixcache_manager_v1_ack(client->manager, token);
+	if (client->manager != NULL && (token_hi != 0 || token_lo != 0)) {
+		pixcache_manager_v1_ack(client->manager, token_hi, token_lo);
 		/* A break is noted, for whoever waits. */
 		(void)pxcl_flush_some(client, false);
 	}

@@ -29,7 +29,7 @@ lease_allowed(struct pxc_lease *lease)
 {
 	struct pxc_client *client = lease->client;
 
-	if (client->holding >= client->manager->config.max_leases) {
+	if (client->conn->holding >= client->manager->config.max_leases) {
 		pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
 		return false;
 	}
@@ -282,8 +282,9 @@ removal_check(struct pxc_client *client, struct pxc_client_realm *cr,
 		*missing = true;
 		return 0;
 	}
-	if (found->owner != client->owner && !pxc_policy_may_replace(manager,
-			client, cr->realm->name, found->owner)) {
+	if (found->owner != client->conn->owner &&
+			!pxc_policy_may_replace(manager, client,
+			cr->realm->name, found->owner)) {
 		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
 	}
 	return 0;
@@ -335,10 +336,11 @@ batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t serial)
 {
 	struct pxc_client *client = client_from_batch(resource);
+	uint64_t token = client != NULL ? pxc_client_done_token(client) : 0;
 
 	(void)wl_client;
-	pixcache_batch_v1_send_done(resource, serial,
-		client != NULL ? pxc_client_done_token(client) : 0);
+	pixcache_batch_v1_send_done(resource, serial, (uint32_t)(token >> 32),
+		(uint32_t)token);
 }
 
 static const struct pixcache_batch_v1_interface batch_impl = {

@@ -140,7 +140,7 @@ pxc_lease_inert(struct pxc_lease *lease)
 	wl_resource_set_user_data(lease->resource, NULL);
 	if (lease->hold != NULL) {
 		wl_list_remove(&lease->pixmap_link);
-		lease->client->holding--;
+		lease->client->conn->holding--;
 		pxc_cache_release(manager->cache, lease->hold);
 	}
 	if (lease->waiting != NULL) {
@@ -295,7 +295,7 @@ pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 	lease->hold = hold;
 	lease->pixmap = pixmap;
 	wl_list_insert(&pixmap->leases, &lease->pixmap_link);
-	client->holding++;
+	client->conn->holding++;
 }
 
 void

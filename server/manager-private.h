@@ -50,7 +50,8 @@ struct pixcache_manager {
 	uint32_t next_pool_id;
 	uint32_t pools;
 
-	struct wl_list clients;		/* struct pxc_client */
+	struct wl_list connections;	/* struct pxc_connection */
+	struct wl_list clients;		/* struct pxc_client: sessions */
 	uint64_t next_owner;
 
 	/* Pixmaps whose entry left the index, for the loop to tell leases. */
@@ -99,31 +100,48 @@ struct pxc_pixmap {
 	struct wl_list leases;		/* struct pxc_lease; loop thread */
 };
 
-/* A wl_client that bound the manager. */
-/* A session: what one manager object made. */
-struct pxc_client {
-	struct wl_list link;		/* manager->clients */
+/*
+ * A client connection (wl_client) that bound the manager: what its
+ * sessions share, and what the per-client limits count. On a desktop every
+ * application has the same uid, so limits are per connection: one client
+ * binding the global many times gets no more than one. It lives as long
+ * as the wl_client, so ending every session and binding again resets
+ * nothing (the fds it was sent are still in its socket).
+ */
+struct pxc_connection {
+	struct wl_list link;		/* manager->connections */
 	struct pixcache_manager *manager;
 	struct wl_client *client;
 	struct wl_listener destroy;
 	uid_t uid;
-	uint64_t owner;
-	struct wl_resource *resource;	/* the manager object; NULL: gone */
-	struct wl_list batches;		/* batch objects */
-	struct wl_list realms;		/* struct pxc_client_realm */
-	struct wl_list pools;		/* struct pxc_client_pool */
-	struct wl_list uploads;		/* struct pxc_upload */
-	struct wl_list leases;		/* struct pxc_lease, all states */
+	uint64_t owner;			/* stands for the wl_client */
+	struct wl_list sessions;	/* struct pxc_client */
+	uint32_t nsessions;
 	uint32_t uploads_in_flight;
 	uint32_t holding;		/* leases holding a pixmap */
 	/* File descriptors sent, and acknowledged through done tokens. */
 	uint64_t fds_sent;
 	uint64_t fds_acked;
 	struct {
-		uint32_t token;
+		uint64_t token;
 		uint64_t fds_sent;
 	} acks[PXC_ACKS];
 	unsigned next_ack;
+};
+
+/* A session: what one manager object made. */
+struct pxc_client {
+	struct wl_list link;		/* manager->clients */
+	struct wl_list connection_link;	/* conn->sessions */
+	struct pixcache_manager *manager;
+	struct pxc_connection *conn;	/* limits and owner, shared */
+	struct wl_client *client;
+	struct wl_resource *resource;	/* the manager object; NULL: gone */
+	struct wl_list batches;		/* batch objects */
+	struct wl_list realms;		/* struct pxc_client_realm */
+	struct wl_list pools;		/* struct pxc_client_pool */
+	struct wl_list uploads;		/* struct pxc_upload */
+	struct wl_list leases;		/* struct pxc_lease, all states */
 };
 
 /* User data of a pixcache_realm_v1. */
@@ -190,8 +208,8 @@ bool pxc_policy_may_replace(struct pixcache_manager *manager,
 /* Whether count more file descriptors may go to the client now. */
 bool pxc_client_may_send_fds(struct pxc_client *client, uint32_t count);
 void pxc_client_sent_fds(struct pxc_client *client, uint32_t count);
-/* A done token covering everything sent so far. */
-uint32_t pxc_client_done_token(struct pxc_client *client);
+/* A done token covering everything sent so far: 64 unpredictable bits. */
+uint64_t pxc_client_done_token(struct pxc_client *client);
 void *pxc_zalloc(struct pixcache_manager *manager, size_t size);
 char *pxc_strdup(struct pixcache_manager *manager, const char *s);
 /* The failure reason of a negative errno of the core or of the system. */

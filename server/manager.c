@@ -27,7 +27,8 @@ pixcache_config_init(struct pixcache_config *config)
 		.max_uploads = 64,
 		.max_leases = 4096,
 		.max_fds_in_flight = 64,
-		.max_connections_per_uid = 32,
+		.max_connections_per_uid = 512,
+		.max_sessions_per_connection = 8,
 	};
 }
 
@@ -39,7 +40,8 @@ config_valid(const struct pixcache_config *c)
 		c->pool_max_pixmap <= c->pool_size && c->max_width > 0 &&
 		c->max_height > 0 && c->max_bytes > 0 && c->max_uploads > 0 &&
 		c->max_leases > 0 && c->max_fds_in_flight > 0 &&
-		c->max_connections_per_uid > 0;
+		c->max_connections_per_uid > 0 &&
+		c->max_sessions_per_connection > 0;
 }
 
 /* ---- allocation, errors ---- */
@@ -113,7 +115,7 @@ pxc_policy_may_replace(struct pixcache_manager *manager,
 	struct pxc_client *client, const char *realm, uint64_t owner)
 {
 	if (manager->policy.may_replace == NULL) {
-		return owner == client->owner;
+		return owner == client->conn->owner;
 	}
 	return manager->policy.may_replace(manager->policy.data,
 		client->client, realm, owner);
@@ -121,10 +123,12 @@ pxc_policy_may_replace(struct pixcache_manager *manager,
 
 /* ---- file descriptors in flight ---- */
 
+/* Counted per connection: every session's fds share one socket. */
 bool
 pxc_client_may_send_fds(struct pxc_client *client, uint32_t count)
 {
-	uint64_t in_flight = client->fds_sent - client->fds_acked;
+	struct pxc_connection *conn = client->conn;
+	uint64_t in_flight = conn->fds_sent - conn->fds_acked;
 
 	return in_flight + count <= client->manager->config.max_fds_in_flight;
 }
@@ -132,38 +136,45 @@ pxc_client_may_send_fds(struct pxc_client *client, uint32_t count)
 void
 pxc_client_sent_fds(struct pxc_client *client, uint32_t count)
 {
-	client->fds_sent += count;
+	client->conn->fds_sent += count;
 }
 
-uint32_t
+/*
+ * 64 bits from the manager's ChaCha20 generator: with PXC_ACKS live per
+ * connection, a client that does not read would need ~2^59 guesses on
+ * average to lift its own cap.
+ */
+uint64_t
 pxc_client_done_token(struct pxc_client *client)
 {
-	uint32_t token = 0;
+	struct pxc_connection *conn = client->conn;
+	uint64_t token = 0;
 
 	/* 0 never goes out, so a client's zeroed state acks nothing. */
 	while (token == 0) {
 		if (pxc_random_bytes(&client->manager->rng, &token,
 				sizeof(token)) < 0) {
-			token = 0;
-			break;
+			return 0;
 		}
 	}
-	client->acks[client->next_ack].token = token;
-	client->acks[client->next_ack].fds_sent = client->fds_sent;
-	client->next_ack = (client->next_ack + 1) % PXC_ACKS;
+	conn->acks[conn->next_ack].token = token;
+	conn->acks[conn->next_ack].fds_sent = conn->fds_sent;
+	conn->next_ack = (conn->next_ack + 1) % PXC_ACKS;
 	return token;
 }
 
 static void
-client_ack(struct pxc_client *client, uint32_t token)
+client_ack(struct pxc_client *client, uint64_t token)
 {
+	struct pxc_connection *conn = client->conn;
+
 	if (token == 0) {
 		return;
 	}
 	for (unsigned i = 0; i < PXC_ACKS; i++) {
-		if (client->acks[i].token == token) {
-			if (client->acks[i].fds_sent > client->fds_acked) {
-				client->fds_acked = client->acks[i].fds_sent;
+		if (conn->acks[i].token == token) {
+			if (conn->acks[i].fds_sent > conn->fds_acked) {
+				conn->fds_acked = conn->acks[i].fds_sent;
 			}
 			return;
 		}
@@ -185,10 +196,11 @@ forget_resources(struct wl_list *resources)
 }
 
 /*
- * Frees everything of a client and leaves its objects inert. Either the
+ * Frees everything of a session and leaves its objects inert. Either the
  * client is going (libwayland destroys its objects after its destroy
- * signal, and their handlers then find nothing) or the manager is, and
- * the objects stay until the client destroys them.
+ * signal, and their handlers then find nothing), or the session ended, or
+ * the manager is going, and the objects stay until the client destroys
+ * them.
  */
 static void
 client_destroy(struct pxc_client *client)
@@ -217,83 +229,136 @@ client_destroy(struct pxc_client *client)
 	wl_list_for_each_safe(realm, tmp_realm, &client->realms, link) {
 		pxc_client_realm_inert(realm);
 	}
-	wl_list_remove(&client->destroy.link);
+	wl_list_remove(&client->connection_link);
+	client->conn->nsessions--;
 	wl_list_remove(&client->link);
 	free(client);
 	pxc_manager_settle(manager);
 }
 
+/* Ends every session of the connection, and forgets it. */
 static void
-client_handle_destroy(struct wl_listener *listener, void *data)
+connection_destroy(struct pxc_connection *conn)
 {
-	struct pxc_client *client = wl_container_of(listener, client, destroy);
+	struct pxc_client *client, *tmp;
 
-	(void)data;
-	client_destroy(client);
+	wl_list_for_each_safe(client, tmp, &conn->sessions, connection_link) {
+		client_destroy(client);
+	}
+	wl_list_remove(&conn->destroy.link);
+	wl_list_remove(&conn->link);
+	free(conn);
 }
 
-static struct pxc_client *
-client_find(struct pixcache_manager *manager, struct wl_client *wl_client)
+static void
+connection_handle_destroy(struct wl_listener *listener, void *data)
 {
-	struct pxc_client *client;
+	struct pxc_connection *conn = wl_container_of(listener, conn, destroy);
 
-	wl_list_for_each(client, &manager->clients, link) {
-		if (client->client == wl_client) {
-			return client;
+	(void)data;
+	connection_destroy(conn);
+}
+
+static struct pxc_connection *
+connection_find(struct pixcache_manager *manager, struct wl_client *wl_client)
+{
+	struct pxc_connection *conn;
+
+	wl_list_for_each(conn, &manager->connections, link) {
+		if (conn->client == wl_client) {
+			return conn;
 		}
 	}
 	return NULL;
 }
 
+/* Connections of uid with a session: the ones using the manager now. */
 static uint32_t
-clients_of_uid(struct pixcache_manager *manager, uid_t uid)
+connections_of_uid(struct pixcache_manager *manager, uid_t uid)
 {
-	struct pxc_client *client;
+	struct pxc_connection *conn;
 	uint32_t n = 0;
 
-	wl_list_for_each(client, &manager->clients, link) {
-		n += client->uid == uid;
+	wl_list_for_each(conn, &manager->connections, link) {
+		n += conn->uid == uid && conn->nsessions > 0;
 	}
 	return n;
 }
 
 /*
- * A session: the state of one manager object. A wl_client may have many
- * (two libraries of one process); they share only their owner id, which
- * stands for the wl_client. NULL and *refusal set if refused, NULL and
+ * The connection of wl_client, made on its first bind: NULL with *refusal
+ * set if refused, NULL with *refusal 0 if out of memory.
+ */
+static struct pxc_connection *
+connection_get(struct pixcache_manager *manager, struct wl_client *wl_client,
+	uint32_t *refusal)
+{
+	struct pxc_connection *conn = connection_find(manager, wl_client);
+	uid_t uid;
+
+	wl_client_get_credentials(wl_client, NULL, &uid, NULL);
+	if (conn != NULL && conn->nsessions >=
+			manager->config.max_sessions_per_connection) {
+		*refusal = PIXCACHE_MANAGER_V1_REFUSAL_SESSIONS;
+		return NULL;
+	}
+	if ((conn == NULL || conn->nsessions == 0) &&
+			connections_of_uid(manager, uid) >=
+			manager->config.max_connections_per_uid) {
+		*refusal = PIXCACHE_MANAGER_V1_REFUSAL_CONNECTIONS;
+		return NULL;
+	}
+	if (conn != NULL) {
+		return conn;
+	}
+	conn = pxc_zalloc(manager, sizeof(*conn));
+	if (conn == NULL) {
+		return NULL;
+	}
+	conn->manager = manager;
+	conn->client = wl_client;
+	conn->uid = uid;
+	conn->owner = ++manager->next_owner;
+	wl_list_init(&conn->sessions);
+	conn->destroy.notify = connection_handle_destroy;
+	wl_client_add_destroy_listener(wl_client, &conn->destroy);
+	wl_list_insert(&manager->connections, &conn->link);
+	return conn;
+}
+
+/*
+ * A session: the state of one manager object. A connection may have
+ * several (two libraries of one process); they share the connection's
+ * limits and owner id. NULL and *refusal set if refused, NULL and
  * *refusal 0 if out of memory.
  */
 static struct pxc_client *
 client_create(struct pixcache_manager *manager, struct wl_client *wl_client,
 	uint32_t *refusal)
 {
-	struct pxc_client *sibling = client_find(manager, wl_client);
+	struct pxc_connection *conn;
 	struct pxc_client *client;
-	uid_t uid;
 
 	*refusal = 0;
-	wl_client_get_credentials(wl_client, NULL, &uid, NULL);
-	if (clients_of_uid(manager, uid) >=
-			manager->config.max_connections_per_uid) {
-		*refusal = PIXCACHE_MANAGER_V1_REFUSAL_CONNECTIONS;
+	conn = connection_get(manager, wl_client, refusal);
+	if (conn == NULL) {
 		return NULL;
 	}
 	client = pxc_zalloc(manager, sizeof(*client));
 	if (client == NULL) {
+		/* A connection made for it stays: it holds no resources. */
 		return NULL;
 	}
 	client->manager = manager;
 	client->client = wl_client;
-	client->uid = uid;
-	client->owner = sibling != NULL ? sibling->owner :
-		++manager->next_owner;
+	client->conn = conn;
 	wl_list_init(&client->batches);
 	wl_list_init(&client->realms);
 	wl_list_init(&client->pools);
 	wl_list_init(&client->uploads);
 	wl_list_init(&client->leases);
-	client->destroy.notify = client_handle_destroy;
-	wl_client_add_destroy_listener(wl_client, &client->destroy);
+	wl_list_insert(&conn->sessions, &client->connection_link);
+	conn->nsessions++;
 	wl_list_insert(&manager->clients, &client->link);
 	return client;
 }
@@ -302,9 +367,9 @@ uint64_t
 pixcache_manager_client_owner(struct pixcache_manager *manager,
 	struct wl_client *wl_client)
 {
-	struct pxc_client *client = client_find(manager, wl_client);
+	struct pxc_connection *conn = connection_find(manager, wl_client);
 
-	return client != NULL ? client->owner : 0;
+	return conn != NULL ? conn->owner : 0;
 }
 
 /* ---- the manager object ---- */
@@ -357,13 +422,13 @@ manager_handle_create_batch(struct wl_client *wl_client,
 
 static void
 manager_handle_ack(struct wl_client *wl_client, struct wl_resource *resource,
-	uint32_t token)
+	uint32_t token_hi, uint32_t token_lo)
 {
 	struct pxc_client *client = client_from_manager_resource(resource);
 
 	(void)wl_client;
 	if (client != NULL) {
-		client_ack(client, token);
+		client_ack(client, (uint64_t)token_hi << 32 | token_lo);
 	}
 }
 
@@ -572,6 +637,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	pthread_mutex_init(&manager->shm_lock, NULL);
 	pthread_mutex_init(&manager->notify_lock, NULL);
 	wl_list_init(&manager->realms);
+	wl_list_init(&manager->connections);
 	wl_list_init(&manager->clients);
 	wl_signal_init(&manager->events.destroy);
 	wl_signal_init(&manager->events.refused);
@@ -634,7 +700,7 @@ pixcache_manager_create(struct wl_display *display,
 void
 pixcache_manager_destroy(struct pixcache_manager *manager)
 {
-	struct pxc_client *client, *tmp;
+	struct pxc_connection *conn, *tmp;
 
 	if (manager == NULL) {
 		return;
@@ -642,8 +708,8 @@ pixcache_manager_destroy(struct pixcache_manager *manager)
 	wl_signal_emit(&manager->events.destroy, manager);
 	wl_list_remove(&manager->display_destroy.link);
 	wl_global_destroy(manager->global);
-	wl_list_for_each_safe(client, tmp, &manager->clients, link) {
-		client_destroy(client);
+	wl_list_for_each_safe(conn, tmp, &manager->connections, link) {
+		connection_destroy(conn);
 	}
 	manager_free(manager);
 }
@@ -681,8 +747,8 @@ void
 pixcache_manager_get_stats(struct pixcache_manager *manager,
 	struct pixcache_stats *stats)
 {
+	struct pxc_connection *conn;
 	struct pxc_cache_stats core;
-	struct pxc_client *client;
 
 	pxc_cache_get_stats(manager->cache, &core);
 	*stats = (struct pixcache_stats){
@@ -700,10 +766,11 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 	pthread_mutex_lock(&manager->shm_lock);
 	stats->pools = manager->pools;
 	pthread_mutex_unlock(&manager->shm_lock);
-	wl_list_for_each(client, &manager->clients, link) {
-		stats->clients++;
-		stats->uploads += client->uploads_in_flight;
-		stats->leases += client->holding;
+	wl_list_for_each(conn, &manager->connections, link) {
+		stats->clients += conn->nsessions > 0;
+		stats->sessions += conn->nsessions;
+		stats->uploads += conn->uploads_in_flight;
+		stats->leases += conn->holding;
 	}
 	stats->fds = stats->pools + stats->realms + stats->uploads + 1 +
 		atomic_load(&manager->pixmap_fds);

@@ -41,7 +41,7 @@ upload_end(struct pxc_upload *upload)
 		return;
 	}
 	upload->state = PXC_UPLOAD_DONE;
-	upload->client->uploads_in_flight--;
+	upload->client->conn->uploads_in_flight--;
 	wl_list_remove(&upload->realm_link);
 	wl_list_init(&upload->realm_link);
 	wl_list_for_each_safe(lease, tmp, &upload->waiters, wait_link) {
@@ -98,7 +98,7 @@ answer_waiters(struct pxc_upload *upload, const struct pxc_key *key)
 		wl_list_remove(&lease->wait_link);
 		wl_list_init(&lease->wait_link);
 		lease->waiting = NULL;
-		if (client->holding >= manager->config.max_leases) {
+		if (client->conn->holding >= manager->config.max_leases) {
 			pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
 		} else if (pxc_cache_find_key(manager->cache, key,
 				PXC_FIND_HOLD, &hit) == 0) {
@@ -164,7 +164,7 @@ insert_flags(struct pxc_upload *upload)
 			strlen(upload->name), PXC_FIND_PEEK, &old) < 0) {
 		return 0;
 	}
-	if (old.owner == upload->client->owner) {
+	if (old.owner == upload->client->conn->owner) {
 		return PXC_INSERT_REPLACE_OWN;
 	}
 	return pxc_policy_may_replace(manager, upload->client,
@@ -182,7 +182,7 @@ upload_store(struct pxc_upload *upload)
 		.name_len = upload->name ? strlen(upload->name) : 0,
 		.payload = pixmap,
 		.cost = upload->size,
-		.owner = upload->client->owner,
+		.owner = upload->client->conn->owner,
 		.flags = insert_flags(upload),
 	};
 	struct pxc_hit hit;
@@ -302,7 +302,7 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 			upload->size > config->max_bytes) {
 		return PIXCACHE_BATCH_V1_FAILURE_SIZE;
 	}
-	if (client->uploads_in_flight >= config->max_uploads) {
+	if (client->conn->uploads_in_flight >= config->max_uploads) {
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
 	if (name != NULL && pxc_upload_find(cr->realm, name) != NULL) {
@@ -312,7 +312,7 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 			cr->realm->core, name, strlen(name), PXC_FIND_PEEK,
 			&old) == 0 &&
 			(!(upload->flags & PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE) ||
-			(old.owner != client->owner &&
+			(old.owner != client->conn->owner &&
 				!pxc_policy_may_replace(client->manager, client,
 					cr->realm->name, old.owner)))) {
 		return PIXCACHE_BATCH_V1_FAILURE_EXISTS;
@@ -403,7 +403,7 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	}
 	upload->realm = cr->realm;
 	upload->state = PXC_UPLOAD_TARGET;
-	client->uploads_in_flight++;
+	client->conn->uploads_in_flight++;
 	if (upload->name != NULL) {
 		wl_list_insert(&cr->realm->uploads, &upload->realm_link);
 	}

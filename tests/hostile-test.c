@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -811,6 +812,122 @@ TEST(connections_beyond_the_limit_are_refused)
 	teardown();
 }
 
+TEST(sessions_beyond_the_limit_on_one_connection_are_refused)
+{
+	struct refusal_seen seen = { .listener.notify = on_refused };
+	struct th_client *sessions[7], *refused, *more;
+	struct pixcache_config config;
+
+	th_config(&config);
+	config.max_sessions_per_connection = 8;
+	setup_with(&config, NULL);
+	pixcache_manager_add_refused_listener(server->manager, &seen.listener);
+	/* bad's own session is the first of its eight. */
+	for (int i = 0; i < 7; i++) {
+		sessions[i] = th_session(bad);
+		assert(sessions[i]->refused == 0 &&
+			sessions[i]->instance != 0);
+	}
+	refused = th_session(bad);
+	assert(refused->refused == PIXCACHE_MANAGER_V1_REFUSAL_SESSIONS);
+	assert(refused->instance == 0);
+	assert(seen.count == 1 && seen.manager &&
+		seen.reason == PIXCACHE_MANAGER_V1_REFUSAL_SESSIONS);
+	wl_list_remove(&seen.listener.link);
+	/* Other connections of the same uid notice nothing. */
+	assert_good_client_served();
+	more = th_client_connect(server);
+	assert(more->refused == 0 && more->instance != 0);
+	th_client_disconnect(more);
+	/* An ended session frees its place. */
+	th_session_end(refused);
+	th_session_end(sessions[0]);
+	sessions[0] = th_session(bad);
+	assert(sessions[0]->refused == 0 && sessions[0]->instance != 0);
+	for (int i = 0; i < 7; i++) {
+		th_session_end(sessions[i]);
+	}
+	teardown();
+}
+
+/* Raises the soft fd limit to n, or skips: the test needs that many. */
+static void
+need_fds(rlim_t n)
+{
+	struct rlimit limit;
+
+	assert(getrlimit(RLIMIT_NOFILE, &limit) == 0);
+	if (limit.rlim_max < n) {
+		test_skip("needs %lu fds, the hard limit is %lu",
+			(unsigned long)n, (unsigned long)limit.rlim_max);
+	}
+	if (limit.rlim_cur < n) {
+		limit.rlim_cur = n;
+		assert(setrlimit(RLIMIT_NOFILE, &limit) == 0);
+	}
+}
+
+enum { DESKTOP = 256 };
+
+/*
+ * Under the defaults, one uid: a hostile connection binds the manager as
+ * often as it may, and 256 applications connected at once are each served
+ * a pixmap.
+ */
+TEST(a_desktop_of_256_connections_is_served_while_one_holds_every_session)
+{
+	struct th_client *sessions[64], *desktop[DESKTOP];
+	struct pixcache_config config;
+	struct pixcache_stats stats;
+	struct th_upload *up;
+	int nsessions = 0;
+
+	need_fds(8 * DESKTOP + 256);
+	pixcache_config_init(&config);
+	setup_with(&config, NULL);
+	up = th_put(good, rgood, "shared", 16, 16, 7);
+	assert(up->stored);
+	for (;;) {
+		assert(nsessions < 64);
+		sessions[nsessions] = th_session(bad);
+		if (sessions[nsessions++]->refused != 0) {
+			break;
+		}
+	}
+	assert(sessions[nsessions - 1]->refused ==
+		PIXCACHE_MANAGER_V1_REFUSAL_SESSIONS);
+	/* Its first session and the ones it made, then the refused one. */
+	assert((uint32_t)nsessions == config.max_sessions_per_connection);
+	for (int i = 0; i < DESKTOP; i++) {
+		struct th_realm *realm;
+		struct pixcache_batch_v1 *batch;
+		struct th_pixmap *pm;
+
+		desktop[i] = th_client_connect(server);
+		assert(desktop[i]->refused == 0 && desktop[i]->instance != 0);
+		realm = th_realm_get(desktop[i], "default");
+		batch = th_batch(desktop[i]);
+		pm = th_lookup(desktop[i], batch, realm, "shared");
+		assert(th_commit(desktop[i], batch));
+		assert(pm->buffer && th_pixmap_has_pattern(pm, 7));
+		th_pixmap_destroy(pm);
+		th_batch_destroy(batch);
+		th_realm_destroy(realm);
+	}
+	pixcache_manager_get_stats(server->manager, &stats);
+	assert(stats.clients == DESKTOP + 2);
+	assert(stats.sessions == DESKTOP + 1 +
+		config.max_sessions_per_connection);
+	for (int i = 0; i < DESKTOP; i++) {
+		th_client_disconnect(desktop[i]);
+	}
+	for (int i = 0; i < nsessions; i++) {
+		th_session_end(sessions[i]);
+	}
+	th_upload_destroy(up);
+	teardown();
+}
+
 /*
  * A client that sends lookups and never reads: the manager stops sending
  * it fds at the cap, and keeps sending them to others.
@@ -865,16 +982,85 @@ TEST(a_client_that_never_reads_gets_no_more_than_its_fd_cap)
 	teardown();
 }
 
+/*
+ * One connection binding the manager twice gets one fd cap, not two: the
+ * kernel limits fds in flight per user, across every socket.
+ */
+TEST(sessions_of_one_connection_share_its_fd_cap)
+{
+	struct th_pixmap *pm[2][12];
+	struct th_upload *up[12];
+	struct pixcache_batch_v1 *batch[2];
+	struct pixcache_config config;
+	struct th_client *session[2];
+	struct th_realm *realm[2];
+	int buffers = 0, limited = 0, tables = 0;
+	char name[16];
+
+	th_config(&config);
+	config.budget = 32 << 20;
+	setup_with(&config, NULL);
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "large-%d", i);
+		up[i] = th_put(good, rgood, name, 300, 300, (uint32_t)i);
+		assert(up[i]->stored);
+	}
+	session[0] = bad;
+	realm[0] = rbad;
+	session[1] = th_session(bad);
+	realm[1] = th_realm_get(session[1], "default");
+	for (int s = 0; s < 2; s++) {
+		batch[s] = th_batch(session[s]);
+		for (int i = 0; i < 12; i++) {
+			snprintf(name, sizeof(name), "large-%d", i);
+			pm[s][i] = th_lookup(session[s], batch[s], realm[s],
+				name);
+		}
+		pixcache_batch_v1_commit(batch[s], 1);
+	}
+	wl_display_flush(bad->display);
+	for (int i = 0; i < 20; i++) {
+		th_server_dispatch(server);
+	}
+	assert_good_client_served();
+	assert(th_roundtrip(bad));
+	for (int s = 0; s < 2; s++) {
+		tables += realm[s]->table_fd >= 0;
+		for (int i = 0; i < 12; i++) {
+			buffers += pm[s][i]->buffer;
+			limited += pm[s][i]->failed ==
+				PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
+		}
+	}
+	/* Nothing was acknowledged: the two tables and the buffers are
+	 * the connection's 8, and every other lookup was refused. */
+	assert(tables == 2);
+	assert(tables + buffers == (int)config.max_fds_in_flight);
+	assert(buffers + limited == 24);
+	for (int s = 0; s < 2; s++) {
+		for (int i = 0; i < 12; i++) {
+			th_pixmap_destroy(pm[s][i]);
+		}
+		th_batch_destroy(batch[s]);
+	}
+	th_realm_destroy(realm[1]);
+	th_session_end(session[1]);
+	for (int i = 0; i < 12; i++) {
+		th_upload_destroy(up[i]);
+	}
+	teardown();
+}
+
 TEST(an_unknown_or_old_ack_is_ignored)
 {
 	struct pixcache_batch_v1 *batch;
 
 	setup();
 	batch = th_batch(bad);
-	pixcache_manager_v1_ack(bad->manager, 0x12345678);
-	pixcache_manager_v1_ack(bad->manager, 0);
+	th_ack(bad, 0x12345678);
+	th_ack(bad, 0);
 	th_commit(bad, batch);
-	pixcache_manager_v1_ack(bad->manager, bad->last_token);
+	th_ack(bad, bad->last_token);
 	assert(th_roundtrip(bad));
 	th_batch_destroy(batch);
 	teardown();

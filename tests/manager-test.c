@@ -406,7 +406,7 @@ TEST(an_existing_name_is_replaced_only_by_its_owner)
 TEST(done_carries_the_serial_and_a_fresh_token)
 {
 	struct pixcache_batch_v1 *batch;
-	uint32_t first;
+	uint64_t first;
 
 	setup();
 	batch = th_batch(a);
@@ -414,6 +414,8 @@ TEST(done_carries_the_serial_and_a_fresh_token)
 	first = a->last_token;
 	th_commit(a, batch);
 	assert(first != 0 && a->last_token != 0 && a->last_token != first);
+	/* 64 bits, not 32 zero-extended. */
+	assert(first >> 32 != 0 || a->last_token >> 32 != 0);
 	th_batch_destroy(batch);
 	teardown();
 }
@@ -627,7 +629,7 @@ TEST(a_destroyed_manager_leaves_clients_with_inert_objects)
 	/* Every request on the old objects is ignored; nobody dies. */
 	pixcache_upload_v1_commit(pending->proxy);
 	pixcache_batch_v1_commit(batch, 5);
-	pixcache_manager_v1_ack(a->manager, 1);
+	th_ack(a, 1);
 	assert(th_roundtrip(a) && th_roundtrip(b));
 	/* The lease's bytes stay readable: the client maps its own fd. */
 	assert(th_pixmap_has_pattern(pm, 1));

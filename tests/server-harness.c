@@ -180,6 +180,7 @@ registry_global(void *data, struct wl_registry *registry, uint32_t name,
 
 	(void)version;
 	if (strcmp(interface, pixcache_manager_v1_interface.name) == 0) {
+		client->global = name;
 		client->manager = wl_registry_bind(registry, name,
 			&pixcache_manager_v1_interface, 1);
 		pixcache_manager_v1_add_listener(client->manager,
@@ -237,11 +238,10 @@ th_alive(struct th_client *client)
 	return wl_display_get_error(client->display) == 0;
 }
 
-void
-th_client_disconnect(struct th_client *client)
+/* Closes the pools a session received, and ends the session. */
+static void
+end_session(struct th_client *client)
 {
-	struct th_server *server = client->server;
-
 	while (client->pools != NULL) {
 		struct th_pool *next = client->pools->next;
 
@@ -253,6 +253,43 @@ th_client_disconnect(struct th_client *client)
 	if (client->manager != NULL) {
 		pixcache_manager_v1_destroy(client->manager);
 	}
+}
+
+struct th_client *
+th_session(struct th_client *client)
+{
+	struct th_client *session = calloc(1, sizeof(*session));
+
+	assert(session != NULL && client->global != 0);
+	session->server = client->server;
+	session->display = client->display;
+	session->server_client = client->server_client;
+	session->global = client->global;
+	session->session = true;
+	session->manager = wl_registry_bind(client->registry, client->global,
+		&pixcache_manager_v1_interface, 1);
+	pixcache_manager_v1_add_listener(session->manager, &manager_listener,
+		session);
+	assert(th_roundtrip(session));
+	return session;
+}
+
+void
+th_session_end(struct th_client *session)
+{
+	assert(session->session);
+	end_session(session);
+	assert(th_roundtrip(session));
+	free(session);
+}
+
+void
+th_client_disconnect(struct th_client *client)
+{
+	struct th_server *server = client->server;
+
+	assert(!client->session);
+	end_session(client);
 	wl_registry_destroy(client->registry);
 	wl_display_disconnect(client->display);
 	free(client);
@@ -440,14 +477,14 @@ batch_stats(void *data, struct pixcache_batch_v1 *batch, uint32_t a0,
 
 static void
 batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
-	uint32_t token)
+	uint32_t token_hi, uint32_t token_lo)
 {
 	struct th_batch_state *state = data;
 
 	(void)batch;
 	state->serial = serial;
-	state->token = token;
-	state->client->last_token = token;
+	state->token = (uint64_t)token_hi << 32 | token_lo;
+	state->client->last_token = state->token;
 }
 
 static const struct pixcache_batch_v1_listener batch_listener = {
@@ -476,6 +513,13 @@ th_batch_destroy(struct pixcache_batch_v1 *batch)
 	pixcache_batch_v1_destroy(batch);
 }
 
+void
+th_ack(struct th_client *client, uint64_t token)
+{
+	pixcache_manager_v1_ack(client->manager, (uint32_t)(token >> 32),
+		(uint32_t)token);
+}
+
 bool
 th_commit(struct th_client *client, struct pixcache_batch_v1 *batch)
 {
@@ -487,7 +531,7 @@ th_commit(struct th_client *client, struct pixcache_batch_v1 *batch)
 		return false;
 	}
 	assert(state->serial == serial);
-	pixcache_manager_v1_ack(client->manager, state->token);
+	th_ack(client, state->token);
 	return true;
 }
 

@@ -37,12 +37,14 @@ struct th_client {
 	struct wl_registry *registry;
 	struct pixcache_manager_v1 *manager;
 	struct wl_client *server_client;
+	uint32_t global;		/* the manager's global */
+	bool session;			/* th_session(): shares a display */
 	uint64_t instance;
 	uint32_t formats[8];
 	int nformats;
 	uint32_t limits[6];
 	uint32_t refused;
-	uint32_t last_token;
+	uint64_t last_token;
 	struct th_pool *pools;		/* received, closed on disconnect */
 };
 
@@ -102,6 +104,13 @@ struct th_client *th_client_connect_unchecked(struct th_server *server);
 bool th_alive(struct th_client *client);
 /** Disconnects the client (its server side goes with it). */
 void th_client_disconnect(struct th_client *client);
+/**
+ * Another session on client's connection: a manager object of its own,
+ * bound and greeted (or refused). Used like a client; ended alone by
+ * th_session_end().
+ */
+struct th_client *th_session(struct th_client *client);
+void th_session_end(struct th_client *session);
 
 /**
  * Pumps the server and every client until client's sync returns. Returns
@@ -119,7 +128,7 @@ void th_realm_destroy(struct th_realm *realm);
 struct th_batch_state {
 	struct th_client *client;
 	uint32_t serial;
-	uint32_t token;
+	uint64_t token;
 	int entries;
 	char names[32][64];		/* the first entries' names */
 	bool got_stats;
@@ -141,6 +150,8 @@ int th_remove(struct th_client *client, struct th_realm *realm,
  * false if the client died meanwhile.
  */
 bool th_commit(struct th_client *client, struct pixcache_batch_v1 *batch);
+/** Acknowledges a done token (pixcache_manager_v1.ack). */
+void th_ack(struct th_client *client, uint64_t token);
 
 struct th_pixmap *th_lookup(struct th_client *client,
 	struct pixcache_batch_v1 *batch, struct th_realm *realm,

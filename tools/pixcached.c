@@ -205,9 +205,14 @@ static const char *
 refusal_text(const struct pixcache_refusal *refusal)
 {
 	if (refusal->realm == NULL) {
-		return refusal->reason ==
-			PIXCACHE_MANAGER_V1_REFUSAL_CONNECTIONS ?
-			"too many connections of its user" : "the policy";
+		switch (refusal->reason) {
+		case PIXCACHE_MANAGER_V1_REFUSAL_CONNECTIONS:
+			return "too many connections of its user";
+		case PIXCACHE_MANAGER_V1_REFUSAL_SESSIONS:
+			return "too many sessions on its connection";
+		default:
+			return "the policy";
+		}
 	}
 	return refusal->reason == PIXCACHE_BATCH_V1_FAILURE_NAME ?
 		"not a valid realm name" : "not allowed by the policy";
@@ -372,9 +377,9 @@ usage(FILE *out)
 		"(K, M, G suffixes)\n"
 		"  --quota SIZE      bytes one realm may hold at most\n"
 		"  --max-connections N, --max-leases N, --table-capacity N\n"
-		"                    sessions per user, pixmaps held per "
-		"session, slots per\n"
-		"                    realm (doc/server.md)\n"
+		"                    connections per user, pixmaps held per "
+		"connection, slots\n"
+		"                    per realm (doc/server.md)\n"
 		"  --realm-socket NAME:REALM\n"
 		"                    a socket whose clients read and write "
 		"REALM, and only\n"

@@ -113,6 +113,8 @@ read_config(struct weston_compositor *compositor,
 		&config->max_fds_in_flight);
 	ret |= get_size32(s, "max-connections-per-uid",
 		&config->max_connections_per_uid);
+	ret |= get_size32(s, "max-sessions-per-connection",
+		&config->max_sessions_per_connection);
 	return ret;
 }
 

@@ -90,14 +90,19 @@ struct pixcache_config {
 	uint32_t max_height;
 	/** Largest pixmap in bytes. */
 	uint32_t max_bytes;
-	/** Per client: uploads awaiting their answer. */
+	/** Per client connection, all its sessions together: uploads
+	 * awaiting their answer. */
 	uint32_t max_uploads;
-	/** Per client: pixmap objects holding a pixmap. */
+	/** Per client connection: pixmap objects holding a pixmap. */
 	uint32_t max_leases;
-	/** Per client: file descriptors sent and not acknowledged. */
+	/** Per client connection: file descriptors sent and not
+	 * acknowledged. */
 	uint32_t max_fds_in_flight;
-	/** Clients of one user id using the manager at once. */
+	/** Client connections of one user id using the manager at once (a
+	 * desktop runs every application under one uid: keep it high). */
 	uint32_t max_connections_per_uid;
+	/** Sessions (bound manager objects) of one client connection. */
+	uint32_t max_sessions_per_connection;
 };
 
 /** Fills config with the defaults. */
@@ -203,6 +208,7 @@ struct pixcache_stats {
 	uint64_t evictions;
 	uint32_t realms;
 	uint32_t pools;
+	/** Client connections with a session (a bound manager object). */
 	uint32_t clients;
 	uint32_t uploads;	/* in flight, all clients */
 	uint32_t leases;	/* pixmap objects holding a pixmap */
@@ -213,6 +219,8 @@ struct pixcache_stats {
 	 * and one to wake its loop.
 	 */
 	uint32_t fds;
+	/** Sessions: manager objects bound, over every connection. */
+	uint32_t sessions;
 };
 
 /** Fills *stats. Event loop thread only. */
