@@ -120,13 +120,17 @@ batch_handle_upload(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t id, struct wl_resource *realm_resource, const char *name,
 	uint32_t width, uint32_t height, uint32_t format, uint32_t flags)
 {
-	if (flags & ~(uint32_t)PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE) {
+	struct pxc_client *client = client_from_batch(resource);
+
+	/* An inert batch raises no error (its upload is inert too). */
+	if (client != NULL &&
+			(flags & ~(uint32_t)PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE)) {
 		wl_resource_post_error(resource,
 			PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS,
 			"unknown upload flags 0x%x", flags);
 		return;
 	}
-	pxc_upload_start(wl_client, client_from_batch(resource),
+	pxc_upload_start(wl_client, client,
 		wl_resource_get_version(resource), id,
 		pxc_client_realm_from_resource(realm_resource), name, width,
 		height, format, flags);
@@ -163,14 +167,15 @@ batch_handle_used(struct wl_client *wl_client, struct wl_resource *resource,
 	const uint32_t *pair;
 
 	(void)wl_client;
+	/* An inert batch raises no error. */
+	if (client == NULL) {
+		return;
+	}
 	if (keys->size % (2 * sizeof(uint32_t)) != 0) {
 		wl_resource_post_error(resource,
 			PIXCACHE_BATCH_V1_ERROR_BAD_USAGE,
 			"used: %zu bytes is not a whole number of "
 			"(slot, generation) pairs", keys->size);
-		return;
-	}
-	if (client == NULL) {
 		return;
 	}
 	for (pair = keys->data;

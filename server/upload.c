@@ -242,8 +242,10 @@ upload_handle_commit(struct wl_client *wl_client, struct wl_resource *resource)
 			"target is no longer %u bytes", upload->size);
 		return;
 	}
-	/* F_SEAL_WRITE is on: adding F_SEAL_SEAL cannot wait on pins. */
-	if (ret == 0) {
+	/* F_SEAL_WRITE is on: adding F_SEAL_SEAL cannot wait on pins. A
+	 * client may have sealed the seals itself: final either way. */
+	if (ret == 0 && pxc_shm_check(upload->fd, F_SEAL_SEAL,
+			upload->size) != 0) {
 		ret = pxc_shm_seal(&upload->client->manager->faults, upload->fd,
 			F_SEAL_SEAL);
 	}

@@ -274,6 +274,49 @@ TEST(sealing_the_seals_first_leaves_it_not_sealed)
 	teardown();
 }
 
+TEST(a_target_the_client_sealed_for_good_is_stored)
+{
+	struct th_upload *up;
+
+	setup();
+	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
+	th_upload_fill(up, 1);
+	/* Its own F_SEAL_SEAL after the write seal: valid, and final. */
+	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_SEAL) == 0);
+	pixcache_upload_v1_commit(up->proxy);
+	assert(th_roundtrip(bad) && up->stored && up->failed == 0);
+	th_upload_destroy(up);
+	assert_good_client_served();
+	teardown();
+}
+
+/* A batch of an ended session is inert: nothing it is sent is an error. */
+TEST(an_inert_batch_raises_no_error)
+{
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+	struct wl_array odd;
+	uint32_t word = 1;
+
+	setup();
+	batch = th_batch(bad);
+	assert(th_roundtrip(bad));
+	pixcache_manager_v1_destroy(bad->manager);
+	bad->manager = NULL;
+	assert(th_roundtrip(bad));
+	wl_array_init(&odd);
+	odd.data = &word;
+	odd.size = odd.alloc = sizeof(word);
+	pixcache_batch_v1_used(batch, &odd);
+	up = th_upload(bad, batch, rbad, "x", 16, 16, ARGB, 0x80);
+	pixcache_batch_v1_commit(batch, 1);
+	assert(th_roundtrip(bad) && th_alive(bad));
+	th_upload_destroy(up);
+	th_batch_destroy(batch);
+	assert_good_client_served();
+	teardown();
+}
+
 TEST(commit_while_mapped_writable_is_not_sealed)
 {
 	struct th_upload *up;
