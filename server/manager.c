@@ -1,12 +1,14 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "manager-private.h"
+#include "name.h"
 
 #define MANAGER_VERSION 1
 
@@ -721,11 +723,37 @@ pixcache_manager_add_refused_listener(struct pixcache_manager *manager,
 	wl_signal_add(&manager->events.refused, listener);
 }
 
+/*
+ * A client's realm name as text safe to log: printable ASCII as it is,
+ * but for '\\' and '"', every other byte as \xNN. out holds
+ * 4 * PXC_NAME_MAX + 1 bytes; a longer name (refused for that) is cut.
+ */
+static const char *
+log_safe(const char *realm, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; realm[i] != '\0' && i < PXC_NAME_MAX; i++) {
+		unsigned char b = (unsigned char)realm[i];
+
+		if (b < 0x20 || b > 0x7e || b == '\\' || b == '"') {
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", b);
+		} else {
+			out[o++] = (char)b;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 void
 pxc_manager_refused(struct pixcache_manager *manager,
 	struct wl_client *client, const char *realm, uint32_t reason)
 {
-	struct pixcache_refusal refusal = { client, realm, reason };
+	char text[4 * PXC_NAME_MAX + 1];
+	struct pixcache_refusal refusal = {
+		client, realm != NULL ? log_safe(realm, text) : NULL, reason,
+	};
 
 	wl_signal_emit(&manager->events.refused, &refusal);
 }

@@ -812,6 +812,7 @@ struct refusal_seen {
 	int count;
 	bool manager;
 	uint32_t reason;
+	char realm[1024];
 };
 
 static void
@@ -823,6 +824,31 @@ on_refused(struct wl_listener *listener, void *data)
 	seen->count++;
 	seen->manager = refusal->realm == NULL;
 	seen->reason = refusal->reason;
+	snprintf(seen->realm, sizeof(seen->realm), "%s",
+		refusal->realm != NULL ? refusal->realm : "");
+}
+
+/* A realm name cannot forge log lines or drive the terminal of whoever
+ * reads the compositor's log. */
+TEST(a_denied_realm_reaches_the_log_escaped)
+{
+	struct refusal_seen seen = { .listener.notify = on_refused };
+	struct th_realm *evil;
+
+	setup();
+	pixcache_manager_add_refused_listener(server->manager, &seen.listener);
+	evil = th_realm_get(bad, "evil\n[pixcache] ok\x1b[31m\"\\");
+	assert(evil->denied == PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	assert(seen.count == 1 && !seen.manager);
+	assert(strcmp(seen.realm,
+		"evil\\x0a[pixcache] ok\\x1b[31m\\x22\\x5c") == 0);
+	for (const char *c = seen.realm; *c != '\0'; c++) {
+		assert(*c >= 0x20 && *c <= 0x7e);
+	}
+	wl_list_remove(&seen.listener.link);
+	th_realm_destroy(evil);
+	assert_good_client_served();
+	teardown();
 }
 
 TEST(connections_beyond_the_limit_are_refused)

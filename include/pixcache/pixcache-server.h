@@ -132,8 +132,13 @@ PIXCACHE_EXPORT void pixcache_manager_add_destroy_listener(struct pixcache_manag
 /** What the refused signal carries. */
 struct pixcache_refusal {
 	struct wl_client *client;
-	/** NULL: the manager refused the client (too many connections of
-	 * its user); else the realm it was denied. */
+	/**
+	 * NULL: the manager refused the client (too many connections of its
+	 * user, or sessions of its connection); else the realm it was
+	 * denied, as the client named it but safe to log: every byte
+	 * outside printable ASCII, and '\\' and '"', written \xNN, so a
+	 * name cannot forge log lines or drive a terminal.
+	 */
 	const char *realm;
 	/** pixcache_manager_v1.refusal, or pixcache_batch_v1.failure for a
 	 * realm. */
