@@ -117,6 +117,9 @@ pxcl_handle_side_batch(struct pixcache_client *client, void *object,
 	case PXCL_BATCH_STATS:
 		side_stats(op, args);
 		break;
+	case PXCL_BATCH_LISTED:
+		op->next = args[0].u;
+		break;
 	case PXCL_BATCH_DONE:
 		if (client->manager != NULL &&
 				(args[1].u != 0 || args[2].u != 0)) {
@@ -187,7 +190,7 @@ pixcache_client_remove(struct pixcache_client *client, const char *realm_name,
  */
 static int
 side_request(struct pixcache_client *client, struct pxcl_side_op *op,
-	const char *realm_name)
+	const char *realm_name, uint32_t from)
 {
 	struct pixcache_batch_v1 *batch;
 	struct pxcl_realm *realm = NULL;
@@ -204,7 +207,7 @@ side_request(struct pixcache_client *client, struct pxcl_side_op *op,
 	pxcl_proxy_bind(client, (struct wl_proxy *)batch,
 		PXCL_PROXY_SIDE_BATCH, op);
 	if (realm != NULL) {
-		pixcache_batch_v1_list(batch, realm->proxy);
+		pixcache_batch_v1_list(batch, realm->proxy, from);
 	} else {
 		pixcache_batch_v1_get_stats(batch);
 	}
@@ -226,7 +229,18 @@ pixcache_client_list(struct pixcache_client *client, const char *realm_name,
 	}
 	wl_array_init(&op.entries);
 	pxcl_enter(client);
-	ret = side_request(client, &op, realm_name);
+	/* A page at a time: the manager never queues more than the socket
+	 * takes. Each page must move on, or the manager is broken. */
+	do {
+		uint32_t from = op.next;
+
+		op.done = false;
+		op.next = 0;
+		ret = side_request(client, &op, realm_name, from);
+		if (ret == 0 && op.next != 0 && op.next <= from) {
+			ret = -EPROTO;
+		}
+	} while (ret == 0 && op.next != 0);
 	pxcl_leave(client);
 	wl_array_for_each(info, &op.entries) {
 		if (ret == 0) {
@@ -249,7 +263,7 @@ pixcache_client_get_stats(struct pixcache_client *client,
 		return -EINVAL;
 	}
 	pxcl_enter(client);
-	ret = side_request(client, &op, NULL);
+	ret = side_request(client, &op, NULL, 0);
 	pxcl_leave(client);
 	return ret;
 }

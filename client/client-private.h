@@ -86,6 +86,7 @@ enum {
 	PXCL_BATCH_ENTRY = 0,
 	PXCL_BATCH_STATS = 1,
 	PXCL_BATCH_DONE = 2,
+	PXCL_BATCH_LISTED = 3,
 	PXCL_PIXMAP_KEY = 0,
 	PXCL_PIXMAP_BUFFER_POOL = 1,
 	PXCL_PIXMAP_BUFFER_FD = 2,
@@ -198,6 +199,7 @@ struct pxcl_request {
 struct pxcl_side_op {
 	bool done;
 	int result;
+	uint32_t next;			/* a listing's next page, 0: none */
 	struct wl_array entries;	/* struct pixcache_entry_info, listed */
 	struct pixcache_client_stats *stats;
 };

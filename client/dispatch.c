@@ -173,6 +173,8 @@ pxcl_opcodes_match(void)
 			"stats") &&
 		event_is(&pixcache_batch_v1_interface, PXCL_BATCH_DONE,
 			"done") &&
+		event_is(&pixcache_batch_v1_interface, PXCL_BATCH_LISTED,
+			"listed") &&
 		event_is(&pixcache_pixmap_v1_interface, PXCL_PIXMAP_KEY,
 			"key") &&
 		event_is(&pixcache_pixmap_v1_interface,

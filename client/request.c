@@ -377,11 +377,18 @@ batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
 	pthread_cond_broadcast(&client->cond);
 }
 
+static void
+batch_listed(void *data, struct pixcache_batch_v1 *batch, uint32_t next)
+{
+	/* Nor lists: see admin.c. */
+}
+
 /* The batch's user data is the client, which outlives it: a listener. */
 const struct pixcache_batch_v1_listener pxcl_batch_listener = {
 	.entry = batch_entry,
 	.stats = batch_stats,
 	.done = batch_done,
+	.listed = batch_listed,
 };
 
 /* ---- sending lookups ---- */

@@ -192,8 +192,14 @@ batch_handle_used(struct wl_client *wl_client, struct wl_resource *resource,
 	}
 }
 
+/* Entries a list request sends at most: 128 of at most ~300 bytes. */
+#define LIST_PAGE 128
+
 struct list_context {
 	struct wl_resource *batch;
+	uint32_t capacity;		/* slots per realm */
+	uint32_t sent;
+	uint32_t next;			/* the slot after the last sent */
 };
 
 static bool
@@ -201,6 +207,13 @@ send_entry(const struct pxc_entry_info *info, void *data)
 {
 	struct list_context *ctx = data;
 	const struct pxc_pixmap *pixmap = info->payload;
+
+	if (ctx->sent == LIST_PAGE) {
+		/* More after this page: it starts here. */
+		ctx->next = info->key.slot % ctx->capacity;
+		return false;
+	}
+	ctx->sent++;
 
 	pixcache_batch_v1_send_entry(ctx->batch,
 		info->name_len > 0 ? info->name : NULL, pixmap->width,
@@ -214,7 +227,7 @@ send_entry(const struct pxc_entry_info *info, void *data)
 
 static void
 batch_handle_list(struct wl_client *wl_client, struct wl_resource *resource,
-	struct wl_resource *realm_resource)
+	struct wl_resource *realm_resource, uint32_t from)
 {
 	struct pxc_client *client = client_from_batch(resource);
 	struct pxc_client_realm *cr =
@@ -222,12 +235,13 @@ batch_handle_list(struct wl_client *wl_client, struct wl_resource *resource,
 	struct list_context ctx = { resource };
 
 	(void)wl_client;
-	if (client == NULL || cr == NULL || cr->realm == NULL ||
-			!(cr->access & PIXCACHE_ACCESS_READ)) {
-		return;
+	if (client != NULL && cr != NULL && cr->realm != NULL &&
+			(cr->access & PIXCACHE_ACCESS_READ)) {
+		ctx.capacity = client->manager->config.table_capacity;
+		pxc_cache_for_each_from(client->manager->cache,
+			cr->realm->core, from, send_entry, &ctx);
 	}
-	pxc_cache_for_each(client->manager->cache, cr->realm->core,
-		send_entry, &ctx);
+	pixcache_batch_v1_send_listed(resource, ctx.next);
 }
 
 static void

@@ -1305,10 +1305,10 @@ pxc_cache_get_realm_stats(struct pxc_cache *cache,
 
 static bool
 for_each_in_realm(struct pxc_cache *cache, struct pxc_realm *realm,
-	bool (*fn)(const struct pxc_entry_info *info, void *data), void *data,
-	size_t *calls)
+	uint32_t from, bool (*fn)(const struct pxc_entry_info *info,
+	void *data), void *data, size_t *calls)
 {
-	for (uint32_t slot = 0; slot < realm->slots_used; slot++) {
+	for (uint32_t slot = from; slot < realm->slots_used; slot++) {
 		struct pxc_entry *entry = pxc_core_slot_entry(realm, slot);
 		struct pxc_entry_info info;
 
@@ -1348,10 +1348,23 @@ pxc_cache_for_each(struct pxc_cache *cache, const struct pxc_realm *realm,
 		if (realm != NULL && r != realm) {
 			continue;
 		}
-		if (!for_each_in_realm(cache, r, fn, data, &calls)) {
+		if (!for_each_in_realm(cache, r, 0, fn, data, &calls)) {
 			break;
 		}
 	}
+	pxc_rwlock_read_unlock(shard, PXC_RWLOCK_NONE);
+	return calls;
+}
+
+size_t
+pxc_cache_for_each_from(struct pxc_cache *cache, struct pxc_realm *realm,
+	uint32_t from, bool (*fn)(const struct pxc_entry_info *info,
+	void *data), void *data)
+{
+	struct pxc_rwlock_shard *shard = pxc_rwlock_read_lock(&cache->lock);
+	size_t calls = 0;
+
+	for_each_in_realm(cache, realm, from, fn, data, &calls);
 	pxc_rwlock_read_unlock(shard, PXC_RWLOCK_NONE);
 	return calls;
 }

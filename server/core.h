@@ -351,6 +351,15 @@ size_t pxc_cache_for_each(struct pxc_cache *cache, const struct pxc_realm *realm
 	bool (*fn)(const struct pxc_entry_info *info, void *data), void *data);
 
 /**
+ * As pxc_cache_for_each(), for one realm, in slot order from its slot
+ * from (a realm's own slot, 0 to its table capacity): a cursor, so that a
+ * long listing can be sent a page at a time.
+ */
+size_t pxc_cache_for_each_from(struct pxc_cache *cache,
+	struct pxc_realm *realm, uint32_t from,
+	bool (*fn)(const struct pxc_entry_info *info, void *data), void *data);
+
+/**
  * Walks every structure of the cache and checks every invariant. Returns
  * true if all hold; otherwise false, with the first broken one described
  * in why (may be NULL).

@@ -617,6 +617,62 @@ TEST(list_hands_entries_to_the_caller)
 	ch_server_stop(server);
 }
 
+enum { LONG_LIST = 65536 };
+
+/* Inserted by the compositor: fast, and no client's limits. */
+static void
+insert_many(struct pixcache_manager *manager, void *data)
+{
+	pixman_image_t *image = ch_image(1, 1, 1);
+	char name[16];
+
+	(void)data;
+	for (int i = 0; i < LONG_LIST; i++) {
+		snprintf(name, sizeof(name), "e%d", i);
+		assert(pixcache_manager_insert(manager, "default", name, image,
+			DRM_FORMAT_ARGB8888, 0, NULL) == 0);
+	}
+	pixman_image_unref(image);
+}
+
+static void
+count_and_check(void *data, const struct pixcache_entry_info *info)
+{
+	uint8_t *seen = data;
+	int i;
+
+	assert(info->name != NULL && sscanf(info->name, "e%d", &i) == 1);
+	assert(i >= 0 && i < LONG_LIST && !seen[i] && info->width == 1);
+	seen[i] = 1;
+}
+
+/* Sent at once, ~20 MB of entries would make libwayland kill the client. */
+TEST(list_of_65536_entries_comes_whole)
+{
+	struct pixcache_config config;
+	struct ch_server *server;
+	struct pixcache_client *client;
+	uint8_t *seen = calloc(LONG_LIST, 1);
+	int total = 0;
+
+	ch_config(&config);
+	config.table_capacity = 2 * LONG_LIST;
+	config.budget = 256 << 20;
+	server = ch_server_start(&config, NULL, NULL);
+	ch_server_call(server, insert_many, NULL);
+	client = ch_connect(server);
+	assert(seen != NULL);
+	assert(pixcache_client_list(client, "default", count_and_check,
+		seen) == 0);
+	for (int i = 0; i < LONG_LIST; i++) {
+		total += seen[i];
+	}
+	assert(total == LONG_LIST);
+	free(seen);
+	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
+
 /* A toolkit's way: the application's display, shared by two libraries. */
 TEST(two_libraries_share_one_connection)
 {

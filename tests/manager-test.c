@@ -656,21 +656,64 @@ TEST(listing_a_realm_names_every_entry)
 	u2 = th_put(a, ra, "two", 8, 8, 2);
 	u3 = th_put(a, ra, NULL, 8, 8, 3);
 	batch = th_batch(b);
-	pixcache_batch_v1_list(batch, rb->proxy);
+	pixcache_batch_v1_list(batch, rb->proxy, 0);
 	th_commit(b, batch);
 	state = th_batch_state(batch);
 	assert(state->entries == 3);
+	assert(state->listed == 1 && state->next == 0);
 	/* An unreadable realm lists nothing. */
 	other = th_realm_get(b, "elsewhere");
-	pixcache_batch_v1_list(batch, other->proxy);
+	pixcache_batch_v1_list(batch, other->proxy, 0);
 	state->entries = 0;
 	th_commit(b, batch);
 	assert(state->entries == 0);
+	assert(state->listed == 2 && state->next == 0);
 	th_realm_destroy(other);
 	th_batch_destroy(batch);
 	th_upload_destroy(u1);
 	th_upload_destroy(u2);
 	th_upload_destroy(u3);
+	teardown();
+}
+
+/* 128 entries a request at most: a long listing comes a page at a time. */
+TEST(a_long_listing_comes_in_pages)
+{
+	struct th_upload *up[200];
+	struct pixcache_batch_v1 *batch;
+	struct th_batch_state *state;
+	uint32_t from = 0;
+	int pages = 0;
+	char name[16];
+
+	setup();
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "e%d", i);
+		up[i] = th_put(a, ra, name, 1, 1, (uint32_t)i);
+		assert(up[i]->stored);
+	}
+	batch = th_batch(b);
+	state = th_batch_state(batch);
+	do {
+		int before = state->entries;
+
+		pixcache_batch_v1_list(batch, rb->proxy, from);
+		th_commit(b, batch);
+		assert(state->listed == ++pages);
+		assert(state->entries - before ==
+			(state->next != 0 ? 128 : 200 - 128));
+		assert(state->next == 0 || state->next > from);
+		from = state->next;
+	} while (from != 0);
+	assert(pages == 2 && state->entries == 200);
+	/* Past the last slot: nothing, and the end. */
+	pixcache_batch_v1_list(batch, rb->proxy, 1u << 30);
+	th_commit(b, batch);
+	assert(state->entries == 200 && state->next == 0);
+	th_batch_destroy(batch);
+	for (int i = 0; i < 200; i++) {
+		th_upload_destroy(up[i]);
+	}
 	teardown();
 }
 

@@ -487,10 +487,21 @@ batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
 	state->client->last_token = state->token;
 }
 
+static void
+batch_listed(void *data, struct pixcache_batch_v1 *batch, uint32_t next)
+{
+	struct th_batch_state *state = data;
+
+	(void)batch;
+	state->listed++;
+	state->next = next;
+}
+
 static const struct pixcache_batch_v1_listener batch_listener = {
 	.entry = batch_entry,
 	.stats = batch_stats,
 	.done = batch_done,
+	.listed = batch_listed,
 };
 
 struct pixcache_batch_v1 *

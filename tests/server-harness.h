@@ -133,6 +133,8 @@ struct th_batch_state {
 	char names[32][64];		/* the first entries' names */
 	bool got_stats;
 	uint32_t stats[15];
+	int listed;			/* listed events */
+	uint32_t next;			/* the last one's */
 };
 
 struct pixcache_batch_v1 *th_batch(struct th_client *client);

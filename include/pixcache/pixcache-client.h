@@ -238,7 +238,9 @@ struct pixcache_entry_info {
 
 /**
  * Calls fn for every entry of realm the manager lists, then returns 0, or
- * a negative errno.
+ * a negative errno. Asks a page of 128 entries at a time (one round trip
+ * each), so any number of entries comes whole; entries stored or removed
+ * meanwhile may be missed or shown.
  */
 PIXCACHE_CLIENT_EXPORT int pixcache_client_list(struct pixcache_client *client,
 	const char *realm,
