@@ -37,6 +37,8 @@ pxcl_errno_of_failure(uint32_t reason)
 		return -EAGAIN;
 	case PIXCACHE_BATCH_V1_FAILURE_LEASES:
 		return -ENOBUFS;
+	case PIXCACHE_BATCH_V1_FAILURE_TIMEOUT:
+		return -ETIMEDOUT;
 	default:
 		return -ENOMEM;
 	}

@@ -59,6 +59,10 @@ struct pixcache_manager {
 	struct pxc_pixmap *notify;
 	int notify_fd;			/* eventfd waking the loop */
 	struct wl_event_source *notify_source;
+	/* Never armed: makes the loop's one timerfd (libwayland's, shared by
+	 * every timer, kept once made) exist from the start, so the first
+	 * upload's timer adds no fd. */
+	struct wl_event_source *timers;
 
 	struct pxc_random rng;		/* done tokens; loop thread only */
 	atomic_uint pixmaps;		/* alive */
@@ -192,6 +196,8 @@ struct pxc_upload {
 	uint32_t width, height, stride, size, flags;
 	int fd;				/* the target, until the end */
 	enum pxc_upload_state state;
+	struct wl_event_source *timer;	/* while in flight */
+	bool expired;			/* failed for its time: commit ignored */
 	bool stored;			/* committed, whatever came of it */
 	struct wl_list waiters;		/* struct pxc_lease, pending on it */
 };

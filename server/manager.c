@@ -31,6 +31,7 @@ pixcache_config_init(struct pixcache_config *config)
 		.max_fds_in_flight = 64,
 		.max_connections_per_uid = 512,
 		.max_sessions_per_connection = 8,
+		.upload_timeout_ms = 10000,
 	};
 }
 
@@ -43,7 +44,8 @@ config_valid(const struct pixcache_config *c)
 		c->max_height > 0 && c->max_bytes > 0 && c->max_uploads > 0 &&
 		c->max_leases > 0 && c->max_fds_in_flight > 0 &&
 		c->max_connections_per_uid > 0 &&
-		c->max_sessions_per_connection > 0;
+		c->max_sessions_per_connection > 0 &&
+		c->upload_timeout_ms > 0 && c->upload_timeout_ms <= INT32_MAX;
 }
 
 /* ---- allocation, errors ---- */
@@ -585,6 +587,9 @@ manager_free(struct pixcache_manager *manager)
 	if (manager->notify_source != NULL) {
 		wl_event_source_remove(manager->notify_source);
 	}
+	if (manager->timers != NULL) {
+		wl_event_source_remove(manager->timers);
+	}
 	if (manager->notify_fd >= 0) {
 		close(manager->notify_fd);
 	}
@@ -593,6 +598,14 @@ manager_free(struct pixcache_manager *manager)
 	pthread_mutex_destroy(&manager->shm_lock);
 	pthread_mutex_destroy(&manager->realms_lock);
 	free(manager);
+}
+
+/* The anchor timer never fires. */
+static int
+no_timer(void *data)
+{
+	(void)data;
+	return 0;
 }
 
 struct pixcache_manager *
@@ -674,7 +687,9 @@ pxc_manager_create_internal(struct wl_display *display,
 	}
 	manager->notify_source = wl_event_loop_add_fd(manager->loop,
 		manager->notify_fd, WL_EVENT_READABLE, handle_notify, manager);
-	manager->global = manager->notify_source == NULL ? NULL :
+	manager->timers = manager->notify_source == NULL ? NULL :
+		wl_event_loop_add_timer(manager->loop, no_timer, NULL);
+	manager->global = manager->timers == NULL ? NULL :
 		wl_global_create(display, &pixcache_manager_v1_interface,
 			MANAGER_VERSION, manager, manager_bind);
 	if (manager->global == NULL) {

@@ -42,6 +42,10 @@ upload_end(struct pxc_upload *upload)
 	}
 	upload->state = PXC_UPLOAD_DONE;
 	upload->client->conn->uploads_in_flight--;
+	if (upload->timer != NULL) {
+		wl_event_source_remove(upload->timer);
+		upload->timer = NULL;
+	}
 	wl_list_remove(&upload->realm_link);
 	wl_list_init(&upload->realm_link);
 	wl_list_for_each_safe(lease, tmp, &upload->waiters, wait_link) {
@@ -215,7 +219,8 @@ upload_handle_commit(struct wl_client *wl_client, struct wl_resource *resource)
 	int ret;
 
 	(void)wl_client;
-	if (upload == NULL) {
+	if (upload == NULL || upload->expired) {
+		/* Crossed the failed event of its timeout: no client bug. */
 		return;
 	}
 	if (upload->state != PXC_UPLOAD_TARGET) {
@@ -325,11 +330,24 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 	return 0;
 }
 
-/* The target: a memfd the client may write but never resize. */
+/* Held its name too long: the name is free again, waiters get missing. */
+static int
+upload_timed_out(void *data)
+{
+	struct pxc_upload *upload = data;
+
+	upload->expired = true;
+	upload_fail(upload, PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
+	return 0;
+}
+
+/* The target: a memfd the client may write but never resize, and the
+ * timer that bounds how long it may hold the name. */
 static int
 upload_make_target(struct pxc_upload *upload)
 {
-	const struct pxc_faults *faults = &upload->client->manager->faults;
+	struct pixcache_manager *manager = upload->client->manager;
+	const struct pxc_faults *faults = &manager->faults;
 	int ret;
 
 	upload->fd = pxc_shm_create(faults, "pixcache-upload", upload->size);
@@ -339,11 +357,22 @@ upload_make_target(struct pxc_upload *upload)
 		return ret;
 	}
 	ret = pxc_shm_seal(faults, upload->fd, PXC_SEALS_TARGET);
+	/* libwayland's timers share one timerfd: no fd per upload. */
+	if (ret == 0 && !pxc_fault(faults, "resource")) {
+		upload->timer = wl_event_loop_add_timer(manager->loop,
+			upload_timed_out, upload);
+	}
+	if (ret == 0 && upload->timer == NULL) {
+		ret = -ENOMEM;
+	}
 	if (ret < 0) {
 		close(upload->fd);
 		upload->fd = -1;
+		return ret;
 	}
-	return ret;
+	wl_event_source_timer_update(upload->timer,
+		(int)manager->config.upload_timeout_ms);
+	return 0;
 }
 
 void

@@ -317,6 +317,49 @@ TEST(an_inert_batch_raises_no_error)
 	teardown();
 }
 
+/*
+ * An upload that never commits holds its name only for upload_timeout_ms:
+ * then it fails, the waiting lookup gets missing, another client stores
+ * the name, and the late commit is ignored.
+ */
+TEST(an_upload_never_committed_times_out)
+{
+	struct pixcache_batch_v1 *batch;
+	struct pixcache_config config;
+	struct th_upload *slow, *up;
+	struct th_pixmap *pm;
+
+	th_config(&config);
+	config.upload_timeout_ms = 100;
+	setup_with(&config, NULL);
+	slow = start_upload(bad, rbad, "slow", 16, 16, ARGB);
+	assert(slow->fd >= 0 && slow->failed == 0);
+	batch = th_batch(good);
+	pm = th_lookup(good, batch, rgood, "slow");
+	th_commit(good, batch);
+	assert(pm->pending && !pm->missing);
+	for (int i = 0; i < 100 && !pm->missing; i++) {
+		usleep(10000);
+		th_server_dispatch(server);
+		th_roundtrip(good);
+	}
+	assert(pm->missing);
+	assert(th_roundtrip(bad));
+	assert(slow->failed == PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
+	up = th_put(good, rgood, "slow", 16, 16, 5);
+	assert(up->stored);
+	/* Its commit crossed the failed event: ignored, no error. */
+	th_upload_fill(slow, 1);
+	pixcache_upload_v1_commit(slow->proxy);
+	assert(th_roundtrip(bad) && th_alive(bad) && !slow->stored);
+	th_upload_destroy(slow);
+	th_upload_destroy(up);
+	th_pixmap_destroy(pm);
+	th_batch_destroy(batch);
+	assert_good_client_served();
+	teardown();
+}
+
 TEST(commit_while_mapped_writable_is_not_sealed)
 {
 	struct th_upload *up;

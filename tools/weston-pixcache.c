@@ -115,6 +115,7 @@ read_config(struct weston_compositor *compositor,
 		&config->max_connections_per_uid);
 	ret |= get_size32(s, "max-sessions-per-connection",
 		&config->max_sessions_per_connection);
+	ret |= get_size32(s, "upload-timeout-ms", &config->upload_timeout_ms);
 	return ret;
 }
 

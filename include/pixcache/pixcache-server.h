@@ -103,6 +103,9 @@ struct pixcache_config {
 	uint32_t max_connections_per_uid;
 	/** Sessions (bound manager objects) of one client connection. */
 	uint32_t max_sessions_per_connection;
+	/** Milliseconds an upload may hold its name before its commit;
+	 * then it fails with timeout and waiters get missing. */
+	uint32_t upload_timeout_ms;
 };
 
 /** Fills config with the defaults. */
