@@ -196,6 +196,76 @@ def a_realm_socket_reads_default_but_does_not_write_it(e):
     expect(e.run("put", "h2", e.png, socket="sand"), 4)
 
 
+def wayland_session(path):
+    """A raw Wayland client on the socket at path that binds the pixcache
+    manager once and keeps the session while the socket is open."""
+    import socket
+    import struct
+
+    def request(obj, opcode, payload):
+        sock.sendall(struct.pack("<II", obj, (8 + len(payload)) << 16 |
+                                 opcode) + payload)
+
+    def string(text):
+        data = text.encode() + b"\0"
+        return struct.pack("<I", len(data)) + data + \
+            b"\0" * (-len(data) % 4)
+
+    def until_done(callback):
+        """Reads events until wl_callback callback is done; returns the
+        pixcache manager's global name if the registry announced it."""
+        buf, name = b"", None
+        while True:
+            while len(buf) < 8 or len(buf) < struct.unpack(
+                    "<I", buf[4:8])[0] >> 16:
+                chunk = sock.recv(65536)
+                assert chunk, "the compositor hung up"
+                buf += chunk
+            obj, word = struct.unpack("<II", buf[:8])
+            size, opcode = word >> 16, word & 0xffff
+            body, buf = buf[8:size], buf[size:]
+            if obj == 2 and opcode == 0:
+                n, length = struct.unpack("<II", body[:8])
+                if body[8:8 + length - 1] == b"pixcache_manager_v1":
+                    name = n
+            if obj == callback and opcode == 0:
+                return name
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    request(1, 1, struct.pack("<I", 2))     # wl_display.get_registry
+    request(1, 0, struct.pack("<I", 3))     # wl_display.sync
+    name = until_done(3)
+    assert name is not None, "no pixcache_manager_v1 global"
+    request(2, 0, struct.pack("<I", name) + string("pixcache_manager_v1") +
+            struct.pack("<II", 1, 4))        # wl_registry.bind
+    request(1, 0, struct.pack("<I", 5))
+    until_done(5)
+    return sock
+
+
+@test
+def a_refused_client_is_status_4(e):
+    """Another connection holds the only place pixcached has: the manager
+    refuses this one, and pixcache says so with status 4."""
+    log = open(e.path("tight.log"), "w")
+    daemon = subprocess.Popen(
+        [PIXCACHED, "--socket", "tight", "--max-connections", "1"],
+        env=e.env, stderr=log)
+    try:
+        for _ in range(200):
+            if os.path.exists(e.path("tight")):
+                break
+            time.sleep(0.01)
+        holder = wayland_session(e.path("tight"))
+        expect(e.run("stat", socket="tight"), 4, None)
+        holder.close()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=10)
+        log.close()
+
+
 def stop_test(e):
     """pixcached stops on SIGTERM, removes its sockets, logged each
     connection, disconnection and refusal in one line."""
@@ -203,7 +273,7 @@ def stop_test(e):
     assert rc == 0, f"pixcached exited {rc}: {log}"
     left = [n for n in os.listdir(e.dir) if n not in ("pixcached.log",)
             and not n.startswith(("in.", "a.", "b.", "d", "s.", "h.",
-                                  "g.", "k."))]
+                                  "g.", "k.", "tight.log"))]
     assert left == [], f"left behind: {left}"
     connects = len(re.findall(r"\] connect client \d+ pid", log))
     disconnects = len(re.findall(r"\] disconnect client \d+ pid", log))

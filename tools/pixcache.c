@@ -95,6 +95,9 @@ status_of(int error)
 	case -EFBIG:
 	case -ENOBUFS:
 	case -EAGAIN:
+	case -ECONNREFUSED:
+		/* A call's -ECONNREFUSED is the manager's refused event; a
+		 * socket that refuses is found at connect: status 3. */
 		return STATUS_REFUSED;
 	default:
 		return STATUS_CONNECTION;
