@@ -248,8 +248,9 @@ send_key(struct pxc_lease *lease, const struct pxc_key *key)
 
 /*
  * Answers with key, then buffer_pool (after pool if the client lacks it)
- * or buffer_fd (the pixmap's own buffer, or a sealed copy for a reader of
- * another realm). Everything that can fail comes before the first event.
+ * or buffer_fd (the pixmap's own buffer, or its one sealed copy for
+ * readers of other realms). Everything that can fail comes before the
+ * first event.
  */
 void
 pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
@@ -265,8 +266,10 @@ pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 		cp = client_pool_get(lease, pixmap->pool, &failure);
 	} else if (!pxc_client_may_send_fds(client, 1)) {
 		failure = PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
-	} else if (own_buffer) {
-		fd = pxc_pixmap_copy_fd(pixmap);
+	} else if (own_buffer && pixmap->pool != NULL) {
+		/* Never the pool: a copy of just this pixmap. A buffer of
+		 * its own, sealed for good, goes as it is. */
+		fd = pxc_pixmap_shared_copy(pixmap);
 		failure = fd < 0 ? PIXCACHE_BATCH_V1_FAILURE_MEMORY : 0;
 	} else {
 		fd = pixmap->fd;
@@ -287,10 +290,6 @@ pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 			pixmap->width, pixmap->height, pixmap->stride,
 			pixmap->format);
 		pxc_client_sent_fds(client, 1);
-		/* libwayland sent a duplicate; the copy was for this one. */
-		if (own_buffer) {
-			close(fd);
-		}
 	}
 	lease->hold = hold;
 	lease->pixmap = pixmap;

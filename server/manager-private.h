@@ -66,7 +66,8 @@ struct pixcache_manager {
 
 	struct pxc_random rng;		/* done tokens; loop thread only */
 	atomic_uint pixmaps;		/* alive */
-	atomic_uint pixmap_fds;		/* pixmaps with a buffer of their own */
+	atomic_uint pixmap_fds;		/* own buffers and copies */
+	atomic_uint_least64_t copy_bytes; /* in copies for other realms */
 
 	struct wl_listener display_destroy;
 	struct {
@@ -96,6 +97,9 @@ struct pxc_pixmap {
 	struct pxc_pool *pool;		/* NULL: a buffer of its own */
 	uint32_t offset;
 	int fd;				/* own buffer, else -1 */
+	/* A sealed copy for readers of other realms, made by the first and
+	 * shared by all (loop thread, under a hold), else -1. */
+	int copy_fd;
 	const void *map;		/* the manager's read view of fd */
 	pthread_mutex_t map_lock;
 	/* The core's reference, plus one per queued notification. */
@@ -265,7 +269,13 @@ const void *pxc_pixmap_data(struct pxc_pixmap *pixmap);
 void *pxc_pixmap_write_begin(struct pxc_pixmap *pixmap);
 int pxc_pixmap_write_end(struct pxc_pixmap *pixmap, void *data);
 /* A sealed copy in a memfd of its own, for a reader of another realm. */
-int pxc_pixmap_copy_fd(struct pxc_pixmap *pixmap);
+/*
+ * The pixmap's sealed copy for readers of other realms, made on first use
+ * and kept with the pixmap: one per pixmap, whoever asks and however
+ * often, so copies never exceed the pixmaps themselves. The fd stays the
+ * pixmap's. Loop thread, under a hold. A negative errno on failure.
+ */
+int pxc_pixmap_shared_copy(struct pxc_pixmap *pixmap);
 /* The core's callbacks. */
 void pxc_pixmap_release_cb(void *data, void *payload);
 void pxc_pixmap_leave_cb(void *data, void *payload, const struct pxc_key *key,

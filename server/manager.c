@@ -658,6 +658,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	wl_signal_init(&manager->events.refused);
 	atomic_init(&manager->pixmaps, 0);
 	atomic_init(&manager->pixmap_fds, 0);
+	atomic_init(&manager->copy_bytes, 0);
 
 	if (!config_valid(&manager->config)) {
 		ret = -EINVAL;
@@ -805,6 +806,7 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 		.evictions = core.evictions,
 		.realms = core.realms,
 		.pixmaps = atomic_load(&manager->pixmaps),
+		.copy_bytes = atomic_load(&manager->copy_bytes),
 	};
 	pthread_mutex_lock(&manager->shm_lock);
 	stats->pools = manager->pools;

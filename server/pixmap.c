@@ -24,6 +24,7 @@ pixmap_new(struct pxc_mrealm *realm, const struct pxc_format *format,
 	pixmap->height = height;
 	pixmap->format = format->fourcc;
 	pixmap->fd = -1;
+	pixmap->copy_fd = -1;
 	pxc_format_layout(format, width, height, &pixmap->stride,
 		&pixmap->size);
 	atomic_init(&pixmap->refs, 1);
@@ -101,6 +102,12 @@ pixmap_release_memory(struct pxc_pixmap *pixmap)
 		pixmap->fd = -1;
 		atomic_fetch_sub(&pixmap->manager->pixmap_fds, 1);
 	}
+	if (pixmap->copy_fd >= 0) {
+		close(pixmap->copy_fd);
+		pixmap->copy_fd = -1;
+		atomic_fetch_sub(&pixmap->manager->pixmap_fds, 1);
+		atomic_fetch_sub(&pixmap->manager->copy_bytes, pixmap->size);
+	}
 }
 
 void
@@ -164,12 +171,16 @@ pxc_pixmap_write_end(struct pxc_pixmap *pixmap, void *data)
 }
 
 int
-pxc_pixmap_copy_fd(struct pxc_pixmap *pixmap)
+pxc_pixmap_shared_copy(struct pxc_pixmap *pixmap)
 {
 	const struct pxc_faults *faults = &pixmap->manager->faults;
-	const void *data = pxc_pixmap_data(pixmap);
+	const void *data;
 	int fd, ret;
 
+	if (pixmap->copy_fd >= 0) {
+		return pixmap->copy_fd;
+	}
+	data = pxc_pixmap_data(pixmap);
 	if (data == NULL) {
 		return -errno;
 	}
@@ -189,6 +200,9 @@ pxc_pixmap_copy_fd(struct pxc_pixmap *pixmap)
 		close(fd);
 		return ret;
 	}
+	pixmap->copy_fd = fd;
+	atomic_fetch_add(&pixmap->manager->pixmap_fds, 1);
+	atomic_fetch_add(&pixmap->manager->copy_bytes, pixmap->size);
 	return fd;
 }
 

@@ -720,6 +720,53 @@ TEST(a_key_handed_over_works_through_a_buffer_of_its_own)
 	teardown();
 }
 
+/*
+ * Six lookups by key from another realm, held at once (the fd cap is 8):
+ * one copy of the pooled pixmap, made once and shared, never one per
+ * lookup; and a pixmap with a buffer of its own goes as it is, no copy.
+ */
+TEST(readers_of_another_realm_share_one_copy)
+{
+	struct th_upload *small, *large;
+	struct pixcache_batch_v1 *batch;
+	struct pixcache_stats before, after;
+	struct th_pixmap *pm[7];
+
+	setup_with(NULL, &isolating_policy);
+	iso.sandboxed = bad->server_client;
+	small = th_put(good, rgood, "small", 16, 16, 4);
+	large = th_put(good, rgood, "large", 300, 300, 5);
+	pixcache_manager_get_stats(server->manager, &before);
+	batch = th_batch(bad);
+	for (int i = 0; i < 6; i++) {
+		pm[i] = th_lookup_key(bad, batch, small->key);
+	}
+	pm[6] = th_lookup_key(bad, batch, large->key);
+	th_commit(bad, batch);
+	for (int i = 0; i < 7; i++) {
+		assert(pm[i]->buffer && pm[i]->fd >= 0);
+		assert(th_pixmap_has_pattern(pm[i], i < 6 ? 4 : 5));
+	}
+	/* One file, sent six times. */
+	for (int i = 1; i < 6; i++) {
+		struct stat a, b;
+
+		assert(fstat(pm[0]->fd, &a) == 0 && fstat(pm[i]->fd, &b) == 0);
+		assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	}
+	pixcache_manager_get_stats(server->manager, &after);
+	assert(after.copy_bytes - before.copy_bytes == 16 * 64);
+	assert(after.fds - before.fds == 1);
+	assert_immutable(pm[0]->fd, "the shared copy");
+	for (int i = 0; i < 7; i++) {
+		th_pixmap_destroy(pm[i]);
+	}
+	th_batch_destroy(batch);
+	th_upload_destroy(small);
+	th_upload_destroy(large);
+	teardown();
+}
+
 TEST(writing_where_the_policy_does_not_allow_fails_with_policy)
 {
 	struct th_realm *shelf;

@@ -223,12 +223,16 @@ struct pixcache_stats {
 	uint32_t pixmaps;	/* alive, leased or not */
 	/**
 	 * File descriptors the manager holds: one per pool, per realm's
-	 * table, per pixmap with a buffer of its own, per upload in flight,
-	 * and one to wake its loop.
+	 * table, per pixmap with a buffer of its own, per pooled pixmap
+	 * copied for readers of other realms, per upload in flight, and one
+	 * to wake its loop.
 	 */
 	uint32_t fds;
 	/** Sessions: manager objects bound, over every connection. */
 	uint32_t sessions;
+	/** Bytes of sealed copies for readers of other realms: one per
+	 * pixmap at most, freed with it (counted in fds too). */
+	uint64_t copy_bytes;
 };
 
 /** Fills *stats. Event loop thread only. */
