@@ -242,11 +242,14 @@ pixcache_client_list(struct pixcache_client *client, const char *realm_name,
 		}
 	} while (ret == 0 && op.next != 0);
 	pxcl_leave(client);
-	wl_array_for_each(info, &op.entries) {
-		if (ret == 0) {
-			fn(data, info);
+	/* wl_array_for_each would add 0 to NULL for an empty array (UB). */
+	if (op.entries.size > 0) {
+		wl_array_for_each(info, &op.entries) {
+			if (ret == 0) {
+				fn(data, info);
+			}
+			free((char *)info->name);
 		}
-		free((char *)info->name);
 	}
 	wl_array_release(&op.entries);
 	return ret;

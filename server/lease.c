@@ -141,6 +141,9 @@ pxc_lease_inert(struct pxc_lease *lease)
 	if (lease->hold != NULL) {
 		wl_list_remove(&lease->pixmap_link);
 		lease->client->conn->holding--;
+		if (lease->copy) {
+			pxc_pixmap_copy_unuse(lease->pixmap);
+		}
 		pxc_cache_release(manager->cache, lease->hold);
 	}
 	if (lease->waiting != NULL) {
@@ -293,6 +296,8 @@ pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 	}
 	lease->hold = hold;
 	lease->pixmap = pixmap;
+	/* The copy's use taken above is this lease's. */
+	lease->copy = own_buffer && pixmap->pool != NULL;
 	wl_list_insert(&pixmap->leases, &lease->pixmap_link);
 	client->conn->holding++;
 }

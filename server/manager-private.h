@@ -51,6 +51,8 @@ struct pixcache_manager {
 	uint32_t pools;
 
 	struct wl_list connections;	/* struct pxc_connection */
+	uint32_t uploads;		/* in flight, every connection's */
+	uint32_t copies;		/* shared copies alive; loop thread */
 	struct wl_list clients;		/* struct pxc_client: sessions */
 	uint64_t next_owner;
 
@@ -98,8 +100,10 @@ struct pxc_pixmap {
 	uint32_t offset;
 	int fd;				/* own buffer, else -1 */
 	/* A sealed copy for readers of other realms, made by the first and
-	 * shared by all (loop thread, under a hold), else -1. */
+	 * shared by every lease using it, closed with the last (loop thread,
+	 * under a hold), else -1. */
 	int copy_fd;
+	uint32_t copy_users;
 	const void *map;		/* the manager's read view of fd */
 	pthread_mutex_t map_lock;
 	/* The core's reference, plus one per queued notification. */
@@ -179,6 +183,7 @@ struct pxc_lease {
 	struct pxc_entry *hold;		/* the lease; NULL before or without */
 	struct pxc_pixmap *pixmap;
 	struct wl_list pixmap_link;	/* pixmap->leases, while holding */
+	bool copy;			/* holds the pixmap's shared copy */
 	struct pxc_upload *waiting;	/* pending on this upload */
 	struct wl_list wait_link;	/* upload->waiters */
 };
@@ -271,11 +276,15 @@ int pxc_pixmap_write_end(struct pxc_pixmap *pixmap, void *data);
 /* A sealed copy in a memfd of its own, for a reader of another realm. */
 /*
  * The pixmap's sealed copy for readers of other realms, made on first use
- * and kept with the pixmap: one per pixmap, whoever asks and however
- * often, so copies never exceed the pixmaps themselves. The fd stays the
- * pixmap's. Loop thread, under a hold. A negative errno on failure.
+ * and shared by every lease on it: one per pixmap, whoever asks and however
+ * often, and only while a lease holds it, so copies are bounded by leases
+ * and the manager keeps no fd for one nobody holds. The fd stays the
+ * pixmap's; the caller's lease takes a use. Loop thread, under a hold. A
+ * negative errno on failure.
  */
 int pxc_pixmap_shared_copy(struct pxc_pixmap *pixmap);
+/* A lease lets go of the copy: the last closes it. Loop thread. */
+void pxc_pixmap_copy_unuse(struct pxc_pixmap *pixmap);
 /* The core's callbacks. */
 void pxc_pixmap_release_cb(void *data, void *payload);
 void pxc_pixmap_leave_cb(void *data, void *payload, const struct pxc_key *key,

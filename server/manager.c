@@ -32,6 +32,8 @@ pixcache_config_init(struct pixcache_config *config)
 		.max_connections_per_uid = 512,
 		.max_sessions_per_connection = 8,
 		.upload_timeout_ms = 10000,
+		.max_uploads_total = 4096,
+		.max_copies = 4096,
 	};
 }
 
@@ -45,7 +47,8 @@ config_valid(const struct pixcache_config *c)
 		c->max_leases > 0 && c->max_fds_in_flight > 0 &&
 		c->max_connections_per_uid > 0 &&
 		c->max_sessions_per_connection > 0 &&
-		c->upload_timeout_ms > 0 && c->upload_timeout_ms <= INT32_MAX;
+		c->upload_timeout_ms > 0 && c->upload_timeout_ms <= INT32_MAX &&
+		c->max_uploads_total > 0 && c->max_copies > 0;
 }
 
 /* ---- allocation, errors ---- */

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -102,12 +103,30 @@ pixmap_release_memory(struct pxc_pixmap *pixmap)
 		pixmap->fd = -1;
 		atomic_fetch_sub(&pixmap->manager->pixmap_fds, 1);
 	}
-	if (pixmap->copy_fd >= 0) {
-		close(pixmap->copy_fd);
-		pixmap->copy_fd = -1;
-		atomic_fetch_sub(&pixmap->manager->pixmap_fds, 1);
-		atomic_fetch_sub(&pixmap->manager->copy_bytes, pixmap->size);
+	/* Every lease let go of it before the last hold went. */
+	assert(pixmap->copy_fd < 0);
+}
+
+/* What a copy of the pixmap costs: whole pages of shared memory. */
+static uint64_t
+copy_bytes(const struct pxc_pixmap *pixmap)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	return ((uint64_t)pixmap->size + page - 1) / page * page;
+}
+
+void
+pxc_pixmap_copy_unuse(struct pxc_pixmap *pixmap)
+{
+	if (--pixmap->copy_users > 0) {
+		return;
 	}
+	close(pixmap->copy_fd);
+	pixmap->copy_fd = -1;
+	pixmap->manager->copies--;
+	atomic_fetch_sub(&pixmap->manager->pixmap_fds, 1);
+	atomic_fetch_sub(&pixmap->manager->copy_bytes, copy_bytes(pixmap));
 }
 
 void
@@ -178,7 +197,11 @@ pxc_pixmap_shared_copy(struct pxc_pixmap *pixmap)
 	int fd, ret;
 
 	if (pixmap->copy_fd >= 0) {
+		pixmap->copy_users++;
 		return pixmap->copy_fd;
+	}
+	if (pixmap->manager->copies >= pixmap->manager->config.max_copies) {
+		return -EMFILE;
 	}
 	data = pxc_pixmap_data(pixmap);
 	if (data == NULL) {
@@ -201,8 +224,10 @@ pxc_pixmap_shared_copy(struct pxc_pixmap *pixmap)
 		return ret;
 	}
 	pixmap->copy_fd = fd;
+	pixmap->copy_users = 1;
+	pixmap->manager->copies++;
 	atomic_fetch_add(&pixmap->manager->pixmap_fds, 1);
-	atomic_fetch_add(&pixmap->manager->copy_bytes, pixmap->size);
+	atomic_fetch_add(&pixmap->manager->copy_bytes, copy_bytes(pixmap));
 	return fd;
 }
 

@@ -42,6 +42,7 @@ upload_end(struct pxc_upload *upload)
 	}
 	upload->state = PXC_UPLOAD_DONE;
 	upload->client->conn->uploads_in_flight--;
+	upload->client->manager->uploads--;
 	if (upload->timer != NULL) {
 		wl_event_source_remove(upload->timer);
 		upload->timer = NULL;
@@ -309,7 +310,8 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 			upload->size > config->max_bytes) {
 		return PIXCACHE_BATCH_V1_FAILURE_SIZE;
 	}
-	if (client->conn->uploads_in_flight >= config->max_uploads) {
+	if (client->conn->uploads_in_flight >= config->max_uploads ||
+			client->manager->uploads >= config->max_uploads_total) {
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
 	if (name != NULL && pxc_upload_find(cr->realm, name) != NULL) {
@@ -365,13 +367,18 @@ upload_make_target(struct pxc_upload *upload)
 	if (ret == 0 && upload->timer == NULL) {
 		ret = -ENOMEM;
 	}
+	/* An upload that could never time out would hold its name. */
+	if (ret == 0 && wl_event_source_timer_update(upload->timer,
+			(int)manager->config.upload_timeout_ms) < 0) {
+		wl_event_source_remove(upload->timer);
+		upload->timer = NULL;
+		ret = -ENOMEM;
+	}
 	if (ret < 0) {
 		close(upload->fd);
 		upload->fd = -1;
 		return ret;
 	}
-	wl_event_source_timer_update(upload->timer,
-		(int)manager->config.upload_timeout_ms);
 	return 0;
 }
 
@@ -435,6 +442,7 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	upload->realm = cr->realm;
 	upload->state = PXC_UPLOAD_TARGET;
 	client->conn->uploads_in_flight++;
+	manager->uploads++;
 	if (upload->name != NULL) {
 		wl_list_insert(&cr->realm->uploads, &upload->realm_link);
 	}

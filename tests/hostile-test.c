@@ -723,7 +723,8 @@ TEST(a_key_handed_over_works_through_a_buffer_of_its_own)
 /*
  * Six lookups by key from another realm, held at once (the fd cap is 8):
  * one copy of the pooled pixmap, made once and shared, never one per
- * lookup; and a pixmap with a buffer of its own goes as it is, no copy.
+ * lookup, and gone with the last lease on it; a pixmap with a buffer of
+ * its own goes as it is, no copy.
  */
 TEST(readers_of_another_realm_share_one_copy)
 {
@@ -754,16 +755,89 @@ TEST(readers_of_another_realm_share_one_copy)
 		assert(fstat(pm[0]->fd, &a) == 0 && fstat(pm[i]->fd, &b) == 0);
 		assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
 	}
+	/* Whole pages of shared memory, and one fd. */
 	pixcache_manager_get_stats(server->manager, &after);
-	assert(after.copy_bytes - before.copy_bytes == 16 * 64);
+	assert(after.copy_bytes - before.copy_bytes ==
+		(uint64_t)sysconf(_SC_PAGESIZE));
 	assert(after.fds - before.fds == 1);
 	assert_immutable(pm[0]->fd, "the shared copy");
-	for (int i = 0; i < 7; i++) {
+	/* The copy lives while a lease uses it: with the last, it goes. */
+	for (int i = 0; i < 6; i++) {
 		th_pixmap_destroy(pm[i]);
+		assert(th_roundtrip(bad));
+		pixcache_manager_get_stats(server->manager, &after);
+		assert(after.fds - before.fds == (i < 5 ? 1u : 0u));
 	}
+	assert(after.copy_bytes == before.copy_bytes);
+	th_pixmap_destroy(pm[6]);
 	th_batch_destroy(batch);
 	th_upload_destroy(small);
 	th_upload_destroy(large);
+	teardown();
+}
+
+/* However many leases clients have, the copies alive at once are bounded. */
+TEST(copies_for_other_realms_are_bounded)
+{
+	struct th_upload *one, *two;
+	struct pixcache_batch_v1 *batch;
+	struct pixcache_config config;
+	struct th_pixmap *a, *b;
+
+	th_config(&config);
+	config.max_copies = 1;
+	setup_with(&config, &isolating_policy);
+	iso.sandboxed = bad->server_client;
+	one = th_put(good, rgood, "one", 16, 16, 1);
+	two = th_put(good, rgood, "two", 16, 16, 2);
+	batch = th_batch(bad);
+	a = th_lookup_key(bad, batch, one->key);
+	b = th_lookup_key(bad, batch, two->key);
+	th_commit(bad, batch);
+	assert(a->buffer && th_pixmap_has_pattern(a, 1));
+	assert(b->failed == PIXCACHE_BATCH_V1_FAILURE_MEMORY);
+	assert_good_client_served();
+	/* The first copy goes with its lease: room for the next. */
+	th_pixmap_destroy(a);
+	th_pixmap_destroy(b);
+	b = th_lookup_key(bad, batch, two->key);
+	th_commit(bad, batch);
+	assert(b->buffer && th_pixmap_has_pattern(b, 2));
+	th_pixmap_destroy(b);
+	th_batch_destroy(batch);
+	th_upload_destroy(one);
+	th_upload_destroy(two);
+	teardown();
+}
+
+/* One bound over every connection on the targets the manager holds. */
+TEST(uploads_in_flight_are_bounded_over_every_connection)
+{
+	struct th_upload *mine, *theirs, *third;
+	struct pixcache_config config;
+	struct th_client *other;
+	struct th_realm *rother;
+
+	th_config(&config);
+	config.max_uploads_total = 2;
+	setup_with(&config, NULL);
+	other = th_client_connect(server);
+	rother = th_realm_get(other, "default");
+	mine = start_upload(good, rgood, "a", 16, 16, ARGB);
+	theirs = start_upload(bad, rbad, "b", 16, 16, ARGB);
+	assert(mine->fd >= 0 && theirs->fd >= 0);
+	third = start_upload(other, rother, "c", 16, 16, ARGB);
+	assert(third->failed == PIXCACHE_BATCH_V1_FAILURE_UPLOADS);
+	th_upload_destroy(third);
+	/* One ends: room again. */
+	th_upload_destroy(theirs);
+	assert(th_roundtrip(bad));
+	third = start_upload(other, rother, "c", 16, 16, ARGB);
+	assert(third->fd >= 0 && third->failed == 0);
+	th_upload_destroy(third);
+	th_upload_destroy(mine);
+	th_realm_destroy(rother);
+	th_client_disconnect(other);
 	teardown();
 }
 

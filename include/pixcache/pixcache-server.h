@@ -106,6 +106,11 @@ struct pixcache_config {
 	/** Milliseconds an upload may hold its name before its commit;
 	 * then it fails with timeout and waiters get missing. */
 	uint32_t upload_timeout_ms;
+	/** Uploads in flight over every connection: a bound on the targets
+	 * (one fd each) the manager holds, whatever the connections. */
+	uint32_t max_uploads_total;
+	/** Copies for readers of other realms alive at once (one fd each). */
+	uint32_t max_copies;
 };
 
 /** Fills config with the defaults. */
