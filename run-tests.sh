@@ -1,7 +1,8 @@
 #!/bin/sh
 # Sets everything up and runs the whole test suite: a plain build, the
 # whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer,
-# and the threaded tests under ThreadSanitizer. Ends with one line
+# the threaded tests under ThreadSanitizer, and the fuzzers for a minute
+# each. Ends with one line
 # "N passed, N failed" counting every test case, and exits non-zero if any
 # failed.
 set -eu
@@ -42,5 +43,17 @@ PXC_TEST_TIMEOUT_SCALE=4 \
 	meson test -C build-tsan --suite thread --num-processes 1 \
 	--print-errorlogs --timeout-multiplier 4 || status=1
 
-python3 tests/summarize.py build build-asan build-tsan || status=1
+# The fuzzers: clang 14's libFuzzer, every library instrumented, ASan and
+# UBSan; each runs for fuzz_seconds (60) from its seed corpus.
+(
+	CC=clang-14
+	export CC
+	configure build-fuzz -Dtests=false -Dbench=disabled -Dweston=disabled \
+		-Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false \
+		"-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all"
+) || status=1
+meson test -C build-fuzz --suite fuzz --num-processes 1 --print-errorlogs \
+	|| status=1
+
+python3 tests/summarize.py build build-asan build-tsan build-fuzz || status=1
 exit $status

@@ -315,7 +315,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(display != NULL);
 	assert(pthread_create(&thread, NULL, responder, &f) == 0);
 	pixcache_client_options_init(&options);
-	options.timeout_ms = 100;
+	options.timeout_ms = 10;
 	client = pixcache_client_create(display, &options);
 	assert(client != NULL);
 	run_calls(client);
