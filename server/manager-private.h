@@ -52,6 +52,7 @@ struct pixcache_manager {
 
 	struct wl_list connections;	/* struct pxc_connection */
 	uint32_t uploads;		/* in flight, every connection's */
+	uint64_t upload_bytes;		/* their targets' bytes */
 	uint32_t copies;		/* shared copies alive; loop thread */
 	struct wl_list clients;		/* struct pxc_client: sessions */
 	uint64_t next_owner;
@@ -130,6 +131,7 @@ struct pxc_connection {
 	struct wl_list sessions;	/* struct pxc_client */
 	uint32_t nsessions;
 	uint32_t uploads_in_flight;
+	uint64_t upload_bytes;		/* their targets' bytes */
 	uint32_t holding;		/* leases holding a pixmap */
 	/* File descriptors sent, and acknowledged through done tokens. */
 	uint64_t fds_sent;

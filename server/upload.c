@@ -42,7 +42,9 @@ upload_end(struct pxc_upload *upload)
 	}
 	upload->state = PXC_UPLOAD_DONE;
 	upload->client->conn->uploads_in_flight--;
+	upload->client->conn->upload_bytes -= upload->size;
 	upload->client->manager->uploads--;
+	upload->client->manager->upload_bytes -= upload->size;
 	if (upload->timer != NULL) {
 		wl_event_source_remove(upload->timer);
 		upload->timer = NULL;
@@ -310,8 +312,15 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 			upload->size > config->max_bytes) {
 		return PIXCACHE_BATCH_V1_FAILURE_SIZE;
 	}
+	/* Counts and bytes of targets, the connection's and everyone's;
+	 * one larger than the budget could never be stored at all. */
 	if (client->conn->uploads_in_flight >= config->max_uploads ||
-			client->manager->uploads >= config->max_uploads_total) {
+			client->manager->uploads >= config->max_uploads_total ||
+			(upload->size <= config->budget &&
+			(client->conn->upload_bytes + upload->size >
+				config->max_upload_bytes ||
+			client->manager->upload_bytes + upload->size >
+				config->budget))) {
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
 	if (name != NULL && pxc_upload_find(cr->realm, name) != NULL) {
@@ -442,7 +451,9 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	upload->realm = cr->realm;
 	upload->state = PXC_UPLOAD_TARGET;
 	client->conn->uploads_in_flight++;
+	client->conn->upload_bytes += upload->size;
 	manager->uploads++;
+	manager->upload_bytes += upload->size;
 	if (upload->name != NULL) {
 		wl_list_insert(&cr->realm->uploads, &upload->realm_link);
 	}

@@ -841,6 +841,38 @@ TEST(uploads_in_flight_are_bounded_over_every_connection)
 	teardown();
 }
 
+/* The bytes of the targets the manager makes for one connection. */
+TEST(upload_bytes_in_flight_are_bounded_per_connection)
+{
+	struct th_upload *up[3], *theirs;
+	struct pixcache_config config;
+
+	th_config(&config);
+	config.max_upload_bytes = 2 * 16 * 64;	/* two 16x16 targets */
+	setup_with(&config, NULL);
+	up[0] = start_upload(bad, rbad, "a", 16, 16, ARGB);
+	up[1] = start_upload(bad, rbad, "b", 16, 16, ARGB);
+	up[2] = start_upload(bad, rbad, "c", 16, 16, ARGB);
+	assert(up[0]->fd >= 0 && up[1]->fd >= 0);
+	assert(up[2]->failed == PIXCACHE_BATCH_V1_FAILURE_UPLOADS);
+	/* Another connection has bytes of its own. */
+	theirs = start_upload(good, rgood, "d", 16, 16, ARGB);
+	assert(theirs->fd >= 0 && theirs->failed == 0);
+	th_upload_fill(theirs, 3);
+	pixcache_upload_v1_commit(theirs->proxy);
+	assert(th_roundtrip(good) && theirs->stored);
+	th_upload_destroy(theirs);
+	/* One ends: room again. */
+	th_upload_destroy(up[0]);
+	assert(th_roundtrip(bad));
+	up[0] = start_upload(bad, rbad, "e", 16, 16, ARGB);
+	assert(up[0]->fd >= 0 && up[0]->failed == 0);
+	for (int i = 0; i < 3; i++) {
+		th_upload_destroy(up[i]);
+	}
+	teardown();
+}
+
 TEST(writing_where_the_policy_does_not_allow_fails_with_policy)
 {
 	struct th_realm *shelf;

@@ -111,6 +111,10 @@ struct pixcache_config {
 	uint32_t max_uploads_total;
 	/** Copies for readers of other realms alive at once (one fd each). */
 	uint32_t max_copies;
+	/** Per client connection: bytes of upload targets in flight (the
+	 * manager makes them for the client). Over every connection they
+	 * stay within the budget. */
+	uint64_t max_upload_bytes;
 };
 
 /** Fills config with the defaults. */
