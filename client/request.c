@@ -338,7 +338,9 @@ pxcl_handle_pixmap(struct pixcache_client *client, void *object,
 
 		atomic_store_explicit(&pixmap->evicted, true,
 			memory_order_release);
-	} else if (tag == NULL) {
+	} else {
+		/* Gone, or a lease told what only an answer is told (a
+		 * broken manager): its fds are closed, nothing else. */
 		pxcl_discard(msg, args);
 	}
 	pthread_cond_broadcast(&client->cond);
