@@ -19,6 +19,7 @@
 
 #include <drm_fourcc.h>
 
+#include "manager-private.h"
 #include "server-harness.h"
 #include "test-runner.h"
 
@@ -80,6 +81,24 @@ assert_good_client_served(void)
  * is exactly what the manager reports holding for the cache (pools, own
  * buffers) and the pools the good client keeps mapped.
  */
+/*
+ * Memory back to its start: nothing the manager made on a client's behalf
+ * is left but the good client's connection and session (targets, their
+ * bytes, copies for other realms, held-only bytes, connections).
+ */
+static void
+assert_nothing_held_for_clients(void)
+{
+	struct pixcache_manager *m = server->manager;
+	struct pixcache_stats stats;
+
+	pixcache_manager_get_stats(m, &stats);
+	assert(stats.sessions == 1 && stats.copy_bytes == 0);
+	assert(stats.held_only_bytes == 0);
+	assert(m->uploads == 0 && m->upload_bytes == 0 && m->copies == 0);
+	assert(wl_list_length(&m->connections) == 1);
+}
+
 static void
 assert_bad_client_cleaned(void)
 {
@@ -96,6 +115,7 @@ assert_bad_client_cleaned(void)
 	assert(stats.clients == 1);
 	assert(stats.uploads == 0 && stats.leases == 0);
 	th_assert_fds(&fds_at_start, server, good);
+	assert_nothing_held_for_clients();
 }
 
 static void
@@ -773,6 +793,7 @@ TEST(readers_of_another_realm_share_one_copy)
 	th_batch_destroy(batch);
 	th_upload_destroy(small);
 	th_upload_destroy(large);
+	assert_good_client_served();
 	teardown();
 }
 
@@ -838,6 +859,7 @@ TEST(uploads_in_flight_are_bounded_over_every_connection)
 	th_upload_destroy(mine);
 	th_realm_destroy(rother);
 	th_client_disconnect(other);
+	assert_good_client_served();
 	teardown();
 }
 
