@@ -16,7 +16,6 @@
 
 #define _GNU_SOURCE
 #include <assert.h>
-#include <dirent.h>
 #include <drm_fourcc.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -29,23 +28,9 @@
 #include <unistd.h>
 
 #include "client-private.h"
+#include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int
-count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *d;
-	int n = 0;
-
-	assert(dir != NULL);
-	while ((d = readdir(dir)) != NULL) {
-		n += d->d_name[0] != '.';
-	}
-	closedir(dir);
-	return n;
-}
 
 static const uint8_t SEPARATOR[4] = { 0xff, 0xfe, 0xfd, 0xfc };
 
@@ -113,39 +98,13 @@ answer_bind(struct fake *f, uint32_t manager)
 static void
 send_segment(struct fake *f)
 {
-	char control[CMSG_SPACE(sizeof(int) * 8)];
 	const uint8_t *next = memmem(f->input, (size_t)(f->end - f->input),
 		SEPARATOR, sizeof(SEPARATOR));
 	size_t n = next ? (size_t)(next - f->input) :
 		(size_t)(f->end - f->input);
-	struct iovec iov = { (void *)f->input, n };
-	struct msghdr hdr = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int fds[8];
 
-	for (int i = 0; i < f->nfds; i++) {
-		fds[i] = memfd_create("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-		assert(fds[i] >= 0);
-		assert(ftruncate(fds[i], i % 2 ? 4096 : 1024) == 0);
-		fcntl(fds[i], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-			(i % 4 < 2 ? F_SEAL_WRITE : F_SEAL_FUTURE_WRITE));
-	}
-	if (f->nfds > 0) {
-		struct cmsghdr *cmsg;
-
-		hdr.msg_control = control;
-		hdr.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)f->nfds);
-		cmsg = CMSG_FIRSTHDR(&hdr);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)f->nfds);
-		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)f->nfds);
-	}
-	if (n > 0 && sendmsg(f->fd, &hdr, MSG_NOSIGNAL) < 0) {
-		/* The library hung up first. */
-	}
-	for (int i = 0; i < f->nfds; i++) {
-		close(fds[i]);
-	}
+	/* The library may have hung up first: an outcome too. */
+	(void)fuzz_send(f->fd, f->input, n, f->nfds);
 	f->nfds = 0;
 	f->input += n + (next != NULL ? sizeof(SEPARATOR) : 0);
 	if (next == NULL) {
@@ -298,7 +257,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pixcache_client_options options;
 	struct pixcache_client *client;
 	struct wl_display *display;
-	int before = count_fds();
+	int before = fuzz_count_fds();
 	struct fake f = { 0 };
 	pthread_t thread;
 	int fds[2];
@@ -329,9 +288,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wl_display_disconnect(display);
 	assert(pthread_join(thread, NULL) == 0);
 	close(fds[0]);
-	if (count_fds() != before) {
+	if (fuzz_count_fds() != before) {
 		fprintf(stderr, "%d fds before, %d after\n", before,
-			count_fds());
+			fuzz_count_fds());
 		abort();
 	}
 	return 0;

@@ -18,7 +18,6 @@
 
 #define _GNU_SOURCE
 #include <assert.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -30,26 +29,12 @@
 #include <unistd.h>
 #include <wayland-server-core.h>
 
+#include "fuzz-util.h"
 #include "manager-private.h"
 
 static const uint8_t SEPARATOR[4] = { 0xff, 0xfe, 0xfd, 0xfc };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int
-count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *d;
-	int n = 0;
-
-	assert(dir != NULL);
-	while ((d = readdir(dir)) != NULL) {
-		n += d->d_name[0] != '.';
-	}
-	closedir(dir);
-	return n;
-}
 
 /* A string argument: length with its NUL, the bytes, padding to 4. */
 static size_t
@@ -81,46 +66,6 @@ send_prefix(int fd)
 	msg[n++] = 3;			/* new id */
 	msg[4] = (uint32_t)((n - 3) * 4) << 16 | 0;	/* wl_registry.bind */
 	assert(write(fd, msg, n * 4) == (ssize_t)(n * 4));
-}
-
-/* Writes bytes with nfds extra fds: memfds, some of them sealed. */
-static void
-send_segment(int fd, const uint8_t *bytes, size_t size, int nfds)
-{
-	char control[CMSG_SPACE(sizeof(int) * 3)];
-	struct iovec iov = { (void *)bytes, size };
-	struct msghdr hdr = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int fds[3];
-
-	if (size == 0) {
-		return;
-	}
-	for (int i = 0; i < nfds; i++) {
-		fds[i] = memfd_create("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-		assert(fds[i] >= 0 && ftruncate(fds[i], 4096) == 0);
-		if (i % 2 == 1) {
-			fcntl(fds[i], F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
-				F_SEAL_GROW);
-		}
-	}
-	if (nfds > 0) {
-		struct cmsghdr *cmsg;
-
-		hdr.msg_control = control;
-		hdr.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		cmsg = CMSG_FIRSTHDR(&hdr);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
-	}
-	/* The manager may have hung up already: that is an outcome too. */
-	if (sendmsg(fd, &hdr, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-		/* Nothing more goes in. */
-	}
-	for (int i = 0; i < nfds; i++) {
-		close(fds[i]);
-	}
 }
 
 /* Reads what the client was sent; seals each fd it got, then closes it. */
@@ -197,7 +142,7 @@ quiet(const char *fmt, va_list ap)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int before = count_fds();
+	int before = fuzz_count_fds();
 	struct pixcache_manager *manager;
 	struct pixcache_config config;
 	struct wl_display *display;
@@ -230,7 +175,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n = next != NULL ? (size_t)(next - data) :
 			(size_t)(end - data);
 
-		send_segment(fds[1], data, n, nfds);
+		/* The manager may have hung up already: an outcome too. */
+		(void)fuzz_send(fds[1], data, n, nfds);
 		nfds = 0;
 		dispatch(display, fds[1]);
 		data += n + (next != NULL ? sizeof(SEPARATOR) : 0);
@@ -241,9 +187,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wl_display_destroy_clients(display);
 	check(manager);
 	wl_display_destroy(display);
-	if (count_fds() != before) {
+	if (fuzz_count_fds() != before) {
 		fprintf(stderr, "%d fds before, %d after\n", before,
-			count_fds());
+			fuzz_count_fds());
 		abort();
 	}
 	return 0;
