@@ -142,6 +142,7 @@ pxc_lease_inert(struct pxc_lease *lease)
 		wl_list_remove(&lease->pixmap_link);
 		lease->client->conn->holding--;
 		if (lease->copy) {
+			lease->client->conn->copies--;
 			pxc_pixmap_copy_unuse(lease->pixmap);
 		}
 		pxc_cache_release(manager->cache, lease->hold);
@@ -269,6 +270,11 @@ pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 		cp = client_pool_get(lease, pixmap->pool, &failure);
 	} else if (!pxc_client_may_send_fds(client, 1)) {
 		failure = PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
+	} else if (own_buffer && pixmap->pool != NULL &&
+			client->conn->copies >=
+			client->manager->config.max_copies_per_connection) {
+		/* Its share of the copies: no connection takes them all. */
+		failure = PIXCACHE_BATCH_V1_FAILURE_LEASES;
 	} else if (own_buffer && pixmap->pool != NULL) {
 		/* Never the pool: a copy of just this pixmap. A buffer of
 		 * its own, sealed for good, goes as it is. */
@@ -298,6 +304,7 @@ pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 	lease->pixmap = pixmap;
 	/* The copy's use taken above is this lease's. */
 	lease->copy = own_buffer && pixmap->pool != NULL;
+	client->conn->copies += lease->copy;
 	wl_list_insert(&pixmap->leases, &lease->pixmap_link);
 	client->conn->holding++;
 }

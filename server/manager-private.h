@@ -133,6 +133,7 @@ struct pxc_connection {
 	uint32_t uploads_in_flight;
 	uint64_t upload_bytes;		/* their targets' bytes */
 	uint32_t holding;		/* leases holding a pixmap */
+	uint32_t copies;		/* of them, holding a shared copy */
 	/* File descriptors sent, and acknowledged through done tokens. */
 	uint64_t fds_sent;
 	uint64_t fds_acked;

@@ -34,6 +34,7 @@ pixcache_config_init(struct pixcache_config *config)
 		.upload_timeout_ms = 10000,
 		.max_uploads_total = 4096,
 		.max_copies = 4096,
+		.max_copies_per_connection = 256,
 		.max_upload_bytes = 128 << 20,
 	};
 }
@@ -50,6 +51,7 @@ config_valid(const struct pixcache_config *c)
 		c->max_sessions_per_connection > 0 &&
 		c->upload_timeout_ms > 0 && c->upload_timeout_ms <= INT32_MAX &&
 		c->max_uploads_total > 0 && c->max_copies > 0 &&
+		c->max_copies_per_connection > 0 &&
 		c->max_upload_bytes > 0;
 }
 

@@ -309,18 +309,20 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 			!pxc_format_layout(upload->format, upload->width,
 				upload->height, &upload->stride,
 				&upload->size) ||
-			upload->size > config->max_bytes) {
+			upload->size > config->max_bytes ||
+			upload->size > config->budget ||
+			(config->realm_quota != 0 &&
+			upload->size > config->realm_quota)) {
+		/* Could never be stored: no target for it at all. */
 		return PIXCACHE_BATCH_V1_FAILURE_SIZE;
 	}
-	/* Counts and bytes of targets, the connection's and everyone's;
-	 * one larger than the budget could never be stored at all. */
+	/* Counts and bytes of targets, the connection's and everyone's. */
 	if (client->conn->uploads_in_flight >= config->max_uploads ||
 			client->manager->uploads >= config->max_uploads_total ||
-			(upload->size <= config->budget &&
-			(client->conn->upload_bytes + upload->size >
+			client->conn->upload_bytes + upload->size >
 				config->max_upload_bytes ||
 			client->manager->upload_bytes + upload->size >
-				config->budget))) {
+				config->budget) {
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
 	if (name != NULL && pxc_upload_find(cr->realm, name) != NULL) {

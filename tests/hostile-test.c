@@ -895,6 +895,116 @@ TEST(upload_bytes_in_flight_are_bounded_per_connection)
 	teardown();
 }
 
+/* One that could never be stored gets no target, whatever the limits. */
+TEST(an_upload_larger_than_the_budget_is_refused_at_once)
+{
+	struct pixcache_config config;
+	struct th_upload *up;
+
+	th_config(&config);
+	config.budget = 64 << 10;
+	config.max_bytes = 512 << 10;		/* a 256x256 target: 256 KiB */
+	setup_with(&config, NULL);
+	up = start_upload(bad, rbad, "big", 256, 256, ARGB);
+	assert(up->failed == PIXCACHE_BATCH_V1_FAILURE_SIZE && up->fd < 0);
+	assert(server->manager->upload_bytes == 0);
+	th_upload_destroy(up);
+	/* What fits is stored, for anyone. */
+	up = th_put(good, rgood, "small", 16, 16, 1);
+	assert(up->stored);
+	th_upload_destroy(up);
+	teardown();
+}
+
+/* Copies are global, but no connection may hold more than its share. */
+TEST(one_connection_cannot_take_every_copy)
+{
+	struct pixcache_batch_v1 *batch;
+	struct pixcache_config config;
+	struct th_upload *mine[3], *theirs;
+	struct th_pixmap *pm[3], *other;
+	struct th_realm *app;
+	char name[8];
+
+	th_config(&config);
+	config.max_copies = 3;
+	config.max_copies_per_connection = 2;
+	setup_with(&config, &isolating_policy);
+	iso.sandboxed = bad->server_client;
+	app = th_realm_get(bad, "app");
+	theirs = th_put(bad, app, "theirs", 16, 16, 9);
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		mine[i] = th_put(good, rgood, name, 16, 16, (uint32_t)i + 1);
+	}
+	batch = th_batch(bad);
+	for (int i = 0; i < 3; i++) {
+		pm[i] = th_lookup_key(bad, batch, mine[i]->key);
+	}
+	th_commit(bad, batch);
+	th_batch_destroy(batch);
+	assert(pm[0]->buffer && pm[1]->buffer);
+	assert(pm[2]->failed == PIXCACHE_BATCH_V1_FAILURE_LEASES);
+	/* good reads a key of "app", which it may not read: a copy left. */
+	batch = th_batch(good);
+	other = th_lookup_key(good, batch, theirs->key);
+	th_commit(good, batch);
+	th_batch_destroy(batch);
+	assert(other->buffer && th_pixmap_has_pattern(other, 9));
+	th_pixmap_destroy(other);
+	for (int i = 0; i < 3; i++) {
+		th_pixmap_destroy(pm[i]);
+		th_upload_destroy(mine[i]);
+	}
+	th_upload_destroy(theirs);
+	th_realm_destroy(app);
+	teardown();
+}
+
+/* The copy path's fallible steps, each failed once: a clean failure. */
+TEST(every_fault_on_the_copy_path_leaves_nothing)
+{
+	static const char *const points[] = {
+		"memfd_create", "ftruncate", "pwrite", "add_seals_write",
+	};
+	struct pixcache_batch_v1 *batch;
+	struct pixcache_stats stats;
+	struct th_upload *small;
+	struct th_pixmap *pm;
+
+	setup_with(NULL, &isolating_policy);
+	iso.sandboxed = bad->server_client;
+	small = th_put(good, rgood, "small", 16, 16, 4);
+	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		server->failures = 0;
+		server->points_seen = 0;
+		server->fail_point = points[i];
+		server->fail_at = 1;
+		server->fail_rest = false;
+		batch = th_batch(bad);
+		pm = th_lookup_key(bad, batch, small->key);
+		th_commit(bad, batch);
+		server->fail_at = 0;
+		server->fail_point = NULL;
+		assert(server->failures == 1);
+		assert(pm->failed == PIXCACHE_BATCH_V1_FAILURE_MEMORY);
+		th_pixmap_destroy(pm);
+		th_batch_destroy(batch);
+		assert(th_roundtrip(bad));
+		pixcache_manager_get_stats(server->manager, &stats);
+		assert(server->manager->copies == 0 && stats.copy_bytes == 0);
+	}
+	/* And then it works. */
+	batch = th_batch(bad);
+	pm = th_lookup_key(bad, batch, small->key);
+	th_commit(bad, batch);
+	assert(pm->buffer && th_pixmap_has_pattern(pm, 4));
+	th_pixmap_destroy(pm);
+	th_batch_destroy(batch);
+	th_upload_destroy(small);
+	teardown();
+}
+
 TEST(writing_where_the_policy_does_not_allow_fails_with_policy)
 {
 	struct th_realm *shelf;

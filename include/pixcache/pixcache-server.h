@@ -111,6 +111,9 @@ struct pixcache_config {
 	uint32_t max_uploads_total;
 	/** Copies for readers of other realms alive at once (one fd each). */
 	uint32_t max_copies;
+	/** Per client connection: leases holding such a copy, so that one
+	 * connection cannot take every copy. */
+	uint32_t max_copies_per_connection;
 	/** Per client connection: bytes of upload targets in flight (the
 	 * manager makes them for the client). Over every connection they
 	 * stay within the budget. */
