@@ -609,11 +609,9 @@ find_remote(struct pixcache_client *client, struct pxcl_realm *realm,
 			if (n > client->options.max_outstanding) {
 				n = client->options.max_outstanding;
 			}
-			ret = pxcl_lost(client);
-			if (ret == 0) {
-				ret = find_chunk(client, realm, names + i, n,
-					results + i, pixmaps + i);
-			}
+			/* A break stops it: it sends nothing then. */
+			ret = find_chunk(client, realm, names + i, n,
+				results + i, pixmaps + i);
 			i += n;
 		}
 		if (ret == 0) {

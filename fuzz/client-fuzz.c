@@ -257,7 +257,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pixcache_client_options options;
 	struct pixcache_client *client;
 	struct wl_display *display;
-	int before = fuzz_count_fds();
+	int before = test_count_fds();
 	struct fake f = { 0 };
 	pthread_t thread;
 	int fds[2];
@@ -288,9 +288,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wl_display_disconnect(display);
 	assert(pthread_join(thread, NULL) == 0);
 	close(fds[0]);
-	if (fuzz_count_fds() != before) {
+	if (test_count_fds() != before) {
 		fprintf(stderr, "%d fds before, %d after\n", before,
-			fuzz_count_fds());
+			test_count_fds());
 		abort();
 	}
 	return 0;

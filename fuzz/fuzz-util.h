@@ -1,6 +1,6 @@
 /*
- * What both fuzzers need: counting the process's fds, and sending bytes
- * with sealed memfds over a socket, as a peer would.
+ * What both fuzzers need besides tests/fd-util.h: sending bytes with
+ * sealed memfds over a socket, as a peer would.
  */
 
 #ifndef PIXCACHE_FUZZ_UTIL_H
@@ -9,8 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Open fds of this process. */
-int fuzz_count_fds(void);
+#include "fd-util.h"
 
 /*
  * Sends size bytes on fd with nfds (at most 8) fresh memfds: 1 KiB and

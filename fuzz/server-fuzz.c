@@ -142,7 +142,7 @@ quiet(const char *fmt, va_list ap)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int before = fuzz_count_fds();
+	int before = test_count_fds();
 	struct pixcache_manager *manager;
 	struct pixcache_config config;
 	struct wl_display *display;
@@ -187,9 +187,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wl_display_destroy_clients(display);
 	check(manager);
 	wl_display_destroy(display);
-	if (fuzz_count_fds() != before) {
+	if (test_count_fds() != before) {
 		fprintf(stderr, "%d fds before, %d after\n", before,
-			fuzz_count_fds());
+			test_count_fds());
 		abort();
 	}
 	return 0;

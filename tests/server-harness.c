@@ -921,9 +921,6 @@ th_send_raw(struct th_client *client, uint32_t id, uint16_t opcode,
 	const uint32_t *words, int nwords, const int *fds, int nfds)
 {
 	uint32_t msg[64];
-	char control[CMSG_SPACE(sizeof(int) * 8)];
-	struct iovec iov;
-	struct msghdr hdr = { 0 };
 	int size = (2 + nwords) * 4;
 
 	assert(nwords <= 62 && nfds <= 8);
@@ -931,22 +928,8 @@ th_send_raw(struct th_client *client, uint32_t id, uint16_t opcode,
 	msg[0] = id;
 	msg[1] = (uint32_t)size << 16 | opcode;
 	memcpy(&msg[2], words, (size_t)nwords * 4);
-	iov.iov_base = msg;
-	iov.iov_len = (size_t)size;
-	hdr.msg_iov = &iov;
-	hdr.msg_iovlen = 1;
-	if (nfds > 0) {
-		struct cmsghdr *cmsg;
-
-		hdr.msg_control = control;
-		hdr.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		cmsg = CMSG_FIRSTHDR(&hdr);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
-	}
-	assert(sendmsg(wl_display_get_fd(client->display), &hdr, 0) == size);
+	assert(test_send_with_fds(wl_display_get_fd(client->display), msg,
+		(size_t)size, fds, nfds, 0) == size);
 }
 
 int

@@ -1,5 +1,4 @@
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,33 +44,11 @@ test_fail(const char *fmt, ...)
 	abort();
 }
 
-/* Entries of a /proc folder, "." and ".." aside. */
-static int
-count_entries(const char *path)
-{
-	DIR *dir = opendir(path);
-	struct dirent *d;
-	int n = 0;
-
-	assert(dir != NULL);
-	while ((d = readdir(dir)) != NULL) {
-		n += d->d_name[0] != '.';
-	}
-	closedir(dir);
-	return n;
-}
-
-int
-test_count_fds(void)
-{
-	return count_entries("/proc/self/fd");
-}
-
 /* Threads of this process. */
 static int
 count_threads(void)
 {
-	return count_entries("/proc/self/task");
+	return test_count_entries("/proc/self/task");
 }
 
 /* Dies when the parent does; if it died already, dies now. */

@@ -16,6 +16,8 @@
 
 #include <assert.h>
 
+#include "fd-util.h"
+
 struct test {
 	const char *name;
 	void (*run)(void);
@@ -37,8 +39,6 @@ void test_skip(const char *fmt, ...);
 __attribute__((noreturn, format(printf, 1, 2)))
 void test_fail(const char *fmt, ...);
 
-/** Open file descriptors of this process. */
-int test_count_fds(void);
 
 /** The seconds a test may take, scaled by PXC_TEST_TIMEOUT_SCALE. */
 unsigned test_timeout(void);
