@@ -94,6 +94,7 @@ enum {
 	PXCL_PIXMAP_PENDING = 4,
 	PXCL_PIXMAP_FAILED = 5,
 	PXCL_PIXMAP_EVICTED = 6,
+	PXCL_PIXMAP_CLAIMED = 7,
 	PXCL_UPLOAD_TARGET = 0,
 	PXCL_UPLOAD_FAILED = 1,
 	PXCL_UPLOAD_STORED = 2,
@@ -125,6 +126,21 @@ struct pxcl_pool {
 enum pxcl_tag {
 	PXCL_TAG_REQUEST = 0x52455155,
 	PXCL_TAG_PIXMAP = 0x50495850,
+	PXCL_TAG_CLAIM = 0x434c4149,
+};
+
+/*
+ * A name this client holds the claim of (a lookup of it missed): its
+ * pixmap object is kept until the name's upload is sent, the caller
+ * abandons it, or the manager ends it (failed: its time was up).
+ */
+struct pxcl_claim {
+	uint32_t tag;			/* PXCL_TAG_CLAIM */
+	struct wl_list link;		/* client->claims */
+	struct pxcl_realm *realm;
+	struct wl_proxy *proxy;
+	pthread_t thread;		/* whose lookup claimed it */
+	char name[];
 };
 
 struct pixcache_pixmap {
@@ -173,6 +189,7 @@ struct pxcl_request {
 	struct wl_proxy *proxy;		/* pixmap or upload object */
 	bool done;
 	bool pending;
+	bool answered;			/* done, or pending */
 	int result;			/* 0 or a negative errno */
 	/* A lookup's answer, as it comes. */
 	bool got_key;
@@ -193,6 +210,7 @@ struct pxcl_request {
 	const struct pxc_format *pxc_format;
 	struct wl_list fill_link;	/* client->fills, target to fill */
 	bool filling;			/* a thread fills it: keep it */
+	pthread_t thread;		/* the caller's */
 };
 
 /* A removal, list or statistics request, waited for on the caller's stack. */
@@ -237,6 +255,7 @@ struct pixcache_client {
 	struct wl_list outstanding;	/* struct pxcl_request */
 	struct wl_list completed;	/* async requests to call back */
 	struct wl_list fills;		/* async uploads with a target */
+	struct wl_list claims;		/* struct pxcl_claim */
 	uint32_t noutstanding;
 	uint32_t queued;		/* sent since the last commit */
 	uint32_t unflushed;		/* requests since the last flush */
@@ -395,6 +414,14 @@ void pxcl_names_insert(struct pixcache_client *client, struct pxcl_realm *realm,
 void pxcl_names_remove(struct pixcache_client *client,
 	struct pxcl_entry *entry);
 void pxcl_names_clear(struct pixcache_client *client);
+
+/* Ends the claim of name in realm, if held: true if it was. Lock held. */
+bool pxcl_claim_drop(struct pixcache_client *client, struct pxcl_realm *realm,
+	const char *name);
+/* Ends every claim. Lock held. */
+void pxcl_claims_clear(struct pixcache_client *client);
+/* Whether the calling thread holds claims. Lock held. */
+bool pxcl_claims_held(struct pixcache_client *client);
 void pxcl_names_finish(struct pixcache_client *client);
 
 /* ---- pixmap.c ---- */

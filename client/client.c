@@ -108,6 +108,7 @@ drop_manager_state(struct pixcache_client *client)
 	struct pxcl_pool *pool, *tmp_pool;
 
 	pxcl_requests_fail_all(client, -ECONNRESET);
+	pxcl_claims_clear(client);
 	pxcl_names_clear(client);
 	pxcl_pixmaps_detach(client);
 	wl_list_for_each_safe(pool, tmp_pool, &client->pools, link) {
@@ -365,6 +366,7 @@ client_new(const struct pixcache_client_options *options)
 	wl_list_init(&client->outstanding);
 	wl_list_init(&client->completed);
 	wl_list_init(&client->fills);
+	wl_list_init(&client->claims);
 	wl_list_init(&client->lru);
 	pxcl_bindings_init(client);
 	client->wake[0] = client->wake[1] = -1;

@@ -67,6 +67,7 @@ pxcl_request_new(struct pixcache_client *client, enum pxcl_kind kind,
 	req->kind = kind;
 	req->realm = realm;
 	req->target_fd = -1;
+	req->thread = pthread_self();
 	wl_list_init(&req->link);
 	wl_list_init(&req->fill_link);
 	if (name != NULL && (req->name = strdup(name)) == NULL) {
@@ -125,6 +126,7 @@ pxcl_request_complete(struct pxcl_request *req, int result)
 		return;
 	}
 	req->done = true;
+	req->answered = true;
 	req->result = result;
 	if (result < 0 || req->kind == PXCL_UPLOAD) {
 		drop_proxy(req);
@@ -226,6 +228,103 @@ pxcl_ready(struct pixcache_client *client, bool wait)
 		0 : -EBUSY;
 }
 
+/* ---- claims ---- */
+
+static void
+claim_free(struct pixcache_client *client, struct pxcl_claim *claim)
+{
+	wl_list_remove(&claim->link);
+	pxcl_proxy_release(client, claim->proxy);
+	free(claim);
+}
+
+/*
+ * The lookup claimed its name: its object is kept as the claim, so that
+ * other clients wait for this one's upload. Without memory for the
+ * record the claim is given up at once: the name is still ours to
+ * upload, with a chance of busy.
+ */
+static void
+claim_keep(struct pxcl_request *req)
+{
+	size_t len = strlen(req->name) + 1;
+	struct pxcl_claim *claim = malloc(sizeof(*claim) + len);
+
+	if (claim == NULL) {
+		return;
+	}
+	claim->tag = PXCL_TAG_CLAIM;
+	claim->realm = req->realm;
+	claim->proxy = req->proxy;
+	claim->thread = req->thread;
+	memcpy(claim->name, req->name, len);
+	wl_proxy_set_user_data(req->proxy, claim);
+	wl_list_insert(&req->client->claims, &claim->link);
+	req->proxy = NULL;
+}
+
+bool
+pxcl_claim_drop(struct pixcache_client *client, struct pxcl_realm *realm,
+	const char *name)
+{
+	struct pxcl_claim *claim;
+
+	wl_list_for_each(claim, &client->claims, link) {
+		if (claim->realm == realm && strcmp(claim->name, name) == 0) {
+			claim_free(client, claim);
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+pxcl_claims_held(struct pixcache_client *client)
+{
+	struct pxcl_claim *claim;
+	pthread_t self = pthread_self();
+
+	wl_list_for_each(claim, &client->claims, link) {
+		if (pthread_equal(claim->thread, self)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+void
+pxcl_claims_clear(struct pixcache_client *client)
+{
+	struct pxcl_claim *claim, *tmp;
+
+	wl_list_for_each_safe(claim, tmp, &client->claims, link) {
+		claim_free(client, claim);
+	}
+}
+
+int
+pixcache_client_abandon(struct pixcache_client *client, const char *realm,
+	const char *name)
+{
+	struct pxcl_realm *r;
+	int ret = -ENOENT;
+
+	if (client == NULL || pxcl_check_name(realm) < 0 ||
+			pxcl_check_name(name) < 0) {
+		return -EINVAL;
+	}
+	pxcl_enter(client);
+	wl_list_for_each(r, &client->realms, link) {
+		if (strcmp(r->name, realm) == 0 &&
+				pxcl_claim_drop(client, r, name)) {
+			ret = 0;
+			break;
+		}
+	}
+	pxcl_leave(client);
+	return ret;
+}
+
 /* ---- answers on pixmap objects ---- */
 
 struct pixcache_key
@@ -316,6 +415,13 @@ handle_answer(struct pxcl_request *req, struct wl_proxy *proxy,
 		break;
 	case PXCL_PIXMAP_PENDING:
 		req->pending = true;
+		req->answered = true;
+		break;
+	case PXCL_PIXMAP_CLAIMED:
+		if (req->kind == PXCL_LOOKUP && req->name != NULL) {
+			claim_keep(req);
+		}
+		pxcl_request_complete(req, -ENOENT);
 		break;
 	case PXCL_PIXMAP_FAILED:
 		pxcl_request_complete(req, pxcl_errno_of_failure(args[0].u));
@@ -332,6 +438,10 @@ pxcl_handle_pixmap(struct pixcache_client *client, void *object,
 
 	if (tag != NULL && *tag == PXCL_TAG_REQUEST) {
 		handle_answer(object, proxy, opcode, args);
+	} else if (tag != NULL && *tag == PXCL_TAG_CLAIM) {
+		/* The manager ended it (its time was up): nothing to keep. */
+		pxcl_discard(msg, args);
+		claim_free(client, object);
 	} else if (tag != NULL && opcode == PXCL_PIXMAP_EVICTED) {
 		/* Served no more as a hit; the bytes stay for who holds them. */
 		struct pixcache_pixmap *pixmap = object;
@@ -559,6 +669,7 @@ find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
 		pxcl_deadline_after(client->options.timeout_ms);
 	struct pxcl_request **reqs = calloc(count, sizeof(*reqs));
 	int ret = reqs == NULL ? -ENOMEM : pxcl_make_room(client, count);
+	bool holds;
 
 	for (unsigned i = 0; ret == 0 && i < count; i++) {
 		/* A break stops the sending: the rest would go nowhere. */
@@ -573,9 +684,25 @@ find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
 	if (ret == 0) {
 		ret = pxcl_commit(client);
 	}
+	for (unsigned i = 0; ret == 0 && reqs != NULL && i < count; i++) {
+		if (reqs[i] != NULL) {
+			ret = pxcl_wait_flag(client, &reqs[i]->answered,
+				&deadline);
+		}
+	}
+	holds = pxcl_claims_held(client);
 	for (unsigned i = 0; reqs != NULL && i < count; i++) {
 		if (reqs[i] == NULL) {
 			continue;
+		}
+		/*
+		 * A thread holding claims never waits for another client's
+		 * fill, which could wait for one of ours: so every claim's
+		 * holder is free to fill it. The caller fills its claims,
+		 * then asks again.
+		 */
+		if (ret == 0 && !reqs[i]->done && holds) {
+			pxcl_request_complete(reqs[i], -EINPROGRESS);
 		}
 		if (ret == 0) {
 			ret = pxcl_wait_flag(client, &reqs[i]->done, &deadline);

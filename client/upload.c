@@ -194,6 +194,10 @@ send_upload(struct pixcache_client *client, const char *realm_name,
 			flags & PIXCACHE_PUT_REPLACE ?
 			PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE : 0),
 		PXCL_PROXY_UPLOAD);
+	/* After the upload: the manager hands the claim over to it. */
+	if (name != NULL) {
+		(void)pxcl_claim_drop(client, realm, name);
+	}
 	return req;
 }
 

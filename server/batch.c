@@ -45,7 +45,7 @@ batch_handle_lookup(struct wl_client *wl_client, struct wl_resource *resource,
 		pxc_client_realm_from_resource(realm_resource);
 	struct pxc_lease *lease = pxc_lease_create(wl_client, client,
 		wl_resource_get_version(resource), id);
-	struct pxc_upload *upload;
+	struct pxc_fill *fill;
 	struct pxc_hit hit;
 	int ret;
 
@@ -70,11 +70,13 @@ batch_handle_lookup(struct wl_client *wl_client, struct wl_resource *resource,
 	}
 	ret = pxc_cache_find(client->manager->cache, cr->realm->core, name,
 		strlen(name), PXC_FIND_HOLD, &hit);
+	lease->may_fill = cr->access & PIXCACHE_ACCESS_WRITE;
 	if (ret == 0) {
 		pxc_lease_answer(lease, hit.hold, &hit, false);
-	} else if ((upload = pxc_upload_find(cr->realm, name)) != NULL) {
-		pxc_lease_wait(lease, upload);
-	} else {
+	} else if ((fill = pxc_fill_find(cr->realm, name)) != NULL) {
+		pxc_fill_wait(fill, lease);
+	} else if (!pxc_fill_claim(cr->realm, name, lease)) {
+		/* Read only, or out of claims: it may race to upload. */
 		pxc_lease_missing(lease);
 	}
 }

@@ -147,10 +147,10 @@ pxc_lease_inert(struct pxc_lease *lease)
 		}
 		pxc_cache_release(manager->cache, lease->hold);
 	}
-	if (lease->waiting != NULL) {
-		wl_list_remove(&lease->wait_link);
-	}
+	pxc_fill_unwait(lease);
 	wl_list_remove(&lease->client_link);
+	/* Last: passing the claim on may tell another lease. */
+	pxc_fill_unclaim(lease);
 	free(lease);
 }
 
@@ -231,14 +231,6 @@ void
 pxc_lease_missing(struct pxc_lease *lease)
 {
 	pixcache_pixmap_v1_send_missing(lease->resource);
-}
-
-void
-pxc_lease_wait(struct pxc_lease *lease, struct pxc_upload *upload)
-{
-	lease->waiting = upload;
-	wl_list_insert(upload->waiters.prev, &lease->wait_link);
-	pixcache_pixmap_v1_send_pending(lease->resource);
 }
 
 static void

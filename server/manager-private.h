@@ -7,6 +7,7 @@
  *   batch.c    batch objects: lookups, uploads, usage, done and ack
  *   lease.c    pixmap objects (leases) and clients' pool objects
  *   upload.c   upload objects: target, commit, store
+ *   fill.c     names being filled: claims, uploads, their waiters
  *   image.c    the compositor's own inserts and lookups
  *
  * Threads: everything that touches a wl_resource or a client runs on the
@@ -56,6 +57,7 @@ struct pixcache_manager {
 	uint32_t copies;		/* shared copies alive; loop thread */
 	struct wl_list clients;		/* struct pxc_client: sessions */
 	uint64_t next_owner;
+	struct pxc_fills *fills;	/* names claimed or uploading */
 
 	/* Pixmaps whose entry left the index, for the loop to tell leases. */
 	pthread_mutex_t notify_lock;
@@ -89,7 +91,6 @@ struct pxc_mrealm {
 	uint32_t *table;		/* writable view, shared with readers */
 	uint64_t table_size;
 	struct wl_list pools;		/* struct pxc_pool, under shm_lock */
-	struct wl_list uploads;		/* named uploads awaiting commit */
 };
 
 /* A pixmap: the core's payload. */
@@ -134,6 +135,7 @@ struct pxc_connection {
 	uint64_t upload_bytes;		/* their targets' bytes */
 	uint32_t holding;		/* leases holding a pixmap */
 	uint32_t copies;		/* of them, holding a shared copy */
+	uint32_t claims;		/* names it holds the claim of */
 	/* File descriptors sent, and acknowledged through done tokens. */
 	uint64_t fds_sent;
 	uint64_t fds_acked;
@@ -187,8 +189,27 @@ struct pxc_lease {
 	struct pxc_pixmap *pixmap;
 	struct wl_list pixmap_link;	/* pixmap->leases, while holding */
 	bool copy;			/* holds the pixmap's shared copy */
-	struct pxc_upload *waiting;	/* pending on this upload */
-	struct wl_list wait_link;	/* upload->waiters */
+	bool may_fill;			/* its client may upload the name */
+	struct pxc_fill *claim;		/* holds this fill's claim */
+	struct pxc_fill *waiting;	/* pending on this fill */
+	struct wl_list wait_link;	/* fill->waiters */
+};
+
+/*
+ * A name on its way into the cache: claimed by a lookup that missed
+ * (claimant), then uploaded (upload) by the claimant's connection, or
+ * uploaded without a claim. Other lookups of the name wait on it.
+ */
+struct pxc_fill {
+	struct pxc_fill *next;		/* hash chain */
+	bool listed;			/* in the manager's table */
+	uint64_t hash;
+	struct pxc_mrealm *realm;
+	char *name;
+	struct pxc_lease *claimant;	/* holds the claim, until it uploads */
+	struct wl_event_source *timer;	/* the claim's time */
+	struct pxc_upload *upload;	/* fills it now */
+	struct wl_list waiters;		/* struct pxc_lease, pending */
 };
 
 enum pxc_upload_state {
@@ -201,7 +222,7 @@ struct pxc_upload {
 	struct wl_resource *resource;
 	struct pxc_client *client;
 	struct wl_list client_link;	/* client->uploads */
-	struct wl_list realm_link;	/* realm->uploads, named and in flight */
+	struct pxc_fill *fill;		/* its name's, named and in flight */
 	struct pxc_mrealm *realm;
 	char *name;			/* NULL: anonymous */
 	const struct pxc_format *format;
@@ -211,7 +232,6 @@ struct pxc_upload {
 	struct wl_event_source *timer;	/* while in flight */
 	bool expired;			/* failed for its time: commit ignored */
 	bool stored;			/* committed, whatever came of it */
-	struct wl_list waiters;		/* struct pxc_lease, pending on it */
 };
 
 /* ---- manager.c ---- */
@@ -308,7 +328,6 @@ void pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 	const struct pxc_hit *hit, bool own_buffer);
 void pxc_lease_fail(struct pxc_lease *lease, uint32_t reason);
 void pxc_lease_missing(struct pxc_lease *lease);
-void pxc_lease_wait(struct pxc_lease *lease, struct pxc_upload *upload);
 /* The entry of pixmap left the cache: tell its leases. */
 void pxc_leases_evicted(struct pxc_pixmap *pixmap);
 /* Tells every pool object of a pool that it is retired. */
@@ -324,10 +343,40 @@ void pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	uint32_t version, uint32_t id, struct pxc_client_realm *realm,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags);
-/* The named upload of realm in flight, or NULL. */
-struct pxc_upload *pxc_upload_find(struct pxc_mrealm *realm,
-	const char *name);
 void pxc_upload_inert(struct pxc_upload *upload);
+
+/* ---- fill.c ---- */
+
+int pxc_fills_create(struct pixcache_manager *manager);
+void pxc_fills_destroy(struct pixcache_manager *manager);
+/* The fill of name in realm, or NULL. */
+struct pxc_fill *pxc_fill_find(struct pxc_mrealm *realm, const char *name);
+/*
+ * A lookup of name missed: lease claims it (sent claimed), if its client
+ * may upload it and has claims left. False, nothing changed, if not.
+ */
+bool pxc_fill_claim(struct pxc_mrealm *realm, const char *name,
+	struct pxc_lease *lease);
+/* A lookup waits for fill (sent pending). */
+void pxc_fill_wait(struct pxc_fill *fill, struct pxc_lease *lease);
+/* A waiting lease goes; nothing if it does not wait. */
+void pxc_fill_unwait(struct pxc_lease *lease);
+/* A claimant's claim ends unfilled: it passes on. Nothing if none. */
+void pxc_fill_unclaim(struct pxc_lease *lease);
+/*
+ * The fill an upload of name by client takes: the fill of its own claim,
+ * or a new one (not in the table until the upload starts). NULL with
+ * *refusal set (busy, memory) otherwise. Changes nothing.
+ */
+struct pxc_fill *pxc_fill_for_upload(struct pxc_mrealm *realm,
+	const char *name, struct pxc_client *client, uint32_t *refusal);
+/* Frees a new fill no upload took; accepts NULL and taken fills. */
+void pxc_fill_drop(struct pxc_fill *fill);
+/* The upload starts: it fills fill, whose claim (if any) ends. */
+void pxc_fill_start_upload(struct pxc_fill *fill, struct pxc_upload *upload);
+/* The upload ends: stored with key (waiters get it), or NULL (the claim
+ * passes on). Nothing for an upload without a fill. */
+void pxc_fill_end_upload(struct pxc_upload *upload, const struct pxc_key *key);
 
 /* ---- image.c ---- */
 

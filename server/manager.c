@@ -36,6 +36,7 @@ pixcache_config_init(struct pixcache_config *config)
 		.max_copies = 4096,
 		.max_copies_per_connection = 256,
 		.max_upload_bytes = 128 << 20,
+		.max_claims = 1024,
 	};
 }
 
@@ -52,7 +53,7 @@ config_valid(const struct pixcache_config *c)
 		c->upload_timeout_ms > 0 && c->upload_timeout_ms <= INT32_MAX &&
 		c->max_uploads_total > 0 && c->max_copies > 0 &&
 		c->max_copies_per_connection > 0 &&
-		c->max_upload_bytes > 0;
+		c->max_upload_bytes > 0 && c->max_claims > 0;
 }
 
 /* ---- allocation, errors ---- */
@@ -600,6 +601,7 @@ manager_free(struct pixcache_manager *manager)
 	if (manager->notify_fd >= 0) {
 		close(manager->notify_fd);
 	}
+	pxc_fills_destroy(manager);
 	pxc_random_finish(&manager->rng);
 	pthread_mutex_destroy(&manager->notify_lock);
 	pthread_mutex_destroy(&manager->shm_lock);
@@ -672,6 +674,9 @@ pxc_manager_create_internal(struct wl_display *display,
 		goto fail;
 	}
 	ret = pxc_random_init(&manager->rng);
+	if (ret == 0) {
+		ret = pxc_fills_create(manager);
+	}
 	if (ret < 0) {
 		goto fail;
 	}

@@ -87,7 +87,6 @@ mrealm_create_locked(struct pixcache_manager *manager, const char *name,
 	realm->manager = manager;
 	realm->table_fd = -1;
 	wl_list_init(&realm->pools);
-	wl_list_init(&realm->uploads);
 	realm->name = pxc_strdup(manager, name);
 	ret = realm->name == NULL ? -ENOMEM : mrealm_make_table(realm);
 	if (ret == 0) {

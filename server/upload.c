@@ -18,25 +18,13 @@ upload_from_resource(struct wl_resource *resource)
 	return wl_resource_get_user_data(resource);
 }
 
-struct pxc_upload *
-pxc_upload_find(struct pxc_mrealm *realm, const char *name)
-{
-	struct pxc_upload *upload;
-
-	wl_list_for_each(upload, &realm->uploads, realm_link) {
-		if (strcmp(upload->name, name) == 0) {
-			return upload;
-		}
-	}
-	return NULL;
-}
-
-/* The upload leaves flight: waiters get missing unless it was stored. */
+/*
+ * The upload leaves flight: its waiters get key if it was stored, else
+ * the claim passes to one of them.
+ */
 static void
-upload_end(struct pxc_upload *upload)
+upload_end(struct pxc_upload *upload, const struct pxc_key *key)
 {
-	struct pxc_lease *lease, *tmp;
-
 	if (upload->state != PXC_UPLOAD_TARGET) {
 		return;
 	}
@@ -49,24 +37,17 @@ upload_end(struct pxc_upload *upload)
 		wl_event_source_remove(upload->timer);
 		upload->timer = NULL;
 	}
-	wl_list_remove(&upload->realm_link);
-	wl_list_init(&upload->realm_link);
-	wl_list_for_each_safe(lease, tmp, &upload->waiters, wait_link) {
-		wl_list_remove(&lease->wait_link);
-		wl_list_init(&lease->wait_link);
-		lease->waiting = NULL;
-		pxc_lease_missing(lease);
-	}
 	if (upload->fd >= 0) {
 		close(upload->fd);
 		upload->fd = -1;
 	}
+	pxc_fill_end_upload(upload, key);
 }
 
 void
 pxc_upload_inert(struct pxc_upload *upload)
 {
-	upload_end(upload);
+	upload_end(upload, NULL);
 	wl_resource_set_user_data(upload->resource, NULL);
 	wl_list_remove(&upload->client_link);
 	free(upload->name);
@@ -76,7 +57,7 @@ pxc_upload_inert(struct pxc_upload *upload)
 static void
 upload_fail(struct pxc_upload *upload, uint32_t reason)
 {
-	upload_end(upload);
+	upload_end(upload, NULL);
 	pixcache_upload_v1_send_failed(upload->resource, reason);
 }
 
@@ -86,35 +67,6 @@ upload_handle_destroy(struct wl_client *wl_client,
 {
 	(void)wl_client;
 	wl_resource_destroy(resource);
-}
-
-/*
- * Lookups that waited for this upload: each is answered as a lookup by
- * the new key would be, within its own client's limits.
- */
-static void
-answer_waiters(struct pxc_upload *upload, const struct pxc_key *key)
-{
-	struct pixcache_manager *manager = upload->client->manager;
-	struct pxc_lease *lease, *tmp;
-
-	wl_list_for_each_safe(lease, tmp, &upload->waiters, wait_link) {
-		struct pxc_client *client = lease->client;
-		struct pxc_hit hit;
-
-		wl_list_remove(&lease->wait_link);
-		wl_list_init(&lease->wait_link);
-		lease->waiting = NULL;
-		if (client->conn->holding >= manager->config.max_leases) {
-			pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
-		} else if (pxc_cache_find_key(manager->cache, key,
-				PXC_FIND_HOLD, &hit) == 0) {
-			pxc_lease_answer(lease, hit.hold, &hit, false);
-		} else {
-			/* Evicted already, by a later insert. */
-			pxc_lease_missing(lease);
-		}
-	}
 }
 
 /* The pixmap for a committed upload: a pool copy when small. */
@@ -210,8 +162,7 @@ upload_store(struct pxc_upload *upload)
 		(uint32_t)(hit.key.instance >> 32), (uint32_t)hit.key.instance,
 		hit.key.slot, hit.key.generation, (uint32_t)(hit.key.tag >> 32),
 		(uint32_t)hit.key.tag);
-	answer_waiters(upload, &hit.key);
-	upload_end(upload);
+	upload_end(upload, &hit.key);
 	pxc_manager_settle(manager);
 }
 
@@ -280,14 +231,18 @@ upload_resource_destroy(struct wl_resource *resource)
 	}
 }
 
-/* Why the client may not upload this, or 0. */
+/*
+ * Why the client may not upload this, or 0. A named upload gets the fill
+ * it will take in *fill.
+ */
 static uint32_t
 upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
-	const char *name, uint32_t format)
+	const char *name, uint32_t format, struct pxc_fill **fill)
 {
 	struct pxc_client *client = upload->client;
 	const struct pixcache_config *config = &client->manager->config;
 	struct pxc_hit old;
+	uint32_t refusal;
 
 	if (cr == NULL || cr->realm == NULL) {
 		return cr != NULL && cr->denied ? cr->denied :
@@ -325,9 +280,6 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 				config->budget) {
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
-	if (name != NULL && pxc_upload_find(cr->realm, name) != NULL) {
-		return PIXCACHE_BATCH_V1_FAILURE_BUSY;
-	}
 	if (name != NULL && pxc_cache_find(client->manager->cache,
 			cr->realm->core, name, strlen(name), PXC_FIND_PEEK,
 			&old) == 0 &&
@@ -340,10 +292,15 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 	if (!pxc_client_may_send_fds(client, 1)) {
 		return PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
 	}
+	/* Last: the only check that allocates. */
+	if (name != NULL) {
+		*fill = pxc_fill_for_upload(cr->realm, name, client, &refusal);
+		return refusal;
+	}
 	return 0;
 }
 
-/* Held its name too long: the name is free again, waiters get missing. */
+/* Held its name too long: the claim passes to the next waiter. */
 static int
 upload_timed_out(void *data)
 {
@@ -401,6 +358,7 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 {
 	struct pixcache_manager *manager = client ? client->manager : NULL;
 	struct wl_resource *resource = NULL;
+	struct pxc_fill *fill = NULL;
 	struct pxc_upload *upload;
 	uint32_t refusal;
 
@@ -436,17 +394,16 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	upload->height = height;
 	upload->flags = flags;
 	upload->state = PXC_UPLOAD_DONE;
-	wl_list_init(&upload->realm_link);
-	wl_list_init(&upload->waiters);
 	wl_list_insert(&client->uploads, &upload->client_link);
 	wl_resource_set_implementation(resource, &upload_impl, upload,
 		upload_resource_destroy);
 
-	refusal = upload_refusal(upload, cr, name, format);
+	refusal = upload_refusal(upload, cr, name, format, &fill);
 	if (refusal == 0 && upload_make_target(upload) < 0) {
 		refusal = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}
 	if (refusal != 0) {
+		pxc_fill_drop(fill);
 		pixcache_upload_v1_send_failed(resource, refusal);
 		return;
 	}
@@ -456,8 +413,8 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	client->conn->upload_bytes += upload->size;
 	manager->uploads++;
 	manager->upload_bytes += upload->size;
-	if (upload->name != NULL) {
-		wl_list_insert(&cr->realm->uploads, &upload->realm_link);
+	if (fill != NULL) {
+		pxc_fill_start_upload(fill, upload);
 	}
 	pixcache_upload_v1_send_target(resource, upload->fd, upload->stride,
 		upload->size);

@@ -357,13 +357,14 @@ TEST(an_upload_never_committed_times_out)
 	batch = th_batch(good);
 	pm = th_lookup(good, batch, rgood, "slow");
 	th_commit(good, batch);
-	assert(pm->pending && !pm->missing);
-	for (int i = 0; i < 100 && !pm->missing; i++) {
+	assert(pm->pending && !pm->claimed);
+	for (int i = 0; i < 100 && !pm->claimed; i++) {
 		usleep(10000);
 		th_server_dispatch(server);
 		th_roundtrip(good);
 	}
-	assert(pm->missing);
+	/* The claim passed to the waiter: its upload takes it over. */
+	assert(pm->claimed && !pm->missing);
 	assert(th_roundtrip(bad));
 	assert(slow->failed == PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
 	up = th_put(good, rgood, "slow", 16, 16, 5);
@@ -1519,7 +1520,8 @@ TEST(disconnecting_during_an_upload_frees_it_and_its_waiters_learn)
 		assert_bad_client_cleaned();
 		if (waiter != NULL) {
 			assert(th_roundtrip(good));
-			assert(waiter->missing);
+			/* The claim passes to it: it fills the name now. */
+			assert(waiter->claimed && !waiter->missing);
 			th_pixmap_destroy(waiter);
 		}
 		assert_good_client_served();

@@ -237,13 +237,13 @@ TEST(large_upload_keeps_a_buffer_of_its_own)
 	teardown();
 }
 
-TEST(lookup_of_an_unknown_name_is_missing)
+TEST(lookup_of_an_unknown_name_claims_it)
 {
 	struct th_pixmap *pm;
 
 	setup();
 	pm = lookup(b, rb, "nothing/here");
-	assert(pm->missing && !pm->got_key && pm->failed == 0);
+	assert(pm->claimed && !pm->missing && !pm->got_key && pm->failed == 0);
 	th_pixmap_destroy(pm);
 	teardown();
 }
@@ -323,7 +323,7 @@ TEST(a_lookup_waits_for_an_upload_in_flight)
 	teardown();
 }
 
-TEST(a_cancelled_upload_leaves_its_waiters_missing)
+TEST(a_cancelled_upload_passes_its_claim_to_a_waiter)
 {
 	struct pixcache_batch_v1 *batch;
 	struct th_upload *up;
@@ -338,7 +338,7 @@ TEST(a_cancelled_upload_leaves_its_waiters_missing)
 	th_upload_destroy(up);
 	th_roundtrip(a);
 	th_roundtrip(b);
-	assert(pm->missing && !pm->got_key);
+	assert(pm->claimed && !pm->missing && !pm->got_key);
 	th_pixmap_destroy(pm);
 	th_batch_destroy(batch);
 	teardown();
@@ -513,7 +513,7 @@ TEST(reported_use_keeps_an_entry_from_eviction)
 	assert(u3->stored);
 	p1 = lookup(b, rb, "1");
 	p2 = lookup(b, rb, "2");
-	assert(p1->buffer && p2->missing);
+	assert(p1->buffer && p2->claimed);
 	th_pixmap_destroy(p1);
 	th_pixmap_destroy(p2);
 	th_upload_destroy(u1);

@@ -659,6 +659,17 @@ pixmap_evicted(void *data, struct pixcache_pixmap_v1 *proxy)
 	pixmap->evicted = true;
 }
 
+static void
+pixmap_claimed(void *data, struct pixcache_pixmap_v1 *proxy)
+{
+	struct th_pixmap *pixmap = data;
+
+	(void)proxy;
+	pixmap->claimed = true;
+	pixmap->pending = false;
+	pixmap->events++;
+}
+
 static const struct pixcache_pixmap_v1_listener pixmap_listener = {
 	.key = pixmap_key,
 	.buffer_pool = pixmap_buffer_pool,
@@ -667,6 +678,7 @@ static const struct pixcache_pixmap_v1_listener pixmap_listener = {
 	.pending = pixmap_pending,
 	.failed = pixmap_failed,
 	.evicted = pixmap_evicted,
+	.claimed = pixmap_claimed,
 };
 
 static struct th_pixmap *

@@ -62,6 +62,7 @@ struct th_pixmap {
 	struct th_client *client;
 	struct pixcache_pixmap_v1 *proxy;
 	bool got_key, missing, pending, evicted, buffer;
+	bool claimed;			/* holds the name's claim */
 	uint32_t failed;
 	uint32_t key[6];
 	struct pixcache_pool_v1 *pool;	/* named by buffer_pool */

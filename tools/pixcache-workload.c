@@ -4,19 +4,24 @@
  *
  *   pixcache-workload (--socket NAME | --no-cache) --list FILE
  *                     [--worker I] [--batch N] [--start-at NS]
+ *                     [--order same|shuffled]
  *
  * FILE has one icon per line: NAME, a tab, the PNG's path. The worker
  * waits until CLOCK_REALTIME reaches NS (so N workers start together),
- * then needs every icon once, in an order of its own (worker I's shuffle:
- * real applications do not ask in one order):
+ * then needs every icon once, in the list's order (same: as at a login,
+ * when every application asks for the same common icons first) or in an
+ * order of its own (shuffled, the default: worker I's shuffle):
  *
  *   with the cache: looks names up BATCH at a time; decodes the PNGs of
- *     the names nobody has and uploads them together, asynchronously (a
- *     name another client is uploading is waited for, not decoded); then
- *     draws every icon into a canvas with pixman, and needs every icon
- *     again (a repeated hit);
+ *     the names it claimed (its lookup missed first) and uploads them
+ *     together, asynchronously; names other clients fill are waited for,
+ *     not decoded; then draws every icon into a canvas with pixman, and
+ *     needs every icon again (a repeated hit);
  *   without: decodes every PNG itself and draws it, keeping its copies as
  *     an application does.
+ *
+ * Icon CPU and time run from the start until every icon is held (before
+ * drawing); memory (PSS) is read at the start and then.
  *
  * It prints one JSON line (what it did and what it took), then keeps its
  * icons until its stdin closes, so the memory of all workers can be read.
@@ -43,6 +48,8 @@
 #define MAX_BATCH 1024
 /* Repeated hits are timed this many at a time. */
 #define LOCAL_CHUNK 64
+/* Rounds of filling and asking again before a batch gives up. */
+#define ROUNDS_MAX 16
 
 struct icon {
 	char *name;
@@ -52,7 +59,10 @@ struct icon {
 };
 
 struct report {
-	unsigned icons, hits, misses, uploads, lost_races, failures;
+	unsigned icons, hits, misses, uploads, lost_races, failures, decodes;
+	/* From the start until every icon is held, before drawing. */
+	uint64_t icon_ns, icon_cpu_ns;
+	unsigned pss_before_kib, pss_ready_kib;
 	uint64_t lookup_ns, decode_ns, upload_ns, draw_ns;
 	double local_ns;			/* per hit, median of chunks */
 	unsigned local_hits;
@@ -63,6 +73,7 @@ struct workload {
 	const char *socket;
 	bool no_cache;
 	const char *list;
+	bool same_order;
 	unsigned worker;
 	unsigned batch;
 	uint64_t start_at;
@@ -76,12 +87,46 @@ struct workload {
 };
 
 static uint64_t
-now_ns(void)
+clock_ns(clockid_t clock)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(clock, &t);
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t
+now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* This process's proportional memory, in KiB. */
+static unsigned
+pss_kib(void)
+{
+	FILE *file = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	unsigned kib = 0;
+
+	while (file != NULL && fgets(line, sizeof(line), file) != NULL) {
+		if (sscanf(line, "Pss: %u kB", &kib) == 1) {
+			break;
+		}
+	}
+	if (file != NULL) {
+		fclose(file);
+	}
+	return kib;
+}
+
+/* Every icon is held: how long it took, in time and CPU. */
+static void
+icons_ready(struct workload *w, uint64_t t0, uint64_t cpu0)
+{
+	w->r.icon_ns = now_ns() - t0;
+	w->r.icon_cpu_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+	w->r.pss_ready_kib = pss_kib();
 }
 
 static void
@@ -185,6 +230,7 @@ decode(struct workload *w, struct icon *icon)
 		sizeof(error));
 
 	w->r.decode_ns += now_ns() - t0;
+	w->r.decodes++;
 	if (image == NULL) {
 		fprintf(stderr, "pixcache-workload: %s\n", error);
 		w->r.failures++;
@@ -195,19 +241,20 @@ decode(struct workload *w, struct icon *icon)
 /* ---- without the cache ---- */
 
 static void
-run_without(struct workload *w)
+run_without(struct workload *w, uint64_t t0, uint64_t cpu0)
 {
 	for (unsigned i = 0; i < w->count; i++) {
 		w->icons[i].decoded = decode(w, &w->icons[i]);
 		w->r.misses += w->icons[i].decoded != NULL;
 	}
+	icons_ready(w, t0, cpu0);
 	for (unsigned i = 0; i < w->count; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t = now_ns();
 
 		if (w->icons[i].decoded != NULL) {
 			draw(w, w->icons[i].decoded, i);
 		}
-		w->r.draw_ns += now_ns() - t0;
+		w->r.draw_ns += now_ns() - t;
 	}
 }
 
@@ -241,29 +288,28 @@ on_stored(void *data, int result, const struct pixcache_key *key)
 }
 
 /*
- * The names nobody had: decode each, upload them all at once and wait for
- * their answers together, then find what was stored in one batch (a name
- * another client stored first is found just the same).
+ * The names this client claimed: decode each, upload them all at once and
+ * wait for their answers together. A name that cannot be decoded is
+ * abandoned, so that another client may fill it. Returns how many are
+ * worth asking for again (stored, or stored first by another).
  */
-static void
-misses(struct workload *w, struct icon **icons, unsigned n)
+static unsigned
+fill(struct workload *w, struct icon **icons, unsigned n)
 {
 	static struct uploads u = {
 		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, { 0 },
 	};
 	struct upload_slot slots[MAX_BATCH];
-	const char *names[MAX_BATCH];
-	struct pixcache_pixmap *pixmaps[MAX_BATCH];
-	int results[MAX_BATCH];
-	uint64_t t0;
+	unsigned kept = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		pixman_image_t *image = decode(w, icons[i]);
 		int ret;
 
 		slots[i] = (struct upload_slot){ &u, i };
-		names[i] = icons[i]->name;
 		if (image == NULL) {
+			pixcache_client_abandon(w->client, "default",
+				icons[i]->name);
 			u.results[i] = -EINVAL;
 			continue;
 		}
@@ -278,7 +324,6 @@ misses(struct workload *w, struct icon **icons, unsigned n)
 			on_stored(&slots[i], ret, NULL);
 		}
 	}
-	t0 = now_ns();
 	pixcache_client_flush(w->client);
 	pthread_mutex_lock(&u.lock);
 	while (u.pending > 0) {
@@ -293,59 +338,93 @@ misses(struct workload *w, struct icon **icons, unsigned n)
 			w->r.lost_races++;
 		} else if (u.results[i] != -EINVAL) {
 			fprintf(stderr, "pixcache-workload: upload %s: %s\n",
-				names[i], strerror(-u.results[i]));
+				icons[i]->name, strerror(-u.results[i]));
+		}
+		if (u.results[i] != -EINVAL) {
+			icons[kept++] = icons[i];
 		}
 	}
-	pixcache_client_find_many(w->client, "default", names, n, results,
-		pixmaps);
-	w->r.upload_ns += now_ns() - t0;
+	return kept;
+}
+
+/*
+ * One round of asking: found names are kept, claimed ones (ours to fill)
+ * go to mine, names another client fills while we hold claims go to
+ * later. Returns how many were found.
+ */
+static unsigned
+ask(struct workload *w, struct icon **icons, unsigned n, struct icon **mine,
+	unsigned *nmine, struct icon **later, unsigned *nlater)
+{
+	const char *names[MAX_BATCH] = { NULL };
+	struct pixcache_pixmap *pixmaps[MAX_BATCH];
+	int results[MAX_BATCH];
+	unsigned found = 0;
+	int ret;
+
 	for (unsigned i = 0; i < n; i++) {
-		icons[i]->pixmap = pixmaps[i];
-		if (results[i] < 0) {
+		names[i] = icons[i]->name;
+	}
+	ret = pixcache_client_find_many(w->client, "default", names, n,
+		results, pixmaps);
+	if (ret < 0) {
+		fprintf(stderr, "pixcache-workload: lookups: %s\n",
+			strerror(-ret));
+	}
+	*nmine = *nlater = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (results[i] == 0) {
+			icons[i]->pixmap = pixmaps[i];
+			found++;
+		} else if (results[i] == -ENOENT) {
+			mine[(*nmine)++] = icons[i];
+		} else if (results[i] == -EINPROGRESS) {
+			later[(*nlater)++] = icons[i];
+		} else {
 			fprintf(stderr, "pixcache-workload: find %s: %s\n",
 				names[i], strerror(-results[i]));
 			w->r.failures++;
 		}
 	}
+	return found;
 }
 
+/*
+ * A batch of needed icons: asked for, then (while any are left) this
+ * client fills the names it claimed and asks again for those and for the
+ * names others were filling meanwhile: those are waited for then.
+ */
 static void
 need_batch(struct workload *w, unsigned first, unsigned n)
 {
-	const char *names[MAX_BATCH];
-	struct pixcache_pixmap *pixmaps[MAX_BATCH];
-	struct icon *missed[MAX_BATCH];
-	int results[MAX_BATCH];
-	unsigned nmissed = 0;
-	uint64_t t0;
-	int ret;
+	struct icon *asking[MAX_BATCH], *mine[MAX_BATCH], *later[MAX_BATCH];
+	unsigned nasking = n, nmine, nlater;
+	uint64_t t0 = now_ns();
 
 	for (unsigned i = 0; i < n; i++) {
-		names[i] = w->icons[first + i].name;
+		asking[i] = &w->icons[first + i];
 	}
-	t0 = now_ns();
-	ret = pixcache_client_find_many(w->client, "default", names, n,
-		results, pixmaps);
+	w->r.hits += ask(w, asking, nasking, mine, &nmine, later, &nlater);
+	w->r.misses += nmine + nlater;
 	w->r.lookup_ns += now_ns() - t0;
-	if (ret < 0) {
-		fprintf(stderr, "pixcache-workload: lookups: %s\n",
-			strerror(-ret));
-	}
-	for (unsigned i = 0; i < n; i++) {
-		struct icon *icon = &w->icons[first + i];
-
-		if (results[i] == 0) {
-			icon->pixmap = pixmaps[i];
-			w->r.hits++;
-		} else if (results[i] == -ENOENT) {
-			w->r.misses++;
-			missed[nmissed++] = icon;
-		} else {
-			w->r.failures++;
+	for (int round = 0; nmine + nlater > 0; round++) {
+		if (round == ROUNDS_MAX) {
+			fprintf(stderr, "pixcache-workload: %u icons not found "
+				"after %d rounds\n", nmine + nlater, round);
+			w->r.failures += nmine + nlater;
+			for (unsigned i = 0; i < nmine; i++) {
+				pixcache_client_abandon(w->client, "default",
+					mine[i]->name);
+			}
+			return;
 		}
-	}
-	if (nmissed > 0) {
-		misses(w, missed, nmissed);
+		nasking = fill(w, mine, nmine);
+		memcpy(asking, mine, nasking * sizeof(*mine));
+		memcpy(asking + nasking, later, nlater * sizeof(*later));
+		nasking += nlater;
+		t0 = now_ns();
+		(void)ask(w, asking, nasking, mine, &nmine, later, &nlater);
+		w->r.upload_ns += now_ns() - t0;
 	}
 }
 
@@ -388,15 +467,16 @@ median_per_hit(double *chunks, unsigned n)
 }
 
 static void
-run_with(struct workload *w)
+run_with(struct workload *w, uint64_t t0, uint64_t cpu0)
 {
 	for (unsigned i = 0; i < w->count; i += w->batch) {
 		unsigned n = w->count - i < w->batch ? w->count - i : w->batch;
 
 		need_batch(w, i, n);
 	}
+	icons_ready(w, t0, cpu0);
 	for (unsigned i = 0; i < w->count; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t = now_ns();
 		pixman_image_t *image = w->icons[i].pixmap ?
 			pixcache_pixmap_create_pixman(w->icons[i].pixmap) :
 			NULL;
@@ -405,7 +485,7 @@ run_with(struct workload *w)
 			draw(w, image, i);
 			pixman_image_unref(image);
 		}
-		w->r.draw_ns += now_ns() - t0;
+		w->r.draw_ns += now_ns() - t;
 	}
 	/* Needed again (a redraw): answered locally, with no round trip. */
 	for (unsigned i = 0; i < w->count; i += LOCAL_CHUNK) {
@@ -474,7 +554,10 @@ report(struct workload *w)
 		"\"local_hits\": %u, \"decode_ns_per_icon\": %.0f, "
 		"\"upload_ns_per_icon\": %.0f, \"draw_ns_per_icon\": %.0f, "
 		"\"elapsed_ms\": %.1f, \"fds\": %u, \"mappings\": %u, "
-		"\"library_mappings\": %u, \"pools\": %u, \"leases\": %u}\n",
+		"\"library_mappings\": %u, \"pools\": %u, \"leases\": %u, "
+		"\"decodes\": %u, \"icon_ns\": %" PRIu64 ", "
+		"\"icon_cpu_ns\": %" PRIu64 ", \"pss_before_kib\": %u, "
+		"\"pss_ready_kib\": %u}\n",
 		w->no_cache ? "nocache" : "cache", w->worker, w->count,
 		w->r.hits, w->r.misses, w->r.uploads, w->r.lost_races,
 		w->r.failures, per(w->r.lookup_ns, w->count),
@@ -483,7 +566,8 @@ report(struct workload *w)
 		per(w->r.upload_ns, w->r.misses), per(w->r.draw_ns, w->count),
 		w->r.elapsed_ns / 1e6, count_entries("/proc/self/fd"),
 		count_lines("/proc/self/maps"), usage.mappings, usage.pools,
-		usage.leases);
+		usage.leases, w->r.decodes, w->r.icon_ns, w->r.icon_cpu_ns,
+		w->r.pss_before_kib, w->r.pss_ready_kib);
 	fflush(stdout);
 }
 
@@ -499,6 +583,7 @@ parse(int argc, char *argv[], struct workload *w)
 		{ "worker", required_argument, NULL, 'w' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "start-at", required_argument, NULL, 't' },
+		{ "order", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -523,10 +608,18 @@ parse(int argc, char *argv[], struct workload *w)
 		case 't':
 			w->start_at = strtoull(optarg, NULL, 10);
 			break;
+		case 'o':
+			if (strcmp(optarg, "same") != 0 &&
+					strcmp(optarg, "shuffled") != 0) {
+				die("%s", "--order is same or shuffled");
+			}
+			w->same_order = strcmp(optarg, "same") == 0;
+			break;
 		default:
 			die("%s", "usage: pixcache-workload (--socket NAME | "
 				"--no-cache) --list FILE [--worker I] "
-				"[--batch N] [--start-at NS]");
+				"[--batch N] [--start-at NS] "
+				"[--order same|shuffled]");
 		}
 	}
 	if (w->list == NULL || (w->socket == NULL) == !w->no_cache ||
@@ -557,11 +650,13 @@ main(int argc, char *argv[])
 {
 	struct workload w = { .batch = 64 };
 	char buf[64];
-	uint64_t t0;
+	uint64_t t0, cpu0;
 
 	parse(argc, argv, &w);
 	read_list(&w);
-	shuffle(&w);
+	if (!w.same_order) {
+		shuffle(&w);
+	}
 	w.local_chunks = calloc(w.count / LOCAL_CHUNK + 1,
 		sizeof(*w.local_chunks));
 	w.canvas = pixman_image_create_bits(PIXMAN_a8r8g8b8, CANVAS, CANVAS,
@@ -577,11 +672,13 @@ main(int argc, char *argv[])
 		}
 	}
 	wait_for_start(w.start_at);
+	w.r.pss_before_kib = pss_kib();
 	t0 = now_ns();
+	cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	if (w.no_cache) {
-		run_without(&w);
+		run_without(&w, t0, cpu0);
 	} else {
-		run_with(&w);
+		run_with(&w, t0, cpu0);
 	}
 	w.r.elapsed_ns = now_ns() - t0;
 	report(&w);

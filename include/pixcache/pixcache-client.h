@@ -144,24 +144,48 @@ PIXCACHE_CLIENT_EXPORT int pixcache_client_find_local(
 
 /**
  * Finds name in realm: locally, else by asking the manager and waiting
- * (waiting also for another client's upload in flight).
- * Returns 0 and sets *pixmap, -ENOENT (not there: upload it), -EACCES
- * (the policy does not allow it), -ETIMEDOUT, -ENOTCONN (no manager), or
- * another negative errno for a failure the manager reported.
+ * (waiting also for another client's fill of it, see below).
+ * Returns 0 and sets *pixmap, -ENOENT (not there: this client now holds
+ * the name's claim, upload it or call pixcache_client_abandon()),
+ * -EINPROGRESS (another client fills it, and this client holds claims
+ * of its own: upload those first, then ask again), -EACCES (the policy
+ * does not allow it), -ETIMEDOUT, -ENOTCONN (no manager), or another
+ * negative errno for a failure the manager reported.
+ *
+ * Claims: the first client whose lookup misses a name claims it; every
+ * other client's lookup of the name waits until that client's upload is
+ * stored (then they find it), so each name is decoded once however many
+ * clients need it at once. The claim is handed to the upload when
+ * pixcache_client_put() or pixcache_client_upload() sends it; a client
+ * that will not upload (its decode failed) abandons it, and the claim
+ * passes to a waiting client, as it does when this client disconnects or
+ * the manager's upload timeout passes. A lookup never waits for another
+ * client while the calling thread holds claims: two clients each waiting
+ * for the other's claim would wait for the timeout.
  */
 PIXCACHE_CLIENT_EXPORT int pixcache_client_find(struct pixcache_client *client,
 	const char *realm, const char *name, struct pixcache_pixmap **pixmap);
 
 /**
  * Finds many names of realm with one round trip at most (split in
- * batches within the limits). results[i] gets 0 or a negative errno as
- * pixcache_client_find() would return, pixmaps[i] the pixmap or NULL.
+ * batches within the limits), plus a wait for names other clients fill.
+ * results[i] gets 0 or a negative errno as pixcache_client_find() would
+ * return (-ENOENT: this client's to fill; -EINPROGRESS: another's, ask
+ * again after uploading this client's), pixmaps[i] the pixmap or NULL.
  * Returns 0, or a negative errno if the manager could not be asked.
  */
 PIXCACHE_CLIENT_EXPORT int pixcache_client_find_many(
 	struct pixcache_client *client, const char *realm,
 	const char *const *names, unsigned count, int *results,
 	struct pixcache_pixmap **pixmaps);
+
+/**
+ * Gives up the claim of name in realm (a lookup of it returned -ENOENT),
+ * so that another client fills it. Returns 0, -ENOENT if this client
+ * holds no such claim, -EINVAL.
+ */
+PIXCACHE_CLIENT_EXPORT int pixcache_client_abandon(
+	struct pixcache_client *client, const char *realm, const char *name);
 
 /** As pixcache_client_find(), by key (from another client, say). */
 PIXCACHE_CLIENT_EXPORT int pixcache_client_find_key(

@@ -103,8 +103,9 @@ struct pixcache_config {
 	uint32_t max_connections_per_uid;
 	/** Sessions (bound manager objects) of one client connection. */
 	uint32_t max_sessions_per_connection;
-	/** Milliseconds an upload may hold its name before its commit;
-	 * then it fails with timeout and waiters get missing. */
+	/** Milliseconds a claim may hold its name before its upload
+	 * starts, and an upload before its commit; then it fails with
+	 * timeout and the claim passes to the next waiter. */
 	uint32_t upload_timeout_ms;
 	/** Uploads in flight over every connection: a bound on the targets
 	 * (one fd each) the manager holds, whatever the connections. */
@@ -118,6 +119,10 @@ struct pixcache_config {
 	 * manager makes them for the client). Over every connection they
 	 * stay within the budget. */
 	uint64_t max_upload_bytes;
+	/** Per client connection: names it holds the claim of (a lookup
+	 * that missed, until its upload starts). Beyond them, lookups that
+	 * miss are answered missing, without a claim. */
+	uint32_t max_claims;
 };
 
 /** Fills config with the defaults. */
