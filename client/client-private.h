@@ -114,6 +114,7 @@ struct pxcl_realm {
 
 struct pxcl_pool {
 	struct wl_list link;		/* client->pools, while the proxy lives */
+	uint32_t number;		/* how records of found name it */
 	struct pixcache_client *client;
 	struct pixcache_pool_v1 *proxy;	/* NULL once destroyed */
 	const uint8_t *map;
@@ -138,7 +139,8 @@ struct pxcl_claim {
 	uint32_t tag;			/* PXCL_TAG_CLAIM */
 	struct wl_list link;		/* client->claims */
 	struct pxcl_realm *realm;
-	struct wl_proxy *proxy;
+	struct wl_proxy *proxy;		/* a pixmap object's claim, or */
+	uint32_t lease_number;		/* a find's */
 	pthread_t thread;		/* whose lookup claimed it */
 	char name[];
 };
@@ -149,6 +151,7 @@ struct pixcache_pixmap {
 	struct pixcache_client *client;	/* keeps the client's memory */
 	struct wl_list link;		/* client->pixmaps */
 	struct pixcache_pixmap_v1 *lease; /* NULL once released */
+	uint32_t lease_number;		/* or a lease of find; 0: none */
 	const uint8_t *data;
 	uint32_t width, height, stride, format;
 	struct pixcache_key key;
@@ -211,6 +214,11 @@ struct pxcl_request {
 	struct wl_list fill_link;	/* client->fills, target to fill */
 	bool filling;			/* a thread fills it: keep it */
 	pthread_t thread;		/* the caller's */
+	/* A lookup sent in a find: its group, number, and the lease a
+	 * pending record gave it. */
+	struct pxcl_find_group *group;
+	uint32_t number;
+	uint32_t lease;
 };
 
 /* A removal, list or statistics request, waited for on the caller's stack. */
@@ -256,6 +264,14 @@ struct pixcache_client {
 	struct wl_list completed;	/* async requests to call back */
 	struct wl_list fills;		/* async uploads with a target */
 	struct wl_list claims;		/* struct pxcl_claim */
+	/* Finds: groups by number, leases to release, pixmaps by lease. */
+	struct pxcl_find_group **groups;
+	uint32_t group_mask;
+	uint32_t next_group;
+	uint32_t *releases;
+	uint32_t nreleases;
+	struct pixcache_pixmap **by_lease;
+	uint32_t nby_lease;
 	uint32_t noutstanding;
 	uint32_t queued;		/* sent since the last commit */
 	uint32_t unflushed;		/* requests since the last flush */
@@ -415,6 +431,35 @@ void pxcl_names_remove(struct pixcache_client *client,
 	struct pxcl_entry *entry);
 void pxcl_names_clear(struct pixcache_client *client);
 
+/* ---- find.c ---- */
+
+struct pxcl_find_group;
+int pxcl_finds_init(struct pixcache_client *client);
+void pxcl_finds_finish(struct pixcache_client *client);
+/* The session is gone: its leases and releases with it. Lock held. */
+void pxcl_finds_forget(struct pixcache_client *client);
+/* Sends finds for the lookups reqs (new, with names), and tracks them. */
+int pxcl_send_finds(struct pixcache_client *client, struct pxcl_realm *realm,
+	struct pxcl_request **reqs, unsigned count);
+/* A find's request completes or is given up: it leaves its group and
+ * releases a lease it waited with. */
+void pxcl_find_abandon(struct pxcl_request *req);
+/* Queues a lease's release, sent with the next commit. */
+void pxcl_lease_release(struct pixcache_client *client, uint32_t number);
+int pxcl_send_releases(struct pixcache_client *client);
+void pxcl_handle_found(struct pixcache_client *client,
+	const struct wl_array *records);
+void pxcl_lease_evicted(struct pixcache_client *client, uint32_t number);
+
+/* ---- request.c: lookups ---- */
+
+/* A lookup's answer came: pixmap is the caller's now. */
+void pxcl_answered(struct pxcl_request *req, struct pixcache_pixmap *pixmap);
+/* Asks again for req's name with a pixmap object. */
+void pxcl_lookup_again(struct pxcl_request *req);
+/* The lookup claimed its name: kept, with its object or find's lease. */
+void pxcl_claim_keep(struct pxcl_request *req, struct wl_proxy *proxy,
+	uint32_t lease_number);
 /* Ends the claim of name in realm, if held: true if it was. Lock held. */
 bool pxcl_claim_drop(struct pixcache_client *client, struct pxcl_realm *realm,
 	const char *name);
@@ -433,7 +478,7 @@ void pxcl_realm_destroy(struct pxcl_realm *realm);
 bool pxcl_pixmap_current(const struct pixcache_pixmap *pixmap);
 /* Maps a pool sent with fd, after checking its seals and size. */
 struct pxcl_pool *pxcl_pool_create(struct pixcache_client *client,
-	struct pixcache_pool_v1 *proxy, int fd, uint32_t size);
+	struct pixcache_pool_v1 *proxy, int fd, uint32_t size, uint32_t number);
 void pxcl_pool_unref(struct pxcl_pool *pool);
 void pxcl_pool_forget(struct pxcl_pool *pool);
 /* A pixmap over a pool's bytes, or over a buffer of its own (fd). */

@@ -77,12 +77,12 @@ manager_refused(void *data, struct pixcache_manager_v1 *manager,
 /* Kept even if the answer it came for was given up: later ones use it. */
 static void
 manager_pool(void *data, struct pixcache_manager_v1 *manager,
-	struct pixcache_pool_v1 *proxy, int fd, uint32_t size)
+	struct pixcache_pool_v1 *proxy, int fd, uint32_t size, uint32_t number)
 {
 	struct pixcache_client *client = data;
 
 	(void)manager;
-	if (pxcl_pool_create(client, proxy, fd, size) == NULL) {
+	if (pxcl_pool_create(client, proxy, fd, size, number) == NULL) {
 		pixcache_pool_v1_destroy(proxy);
 	}
 }
@@ -111,6 +111,8 @@ drop_manager_state(struct pixcache_client *client)
 	pxcl_claims_clear(client);
 	pxcl_names_clear(client);
 	pxcl_pixmaps_detach(client);
+	/* Last: what went above queued releases for the session gone. */
+	pxcl_finds_forget(client);
 	wl_list_for_each_safe(pool, tmp_pool, &client->pools, link) {
 		pxcl_pool_forget(pool);
 	}
@@ -375,6 +377,13 @@ client_new(const struct pixcache_client_options *options)
 		/* Names come from the application itself: any key will do. */
 		client->hash_key[0] = (uint64_t)(uintptr_t)client;
 	}
+	if (pxcl_finds_init(client) < 0) {
+		pthread_cond_destroy(&client->cond);
+		pthread_mutex_destroy(&client->lock);
+		free(client);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return client;
 }
 
@@ -385,6 +394,7 @@ pxcl_client_unref(struct pixcache_client *client)
 		return;
 	}
 	pxcl_names_finish(client);
+	pxcl_finds_finish(client);
 	free(client->socket_name);
 	pthread_cond_destroy(&client->cond);
 	pthread_mutex_destroy(&client->lock);
@@ -793,6 +803,9 @@ pxcl_commit(struct pixcache_client *client)
 	}
 	if (ret == 0 && client->nusage > 0) {
 		ret = pxcl_send_usage(client);
+	}
+	if (ret == 0) {
+		ret = pxcl_send_releases(client);
 	}
 	if (ret < 0) {
 		return ret;

@@ -189,6 +189,8 @@ pxcl_opcodes_match(void)
 			"failed") &&
 		event_is(&pixcache_pixmap_v1_interface, PXCL_PIXMAP_EVICTED,
 			"evicted") &&
+		event_is(&pixcache_pixmap_v1_interface, PXCL_PIXMAP_CLAIMED,
+			"claimed") &&
 		event_is(&pixcache_upload_v1_interface, PXCL_UPLOAD_TARGET,
 			"target") &&
 		event_is(&pixcache_upload_v1_interface, PXCL_UPLOAD_FAILED,

@@ -164,7 +164,7 @@ pxcl_handle_pool(struct pixcache_client *client, void *object,
 
 struct pxcl_pool *
 pxcl_pool_create(struct pixcache_client *client,
-	struct pixcache_pool_v1 *proxy, int fd, uint32_t size)
+	struct pixcache_pool_v1 *proxy, int fd, uint32_t size, uint32_t number)
 {
 	struct pxcl_pool *pool = calloc(1, sizeof(*pool));
 
@@ -179,6 +179,7 @@ pxcl_pool_create(struct pixcache_client *client,
 		return NULL;
 	}
 	pool->size = size;
+	pool->number = number;
 	pool->proxy = proxy;
 	pool->client = client;
 	atomic_init(&pool->refs, 1);
@@ -297,7 +298,7 @@ pxcl_pixmap_current(const struct pixcache_pixmap *pixmap)
 	uint32_t slot;
 
 	if (atomic_load_explicit(&pixmap->evicted, memory_order_acquire) ||
-			pixmap->lease == NULL) {
+			(pixmap->lease == NULL && pixmap->lease_number == 0)) {
 		return false;
 	}
 	if (realm == NULL || realm->table == NULL) {
@@ -308,6 +309,21 @@ pxcl_pixmap_current(const struct pixcache_pixmap *pixmap)
 	slot = pixmap->key.slot & (realm->capacity - 1);
 	return __atomic_load_n(&realm->table[slot], __ATOMIC_ACQUIRE) ==
 		pixmap->key.generation;
+}
+
+/* Lets go of the pixmap's lease, if it has one. Lock held. */
+static void
+release_lease(struct pixcache_client *client, struct pixcache_pixmap *pixmap)
+{
+	if (pixmap->lease != NULL) {
+		pxcl_proxy_release(client, (struct wl_proxy *)pixmap->lease);
+		pixmap->lease = NULL;
+		client->leases--;
+	} else if (pixmap->lease_number != 0) {
+		pxcl_lease_release(client, pixmap->lease_number);
+		pixmap->lease_number = 0;
+		client->leases--;
+	}
 }
 
 /*
@@ -353,19 +369,15 @@ pxcl_pixmaps_detach(struct pixcache_client *client)
 	struct pixcache_pixmap *pixmap;
 
 	wl_list_for_each(pixmap, &client->pixmaps, link) {
-		if (pixmap->lease != NULL && pixmap->pool != NULL) {
+		if ((pixmap->lease != NULL || pixmap->lease_number != 0) &&
+				pixmap->pool != NULL) {
 			if (keep_bytes(pixmap) == 0) {
 				client->stats.held_copies++;
 			} else {
 				client->stats.held_copy_failures++;
 			}
 		}
-		if (pixmap->lease != NULL) {
-			pxcl_proxy_release(client,
-				(struct wl_proxy *)pixmap->lease);
-			pixmap->lease = NULL;
-			client->leases--;
-		}
+		release_lease(client, pixmap);
 		pixmap->realm = NULL;
 		atomic_store(&pixmap->evicted, true);
 	}
@@ -378,10 +390,7 @@ pixmap_free_locked(struct pixcache_pixmap *pixmap)
 	struct pixcache_client *client = pixmap->client;
 
 	wl_list_remove(&pixmap->link);
-	if (pixmap->lease != NULL) {
-		pxcl_proxy_release(client, (struct wl_proxy *)pixmap->lease);
-		client->leases--;
-	}
+	release_lease(client, pixmap);
 }
 
 static void

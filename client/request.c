@@ -131,6 +131,7 @@ pxcl_request_complete(struct pxcl_request *req, int result)
 	if (result < 0 || req->kind == PXCL_UPLOAD) {
 		drop_proxy(req);
 	}
+	pxcl_find_abandon(req);
 	/* A target not filled yet will not be. */
 	wl_list_remove(&req->fill_link);
 	wl_list_init(&req->fill_link);
@@ -234,7 +235,11 @@ static void
 claim_free(struct pixcache_client *client, struct pxcl_claim *claim)
 {
 	wl_list_remove(&claim->link);
-	pxcl_proxy_release(client, claim->proxy);
+	if (claim->proxy != NULL) {
+		pxcl_proxy_release(client, claim->proxy);
+	} else {
+		pxcl_lease_release(client, claim->lease_number);
+	}
 	free(claim);
 }
 
@@ -244,23 +249,30 @@ claim_free(struct pixcache_client *client, struct pxcl_claim *claim)
  * record the claim is given up at once: the name is still ours to
  * upload, with a chance of busy.
  */
-static void
-claim_keep(struct pxcl_request *req)
+void
+pxcl_claim_keep(struct pxcl_request *req, struct wl_proxy *proxy,
+	uint32_t lease_number)
 {
 	size_t len = strlen(req->name) + 1;
 	struct pxcl_claim *claim = malloc(sizeof(*claim) + len);
 
 	if (claim == NULL) {
+		if (lease_number != 0) {
+			pxcl_lease_release(req->client, lease_number);
+		}
 		return;
 	}
 	claim->tag = PXCL_TAG_CLAIM;
 	claim->realm = req->realm;
-	claim->proxy = req->proxy;
+	claim->proxy = proxy;
+	claim->lease_number = lease_number;
 	claim->thread = req->thread;
 	memcpy(claim->name, req->name, len);
-	wl_proxy_set_user_data(req->proxy, claim);
+	if (proxy != NULL) {
+		wl_proxy_set_user_data(proxy, claim);
+		req->proxy = NULL;
+	}
 	wl_list_insert(&req->client->claims, &claim->link);
-	req->proxy = NULL;
 }
 
 bool
@@ -338,26 +350,34 @@ pxcl_key_from_args(const union wl_argument *args)
 	};
 }
 
-/* A buffer came: the pixmap object is now the pixmap's lease. */
-static void
-answered(struct pxcl_request *req, struct pixcache_pixmap *pixmap, int error)
+/* A buffer came: the pixmap object (if any) is now the pixmap's lease. */
+void
+pxcl_answered(struct pxcl_request *req, struct pixcache_pixmap *pixmap)
 {
 	struct pixcache_client *client = req->client;
 
-	if (pixmap == NULL) {
-		pxcl_request_complete(req, error);
-		return;
-	}
 	pixmap->key = req->key;
 	pixmap->realm = req->kind == PXCL_LOOKUP ? req->realm : NULL;
-	wl_proxy_set_user_data(req->proxy, pixmap);
-	req->proxy = NULL;
+	if (req->proxy != NULL) {
+		wl_proxy_set_user_data(req->proxy, pixmap);
+		req->proxy = NULL;
+	}
 	req->pixmap = pixmap;
 	client->stats.remote_lookups++;
 	if (req->kind == PXCL_LOOKUP && req->name != NULL) {
 		pxcl_names_insert(client, req->realm, req->name, pixmap);
 	}
 	pxcl_request_complete(req, 0);
+}
+
+static void
+answered(struct pxcl_request *req, struct pixcache_pixmap *pixmap, int error)
+{
+	if (pixmap == NULL) {
+		pxcl_request_complete(req, error);
+	} else {
+		pxcl_answered(req, pixmap);
+	}
 }
 
 static void
@@ -376,6 +396,21 @@ buffer_pool(struct pxcl_request *req, struct wl_proxy *proxy,
 			args[2].u, args[3].u, args[4].u, args[5].u, &error);
 	}
 	answered(req, pixmap, error);
+}
+
+void
+pxcl_lookup_again(struct pxcl_request *req)
+{
+	struct pixcache_client *client = req->client;
+
+	req->pending = false;
+	req->answered = false;
+	req->proxy = (struct wl_proxy *)pixcache_batch_v1_lookup(
+		client->batch, req->realm->proxy, req->name);
+	pxcl_proxy_bind(client, req->proxy, PXCL_PROXY_PIXMAP, req);
+	client->queued++;
+	/* Its answer comes before the done of the next commit. */
+	(void)pxcl_flush_some(client, false);
 }
 
 static void
@@ -419,7 +454,7 @@ handle_answer(struct pxcl_request *req, struct wl_proxy *proxy,
 		break;
 	case PXCL_PIXMAP_CLAIMED:
 		if (req->kind == PXCL_LOOKUP && req->name != NULL) {
-			claim_keep(req);
+			pxcl_claim_keep(req, req->proxy, 0);
 		}
 		pxcl_request_complete(req, -ENOENT);
 		break;
@@ -497,11 +532,29 @@ batch_listed(void *data, struct pixcache_batch_v1 *batch, uint32_t next)
 	/* Nor lists: see admin.c. */
 }
 
+static void
+batch_found(void *data, struct pixcache_batch_v1 *batch,
+	struct wl_array *records)
+{
+	struct pixcache_client *client = data;
+
+	pxcl_handle_found(client, records);
+	pthread_cond_broadcast(&client->cond);
+}
+
+static void
+batch_evicted(void *data, struct pixcache_batch_v1 *batch, uint32_t lease)
+{
+	pxcl_lease_evicted(data, lease);
+}
+
 /* The batch's user data is the client, which outlives it: a listener. */
 const struct pixcache_batch_v1_listener pxcl_batch_listener = {
 	.entry = batch_entry,
 	.stats = batch_stats,
 	.done = batch_done,
+	.found = batch_found,
+	.evicted = batch_evicted,
 	.listed = batch_listed,
 };
 
@@ -667,19 +720,27 @@ find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
 {
 	struct timespec deadline =
 		pxcl_deadline_after(client->options.timeout_ms);
-	struct pxcl_request **reqs = calloc(count, sizeof(*reqs));
+	struct pxcl_request **reqs = calloc(2 * (size_t)count, sizeof(*reqs));
+	struct pxcl_request **asked = reqs + count;
 	int ret = reqs == NULL ? -ENOMEM : pxcl_make_room(client, count);
 	bool holds;
 
+	unsigned nasked = 0;
+
 	for (unsigned i = 0; ret == 0 && i < count; i++) {
-		/* A break stops the sending: the rest would go nowhere. */
-		if ((ret = pxcl_lost(client)) < 0) {
-			break;
-		}
 		if (pixmaps[i] == NULL && results[i] == -EAGAIN) {
-			reqs[i] = send_lookup(client, realm, names[i], true);
+			reqs[i] = pxcl_request_new(client, PXCL_LOOKUP, realm,
+				names[i]);
 			results[i] = reqs[i] != NULL ? 0 : -ENOMEM;
 		}
+		if (reqs[i] != NULL) {
+			reqs[i]->waited = true;
+			asked[nasked++] = reqs[i];
+		}
+	}
+	/* A break is noted: nothing goes, the requests fail with the rest. */
+	if (ret == 0 && (ret = pxcl_lost(client)) == 0) {
+		ret = pxcl_send_finds(client, realm, asked, nasked);
 	}
 	if (ret == 0) {
 		ret = pxcl_commit(client);
@@ -694,6 +755,13 @@ find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
 	for (unsigned i = 0; reqs != NULL && i < count; i++) {
 		if (reqs[i] == NULL) {
 			continue;
+		}
+		if (!reqs[i]->done && reqs[i]->group == NULL &&
+				reqs[i]->proxy == NULL) {
+			/* Never sent (a break, no memory): it fails, and was
+			 * never counted outstanding. */
+			reqs[i]->done = reqs[i]->answered = true;
+			reqs[i]->result = ret < 0 ? ret : -ENOMEM;
 		}
 		/*
 		 * A thread holding claims never waits for another client's

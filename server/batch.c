@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "manager-private.h"
@@ -8,12 +9,20 @@
 static const struct pixcache_batch_v1_interface batch_impl;
 
 /* NULL for a refused client's batch, or once the manager is gone. */
-static struct pxc_client *
-client_from_batch(struct wl_resource *resource)
+static struct pxc_batch *
+batch_from_resource(struct wl_resource *resource)
 {
 	assert(wl_resource_instance_of(resource, &pixcache_batch_v1_interface,
 		&batch_impl));
 	return wl_resource_get_user_data(resource);
+}
+
+static struct pxc_client *
+client_from_batch(struct wl_resource *resource)
+{
+	struct pxc_batch *batch = batch_from_resource(resource);
+
+	return batch != NULL ? batch->client : NULL;
 }
 
 static void
@@ -36,22 +45,16 @@ lease_allowed(struct pxc_lease *lease)
 	return true;
 }
 
+/* Answers a lookup of name in cr, on lease's object or in a record. */
 static void
-batch_handle_lookup(struct wl_client *wl_client, struct wl_resource *resource,
-	uint32_t id, struct wl_resource *realm_resource, const char *name)
+lookup_name(struct pxc_lease *lease, struct pxc_client_realm *cr,
+	const char *name, size_t len)
 {
-	struct pxc_client *client = client_from_batch(resource);
-	struct pxc_client_realm *cr =
-		pxc_client_realm_from_resource(realm_resource);
-	struct pxc_lease *lease = pxc_lease_create(wl_client, client,
-		wl_resource_get_version(resource), id);
+	struct pxc_client *client = lease->client;
 	struct pxc_fill *fill;
 	struct pxc_hit hit;
 	int ret;
 
-	if (lease == NULL) {
-		return;
-	}
 	if (cr == NULL || cr->realm == NULL) {
 		pxc_lease_fail(lease, cr != NULL && cr->denied ? cr->denied :
 			PIXCACHE_BATCH_V1_FAILURE_POLICY);
@@ -61,7 +64,7 @@ batch_handle_lookup(struct wl_client *wl_client, struct wl_resource *resource,
 		pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_POLICY);
 		return;
 	}
-	if (pxc_name_check(name, strlen(name)) < 0) {
+	if (pxc_name_check(name, len) < 0) {
 		pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_NAME);
 		return;
 	}
@@ -69,7 +72,7 @@ batch_handle_lookup(struct wl_client *wl_client, struct wl_resource *resource,
 		return;
 	}
 	ret = pxc_cache_find(client->manager->cache, cr->realm->core, name,
-		strlen(name), PXC_FIND_HOLD, &hit);
+		len, PXC_FIND_HOLD, &hit);
 	lease->may_fill = cr->access & PIXCACHE_ACCESS_WRITE;
 	if (ret == 0) {
 		pxc_lease_answer(lease, hit.hold, &hit, false);
@@ -79,6 +82,163 @@ batch_handle_lookup(struct wl_client *wl_client, struct wl_resource *resource,
 		/* Read only, or out of claims: it may race to upload. */
 		pxc_lease_missing(lease);
 	}
+}
+
+static void
+batch_handle_lookup(struct wl_client *wl_client, struct wl_resource *resource,
+	uint32_t id, struct wl_resource *realm_resource, const char *name)
+{
+	struct pxc_lease *lease = pxc_lease_create(wl_client,
+		client_from_batch(resource), wl_resource_get_version(resource),
+		id);
+
+	if (lease != NULL) {
+		lookup_name(lease,
+			pxc_client_realm_from_resource(realm_resource), name,
+			strlen(name));
+	}
+}
+
+/* How many names the array holds, each followed by NUL; 0 if malformed. */
+static uint32_t
+count_names(const struct wl_array *names)
+{
+	const char *p = names->data, *end = p + names->size;
+	uint32_t count = 0;
+
+	if (names->size == 0 || end[-1] != '\0') {
+		return 0;
+	}
+	while (p < end) {
+		size_t len = strlen(p);
+
+		if (len == 0 || ++count > PXC_FIND_MAX) {
+			return 0;
+		}
+		p += len + 1;
+	}
+	return count;
+}
+
+void
+pxc_batch_record(struct pxc_batch *batch,
+	const uint32_t record[PXC_RECORD_WORDS])
+{
+	struct wl_array array = {
+		.size = PXC_RECORD_WORDS * sizeof(uint32_t),
+		.alloc = PXC_RECORD_WORDS * sizeof(uint32_t),
+		.data = (void *)record,
+	};
+
+	if (batch->gathering) {
+		memcpy(batch->out + batch->nout * PXC_RECORD_WORDS, record,
+			PXC_RECORD_WORDS * sizeof(uint32_t));
+		batch->nout++;
+		return;
+	}
+	pixcache_batch_v1_send_found(batch->resource, &array);
+}
+
+/* One name of a find: a lease answered, kept only if it was numbered. */
+static void
+find_one(struct pxc_batch *batch, struct pxc_client_realm *cr,
+	uint32_t number, const char *name, size_t len)
+{
+	struct pxc_lease *lease;
+	int ret = pxc_batch_reserve(batch);
+
+	lease = ret == 0 ? pxc_lease_create_found(batch, number) : NULL;
+	if (lease == NULL) {
+		uint32_t record[PXC_RECORD_WORDS] = {
+			number, PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED,
+			ret == -ENOBUFS ? PIXCACHE_BATCH_V1_FAILURE_LEASES :
+				PIXCACHE_BATCH_V1_FAILURE_MEMORY,
+		};
+
+		pxc_batch_record(batch, record);
+		return;
+	}
+	lookup_name(lease, cr, name, len);
+	if (lease->number == 0) {
+		/* Answered for good (missing, failed): nothing to keep. */
+		pxc_lease_inert(lease);
+	}
+}
+
+static void
+batch_handle_find(struct wl_client *wl_client, struct wl_resource *resource,
+	struct wl_resource *realm_resource, uint32_t first,
+	struct wl_array *names)
+{
+	struct pxc_batch *batch = batch_from_resource(resource);
+	struct pxc_client_realm *cr =
+		pxc_client_realm_from_resource(realm_resource);
+	uint32_t records[PXC_FIND_MAX * PXC_RECORD_WORDS];
+	uint32_t count = count_names(names);
+	const char *name = names->data;
+	struct wl_array array;
+
+	(void)wl_client;
+	if (batch != NULL && count == 0) {
+		wl_resource_post_error(resource,
+			PIXCACHE_BATCH_V1_ERROR_BAD_NAMES,
+			"find: %zu bytes are not 1 to %d NUL-terminated names",
+			names->size, PXC_FIND_MAX);
+		return;
+	}
+	/* An inert batch raises no error, and answers nothing. */
+	if (batch == NULL) {
+		return;
+	}
+	batch->out = records;
+	batch->nout = 0;
+	batch->gathering = true;
+	for (uint32_t i = 0; i < count; i++) {
+		size_t len = strlen(name);
+
+		find_one(batch, cr, first + i, name, len);
+		name += len + 1;
+	}
+	batch->gathering = false;
+	array = (struct wl_array){
+		.size = batch->nout * PXC_RECORD_WORDS * sizeof(uint32_t),
+		.alloc = sizeof(records),
+		.data = records,
+	};
+	pixcache_batch_v1_send_found(resource, &array);
+}
+
+static void
+batch_handle_release(struct wl_client *wl_client, struct wl_resource *resource,
+	struct wl_array *leases)
+{
+	struct pxc_batch *batch = batch_from_resource(resource);
+	const uint32_t *number;
+
+	(void)wl_client;
+	if (batch == NULL) {
+		return;
+	}
+	if (leases->size % sizeof(uint32_t) != 0) {
+		wl_resource_post_error(resource,
+			PIXCACHE_BATCH_V1_ERROR_BAD_LEASE,
+			"release: %zu bytes are not whole lease numbers",
+			leases->size);
+		return;
+	}
+	wl_array_for_each(number, leases) {
+		struct pxc_lease *lease = pxc_batch_lease(batch, *number);
+
+		if (lease == NULL) {
+			wl_resource_post_error(resource,
+				PIXCACHE_BATCH_V1_ERROR_BAD_LEASE,
+				"release: lease %u is not held", *number);
+			break;
+		}
+		pxc_lease_inert(lease);
+	}
+	/* The leases may have been a pool's last. */
+	pxc_manager_settle(batch->client->manager);
 }
 
 static void
@@ -368,6 +528,8 @@ static const struct pixcache_batch_v1_interface batch_impl = {
 	.destroy = batch_handle_destroy,
 	.lookup = batch_handle_lookup,
 	.lookup_key = batch_handle_lookup_key,
+	.find = batch_handle_find,
+	.release = batch_handle_release,
 	.upload = batch_handle_upload,
 	.used = batch_handle_used,
 	.list = batch_handle_list,
@@ -376,10 +538,34 @@ static const struct pixcache_batch_v1_interface batch_impl = {
 	.commit = batch_handle_commit,
 };
 
+void
+pxc_batch_inert(struct pxc_batch *batch)
+{
+	wl_resource_set_user_data(batch->resource, NULL);
+	for (uint32_t i = 0; i < batch->top; i++) {
+		if (batch->leases[i] != NULL) {
+			pxc_lease_inert(batch->leases[i]);
+		}
+	}
+	wl_list_remove(&batch->link);
+	free(batch->leases);
+	free(batch->free);
+	free(batch);
+}
+
 static void
 batch_resource_destroy(struct wl_resource *resource)
 {
-	wl_list_remove(wl_resource_get_link(resource));
+	struct pxc_batch *batch = batch_from_resource(resource);
+	struct pixcache_manager *manager;
+
+	if (batch == NULL) {
+		return;
+	}
+	manager = batch->client->manager;
+	pxc_batch_inert(batch);
+	/* Its leases may have been a pool's last. */
+	pxc_manager_settle(manager);
 }
 
 void
@@ -387,21 +573,26 @@ pxc_batch_resource_create(struct wl_client *wl_client,
 	struct pxc_client *client, uint32_t version, uint32_t id)
 {
 	struct wl_resource *resource = NULL;
+	struct pxc_batch *batch = NULL;
 
-	if (client == NULL || !pxc_fault(&client->manager->faults,
-			"resource")) {
+	if (client != NULL) {
+		batch = pxc_zalloc(client->manager, sizeof(*batch));
+	}
+	if ((client == NULL || batch != NULL) && (client == NULL ||
+			!pxc_fault(&client->manager->faults, "resource"))) {
 		resource = wl_resource_create(wl_client,
 			&pixcache_batch_v1_interface, (int)version, id);
 	}
 	if (resource == NULL) {
+		free(batch);
 		wl_client_post_no_memory(wl_client);
 		return;
 	}
-	wl_resource_set_implementation(resource, &batch_impl, client,
+	wl_resource_set_implementation(resource, &batch_impl, batch,
 		batch_resource_destroy);
-	if (client != NULL) {
-		wl_list_insert(&client->batches, wl_resource_get_link(resource));
-	} else {
-		wl_list_init(wl_resource_get_link(resource));
+	if (batch != NULL) {
+		batch->resource = resource;
+		batch->client = client;
+		wl_list_insert(&client->batches, &batch->link);
 	}
 }

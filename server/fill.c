@@ -252,7 +252,7 @@ pxc_fill_claim(struct pxc_mrealm *realm, const char *name,
 		return false;
 	}
 	fill_insert(fill);
-	pixcache_pixmap_v1_send_claimed(lease->resource);
+	pxc_lease_claimed(lease);
 	return true;
 }
 
@@ -261,7 +261,7 @@ pxc_fill_wait(struct pxc_fill *fill, struct pxc_lease *lease)
 {
 	lease->waiting = fill;
 	wl_list_insert(fill->waiters.prev, &lease->wait_link);
-	pixcache_pixmap_v1_send_pending(lease->resource);
+	pxc_lease_pending(lease);
 }
 
 static void
@@ -293,7 +293,7 @@ fill_pass(struct pxc_fill *fill)
 	wl_list_for_each_safe(lease, tmp, &fill->waiters, wait_link) {
 		unwait(lease);
 		if (claim_take(fill, lease)) {
-			pixcache_pixmap_v1_send_claimed(lease->resource);
+			pxc_lease_claimed(lease);
 			return;
 		}
 		pxc_lease_missing(lease);

@@ -100,7 +100,7 @@ client_pool_get(struct pxc_lease *lease, struct pxc_pool *pool,
 	if (cp != NULL && !pxc_fault(&manager->faults, "resource")) {
 		resource = wl_resource_create(client->client,
 			&pixcache_pool_v1_interface,
-			wl_resource_get_version(lease->resource), 0);
+			wl_resource_get_version(client->resource), 0);
 	}
 	if (resource == NULL) {
 		free(cp);
@@ -115,7 +115,7 @@ client_pool_get(struct pxc_lease *lease, struct pxc_pool *pool,
 	wl_list_insert(&pool->resources, &cp->pool_link);
 	/* On the manager object: see pixcache_manager_v1.pool. */
 	pixcache_manager_v1_send_pool(client->resource, resource, pool->fd,
-		pool->size);
+		pool->size, pool->id);
 	pxc_client_sent_fds(client, 1);
 	return cp;
 }
@@ -132,12 +132,119 @@ lease_from_resource(struct wl_resource *resource)
 	return wl_resource_get_user_data(resource);
 }
 
+/* ---- leases of finds: numbered in their batch ---- */
+
+int
+pxc_batch_reserve(struct pxc_batch *batch)
+{
+	struct pxc_client *client = batch->client;
+	uint32_t cap = batch->cap ? batch->cap * 2 : 64;
+	struct pxc_lease **leases;
+	uint32_t *free_numbers;
+
+	/* Holding, claiming or waiting: a connection's leases of finds. */
+	if (client->conn->found_leases >= 2 * client->manager->config.max_leases) {
+		return -ENOBUFS;
+	}
+	if (batch->nfree > 0 || batch->top < batch->cap) {
+		return 0;
+	}
+	if (batch->cap > UINT32_MAX / 2 ||
+			pxc_fault(&client->manager->faults, "alloc")) {
+		return -ENOMEM;
+	}
+	leases = realloc(batch->leases, cap * sizeof(*leases));
+	if (leases == NULL) {
+		return -ENOMEM;
+	}
+	batch->leases = leases;
+	free_numbers = realloc(batch->free, cap * sizeof(*free_numbers));
+	if (free_numbers == NULL) {
+		return -ENOMEM;
+	}
+	batch->free = free_numbers;
+	batch->cap = cap;
+	return 0;
+}
+
+/* The lease's number, given now if it has none (reserved before). */
+static uint32_t
+lease_number(struct pxc_lease *lease)
+{
+	struct pxc_batch *batch = lease->batch;
+
+	if (lease->number == 0) {
+		assert(batch->nfree > 0 || batch->top < batch->cap);
+		lease->number = batch->nfree > 0 ?
+			batch->free[--batch->nfree] : ++batch->top;
+		batch->leases[lease->number - 1] = lease;
+		lease->client->conn->found_leases++;
+	}
+	return lease->number;
+}
+
+struct pxc_lease *
+pxc_batch_lease(struct pxc_batch *batch, uint32_t number)
+{
+	if (number == 0 || number > batch->top) {
+		return NULL;
+	}
+	return batch->leases[number - 1];
+}
+
+/* Its number is free again: only ever when its client released it. */
+static void
+lease_unnumber(struct pxc_lease *lease)
+{
+	struct pxc_batch *batch = lease->batch;
+
+	if (batch == NULL || lease->number == 0) {
+		return;
+	}
+	batch->leases[lease->number - 1] = NULL;
+	batch->free[batch->nfree++] = lease->number;
+	lease->client->conn->found_leases--;
+	lease->number = 0;
+}
+
+struct pxc_lease *
+pxc_lease_create_found(struct pxc_batch *batch, uint32_t name_number)
+{
+	struct pxc_client *client = batch->client;
+	struct pxc_lease *lease = pxc_zalloc(client->manager, sizeof(*lease));
+
+	if (lease == NULL) {
+		return NULL;
+	}
+	lease->client = client;
+	lease->batch = batch;
+	lease->name_number = name_number;
+	wl_list_init(&lease->pixmap_link);
+	wl_list_init(&lease->wait_link);
+	wl_list_insert(&client->leases, &lease->client_link);
+	return lease;
+}
+
+/* A record of found for the lease: status and word 2, the rest 0. */
+static void
+lease_record(struct pxc_lease *lease, uint32_t status, uint32_t word)
+{
+	uint32_t record[PXC_RECORD_WORDS] = {
+		lease->name_number, status, word,
+	};
+
+	pxc_batch_record(lease->batch, record);
+}
+
 void
 pxc_lease_inert(struct pxc_lease *lease)
 {
 	struct pixcache_manager *manager = lease->client->manager;
 
-	wl_resource_set_user_data(lease->resource, NULL);
+	if (lease->resource != NULL) {
+		wl_resource_set_user_data(lease->resource, NULL);
+	}
+	lease_unnumber(lease);
 	if (lease->hold != NULL) {
 		wl_list_remove(&lease->pixmap_link);
 		lease->client->conn->holding--;
@@ -224,13 +331,62 @@ pxc_lease_create(struct wl_client *wl_client, struct pxc_client *client,
 void
 pxc_lease_fail(struct pxc_lease *lease, uint32_t reason)
 {
-	pixcache_pixmap_v1_send_failed(lease->resource, reason);
+	if (lease->resource != NULL) {
+		pixcache_pixmap_v1_send_failed(lease->resource, reason);
+	} else {
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED,
+			reason);
+	}
 }
 
 void
 pxc_lease_missing(struct pxc_lease *lease)
 {
-	pixcache_pixmap_v1_send_missing(lease->resource);
+	if (lease->resource != NULL) {
+		pixcache_pixmap_v1_send_missing(lease->resource);
+	} else {
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_MISSING,
+			lease->number);
+	}
+}
+
+void
+pxc_lease_claimed(struct pxc_lease *lease)
+{
+	if (lease->resource != NULL) {
+		pixcache_pixmap_v1_send_claimed(lease->resource);
+	} else {
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_CLAIMED,
+			lease_number(lease));
+	}
+}
+
+void
+pxc_lease_pending(struct pxc_lease *lease)
+{
+	if (lease->resource != NULL) {
+		pixcache_pixmap_v1_send_pending(lease->resource);
+	} else {
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_PENDING,
+			lease_number(lease));
+	}
+}
+
+/* The record of a lease that now holds a pixmap in a pool. */
+static void
+record_found(struct pxc_lease *lease, const struct pxc_hit *hit,
+	const struct pxc_client_pool *cp)
+{
+	const struct pxc_pixmap *pixmap = hit->payload;
+	uint32_t record[PXC_RECORD_WORDS] = {
+		lease->name_number, PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND,
+		lease_number(lease), hit->key.slot, hit->key.generation,
+		(uint32_t)(hit->key.tag >> 32), (uint32_t)hit->key.tag,
+		cp->pool->id, pixmap->offset, pixmap->width, pixmap->height,
+		pixmap->stride, pixmap->format,
+	};
+
+	pxc_batch_record(lease->batch, record);
 }
 
 static void
@@ -240,6 +396,25 @@ send_key(struct pxc_lease *lease, const struct pxc_key *key)
 		(uint32_t)(key->instance >> 32), (uint32_t)key->instance,
 		key->slot, key->generation, (uint32_t)(key->tag >> 32),
 		(uint32_t)key->tag);
+}
+
+/* The events of an answer on a pixmap object: key, then the buffer. */
+static void
+send_answer(struct pxc_lease *lease, const struct pxc_key *key,
+	const struct pxc_pixmap *pixmap, const struct pxc_client_pool *cp,
+	int fd)
+{
+	send_key(lease, key);
+	if (cp != NULL) {
+		pixcache_pixmap_v1_send_buffer_pool(lease->resource,
+			cp->resource, pixmap->offset, pixmap->width,
+			pixmap->height, pixmap->stride, pixmap->format);
+	} else {
+		pixcache_pixmap_v1_send_buffer_fd(lease->resource, fd,
+			pixmap->width, pixmap->height, pixmap->stride,
+			pixmap->format);
+		pxc_client_sent_fds(lease->client, 1);
+	}
 }
 
 /*
@@ -258,6 +433,13 @@ pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 	uint32_t failure = 0;
 	int fd = -1;
 
+	if (lease->resource == NULL && (own_buffer || pixmap->pool == NULL)) {
+		/* An fd cannot ride in a record: the client asks by lookup. */
+		pxc_cache_release(client->manager->cache, hold);
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_OWN_BUFFER,
+			lease->number);
+		return;
+	}
 	if (!own_buffer && pixmap->pool != NULL) {
 		cp = client_pool_get(lease, pixmap->pool, &failure);
 	} else if (!pxc_client_may_send_fds(client, 1)) {
@@ -281,16 +463,10 @@ pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 		return;
 	}
 
-	send_key(lease, &hit->key);
-	if (cp != NULL) {
-		pixcache_pixmap_v1_send_buffer_pool(lease->resource,
-			cp->resource, pixmap->offset, pixmap->width,
-			pixmap->height, pixmap->stride, pixmap->format);
+	if (lease->resource == NULL) {
+		record_found(lease, hit, cp);
 	} else {
-		pixcache_pixmap_v1_send_buffer_fd(lease->resource, fd,
-			pixmap->width, pixmap->height, pixmap->stride,
-			pixmap->format);
-		pxc_client_sent_fds(client, 1);
+		send_answer(lease, &hit->key, pixmap, cp, fd);
 	}
 	lease->hold = hold;
 	lease->pixmap = pixmap;
@@ -307,6 +483,11 @@ pxc_leases_evicted(struct pxc_pixmap *pixmap)
 	struct pxc_lease *lease;
 
 	wl_list_for_each(lease, &pixmap->leases, pixmap_link) {
-		pixcache_pixmap_v1_send_evicted(lease->resource);
+		if (lease->resource != NULL) {
+			pixcache_pixmap_v1_send_evicted(lease->resource);
+		} else {
+			pixcache_batch_v1_send_evicted(lease->batch->resource,
+				lease->number);
+		}
 	}
 }

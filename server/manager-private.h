@@ -136,6 +136,7 @@ struct pxc_connection {
 	uint32_t holding;		/* leases holding a pixmap */
 	uint32_t copies;		/* of them, holding a shared copy */
 	uint32_t claims;		/* names it holds the claim of */
+	uint32_t found_leases;		/* numbered leases of finds */
 	/* File descriptors sent, and acknowledged through done tokens. */
 	uint64_t fds_sent;
 	uint64_t fds_acked;
@@ -161,6 +162,30 @@ struct pxc_client {
 	struct wl_list leases;		/* struct pxc_lease, all states */
 };
 
+/*
+ * User data of a pixcache_batch_v1: and the leases its finds made, by
+ * number (number - 1 indexes leases; NULL: free).
+ */
+struct pxc_batch {
+	struct wl_resource *resource;
+	struct pxc_client *client;
+	struct wl_list link;		/* client->batches */
+	struct pxc_lease **leases;
+	uint32_t *free;			/* free numbers, a stack */
+	uint32_t nfree;
+	uint32_t top;			/* numbers ever given */
+	uint32_t cap;
+	/* A find's records, sent as one found event at its end. */
+	uint32_t *out;
+	uint32_t nout;
+	bool gathering;
+};
+
+/* Words of a record of pixcache_batch_v1.found. */
+#define PXC_RECORD_WORDS 13
+/* Names one find may ask for: their records fit one message. */
+#define PXC_FIND_MAX 64
+
 /* User data of a pixcache_realm_v1. */
 struct pxc_client_realm {
 	struct wl_resource *resource;
@@ -180,9 +205,16 @@ struct pxc_client_pool {
 	struct pxc_pool *pool;		/* NULL once retired */
 };
 
-/* User data of a pixcache_pixmap_v1: a lookup, then maybe a lease. */
+/*
+ * A lookup, then maybe a lease: the user data of a pixcache_pixmap_v1
+ * (resource), or a lease of a batch's find (batch, number), told through
+ * records of found.
+ */
 struct pxc_lease {
 	struct wl_resource *resource;
+	struct pxc_batch *batch;
+	uint32_t name_number;		/* find's number of the name */
+	uint32_t number;		/* the lease's, once given; 0 before */
 	struct pxc_client *client;
 	struct wl_list client_link;	/* client->leases */
 	struct pxc_entry *hold;		/* the lease; NULL before or without */
@@ -317,17 +349,36 @@ void pxc_pixmap_leave_cb(void *data, void *payload, const struct pxc_key *key,
 
 void pxc_batch_resource_create(struct wl_client *wl_client,
 	struct pxc_client *client, uint32_t version, uint32_t id);
+/* Releases the batch's leases and leaves its object inert. */
+void pxc_batch_inert(struct pxc_batch *batch);
+/* Sends a record of found, or gathers it while a find runs. */
+void pxc_batch_record(struct pxc_batch *batch,
+	const uint32_t record[PXC_RECORD_WORDS]);
 
 /* ---- lease.c ---- */
 
 /* A pixmap object; NULL (the client told of no memory) on failure. */
 struct pxc_lease *pxc_lease_create(struct wl_client *wl_client,
 	struct pxc_client *client, uint32_t version, uint32_t id);
+/* A lease of a find, for the name numbered name_number; NULL if no
+ * memory. Its number comes with its first record that needs one. */
+struct pxc_lease *pxc_lease_create_found(struct pxc_batch *batch,
+	uint32_t name_number);
+/*
+ * Makes sure the batch can number one more lease, so that answering
+ * cannot fail for it. 0, or -ENOMEM, or -ENOBUFS past the connection's
+ * limit.
+ */
+int pxc_batch_reserve(struct pxc_batch *batch);
+/* The lease numbered number of batch, or NULL. */
+struct pxc_lease *pxc_batch_lease(struct pxc_batch *batch, uint32_t number);
 /* Answers a lookup that found hold: key, then a buffer, or failed. */
 void pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 	const struct pxc_hit *hit, bool own_buffer);
 void pxc_lease_fail(struct pxc_lease *lease, uint32_t reason);
 void pxc_lease_missing(struct pxc_lease *lease);
+void pxc_lease_claimed(struct pxc_lease *lease);
+void pxc_lease_pending(struct pxc_lease *lease);
 /* The entry of pixmap left the cache: tell its leases. */
 void pxc_leases_evicted(struct pxc_pixmap *pixmap);
 /* Tells every pool object of a pool that it is retired. */

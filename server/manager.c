@@ -195,18 +195,6 @@ client_ack(struct pxc_client *client, uint64_t token)
 
 /* ---- clients ---- */
 
-static void
-forget_resources(struct wl_list *resources)
-{
-	struct wl_resource *resource, *tmp;
-
-	wl_resource_for_each_safe(resource, tmp, resources) {
-		wl_list_remove(wl_resource_get_link(resource));
-		wl_list_init(wl_resource_get_link(resource));
-		wl_resource_set_user_data(resource, NULL);
-	}
-}
-
 /*
  * Frees everything of a session and leaves its objects inert. Either the
  * client is going (libwayland destroys its objects after its destroy
@@ -222,12 +210,15 @@ client_destroy(struct pxc_client *client)
 	struct pxc_client_pool *pool, *tmp_pool;
 	struct pxc_upload *upload, *tmp_upload;
 	struct pxc_lease *lease, *tmp_lease;
+	struct pxc_batch *batch, *tmp_batch;
 
 	if (client->resource != NULL) {
 		wl_resource_set_user_data(client->resource, NULL);
 		client->resource = NULL;
 	}
-	forget_resources(&client->batches);
+	wl_list_for_each_safe(batch, tmp_batch, &client->batches, link) {
+		pxc_batch_inert(batch);
+	}
 	wl_list_for_each_safe(lease, tmp_lease, &client->leases, client_link) {
 		pxc_lease_inert(lease);
 	}

@@ -137,7 +137,7 @@ pxc_mrealm_alloc(struct pxc_mrealm *realm, uint32_t bytes,
 			goto out;
 		}
 	}
-	pool = pxc_pool_create(&manager->faults, manager->next_pool_id++,
+	pool = pxc_pool_create(&manager->faults, ++manager->next_pool_id,
 		manager->config.pool_size);
 	if (pool == NULL) {
 		ret = -errno;

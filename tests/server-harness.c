@@ -149,7 +149,7 @@ static const struct pixcache_pool_v1_listener pool_listener;
 /* Kept for the session; the first buffer_pool naming it claims it. */
 static void
 manager_pool(void *data, struct pixcache_manager_v1 *manager,
-	struct pixcache_pool_v1 *pool, int fd, uint32_t size)
+	struct pixcache_pool_v1 *pool, int fd, uint32_t size, uint32_t number)
 {
 	struct th_client *client = data;
 	struct th_pool *state = calloc(1, sizeof(*state));
@@ -159,6 +159,7 @@ manager_pool(void *data, struct pixcache_manager_v1 *manager,
 	state->proxy = pool;
 	state->fd = fd;
 	state->size = size;
+	state->number = number;
 	state->next = client->pools;
 	client->pools = state;
 	pixcache_pool_v1_add_listener(pool, &pool_listener, state);

@@ -53,6 +53,7 @@ struct th_pool {
 	struct pixcache_pool_v1 *proxy;
 	int fd;
 	uint32_t size;
+	uint32_t number;		/* how found records name it */
 	bool retired;
 	bool claimed;			/* a buffer_pool named it */
 };
