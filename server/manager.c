@@ -819,6 +819,8 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 		stats->sessions += conn->nsessions;
 		stats->uploads += conn->uploads_in_flight;
 		stats->leases += conn->holding;
+		stats->claims += conn->claims;
+		stats->found_leases += conn->found_leases;
 	}
 	stats->fds = stats->pools + stats->realms + stats->uploads + 1 +
 		atomic_load(&manager->pixmap_fds);

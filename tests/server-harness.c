@@ -498,12 +498,87 @@ batch_listed(void *data, struct pixcache_batch_v1 *batch, uint32_t next)
 	state->next = next;
 }
 
+static void
+batch_found(void *data, struct pixcache_batch_v1 *batch,
+	struct wl_array *records)
+{
+	struct th_batch_state *state = data;
+	const uint32_t *rec;
+
+	(void)batch;
+	assert(records->size % (13 * sizeof(uint32_t)) == 0);
+	state->found_events++;
+	for (rec = records->data; (const char *)rec <
+			(const char *)records->data + records->size; rec += 13) {
+		assert(state->nrecords < TH_RECORDS);
+		memcpy(state->records[state->nrecords++], rec,
+			13 * sizeof(uint32_t));
+	}
+}
+
+static void
+batch_evicted(void *data, struct pixcache_batch_v1 *batch, uint32_t lease)
+{
+	struct th_batch_state *state = data;
+
+	(void)batch;
+	assert(state->nevicted < TH_RECORDS);
+	state->evicted[state->nevicted++] = lease;
+}
+
 static const struct pixcache_batch_v1_listener batch_listener = {
 	.entry = batch_entry,
 	.stats = batch_stats,
 	.done = batch_done,
 	.listed = batch_listed,
+	.found = batch_found,
+	.evicted = batch_evicted,
 };
+
+void
+th_find(struct pixcache_batch_v1 *batch, struct th_realm *realm,
+	uint32_t first, const char *const *names, int n)
+{
+	struct wl_array array;
+
+	wl_array_init(&array);
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(names[i]) + 1;
+		void *p = wl_array_add(&array, len);
+
+		assert(p != NULL);
+		memcpy(p, names[i], len);
+	}
+	pixcache_batch_v1_find(batch, realm->proxy, first, &array);
+	wl_array_release(&array);
+}
+
+const uint32_t *
+th_record(struct pixcache_batch_v1 *batch, uint32_t number)
+{
+	struct th_batch_state *state = th_batch_state(batch);
+
+	for (int i = state->nrecords - 1; i >= 0; i--) {
+		if (state->records[i][0] == number) {
+			return state->records[i];
+		}
+	}
+	return NULL;
+}
+
+void
+th_release(struct pixcache_batch_v1 *batch, uint32_t lease)
+{
+	struct wl_array array;
+	uint32_t *p;
+
+	wl_array_init(&array);
+	p = wl_array_add(&array, sizeof(*p));
+	assert(p != NULL);
+	*p = lease;
+	pixcache_batch_v1_release(batch, &array);
+	wl_array_release(&array);
+}
 
 struct pixcache_batch_v1 *
 th_batch(struct th_client *client)

@@ -127,6 +127,8 @@ int th_protocol_error(struct th_client *client, const char **interface);
 struct th_realm *th_realm_get(struct th_client *client, const char *name);
 void th_realm_destroy(struct th_realm *realm);
 /* What a batch received besides done. */
+#define TH_RECORDS 256
+
 struct th_batch_state {
 	struct th_client *client;
 	uint32_t serial;
@@ -137,6 +139,12 @@ struct th_batch_state {
 	uint32_t stats[15];
 	int listed;			/* listed events */
 	uint32_t next;			/* the last one's */
+	/* Records of found, in order of arrival, and evicted leases. */
+	uint32_t records[TH_RECORDS][13];
+	int nrecords;
+	int found_events;
+	uint32_t evicted[TH_RECORDS];
+	int nevicted;
 };
 
 struct pixcache_batch_v1 *th_batch(struct th_client *client);
@@ -146,6 +154,13 @@ th_batch_state(struct pixcache_batch_v1 *batch)
 {
 	return pixcache_batch_v1_get_user_data(batch);
 }
+/** Sends a find for names[0..n) of realm, numbered from first. */
+void th_find(struct pixcache_batch_v1 *batch, struct th_realm *realm,
+	uint32_t first, const char *const *names, int n);
+/** The last record of found for the name numbered number, or NULL. */
+const uint32_t *th_record(struct pixcache_batch_v1 *batch, uint32_t number);
+/** Releases one lease of find. */
+void th_release(struct pixcache_batch_v1 *batch, uint32_t lease);
 /** Removes name; returns 1 removed, 0 missing, or -failure. */
 int th_remove(struct th_client *client, struct th_realm *realm,
 	const char *name);

@@ -250,6 +250,10 @@ struct pixcache_stats {
 	/** Bytes of sealed copies for readers of other realms: one per
 	 * pixmap at most, freed with it (counted in fds too). */
 	uint64_t copy_bytes;
+	/** Names claimed by a lookup that missed, their upload not started. */
+	uint32_t claims;
+	/** Leases of finds, numbered: holding, claiming or waiting. */
+	uint32_t found_leases;
 };
 
 /** Fills *stats. Event loop thread only. */
