@@ -200,7 +200,7 @@ struct pxcl_request {
 	struct pxcl_pool *pool;		/* announced with this answer */
 	struct pixcache_pixmap *pixmap;	/* the caller's reference */
 	/* An upload: what is sent, and the target. */
-	uint32_t width, height, format;
+	uint32_t width, height, format, flags;
 	int target_fd;
 	uint32_t stride, size;
 	/* Asynchronous requests. */
@@ -211,7 +211,7 @@ struct pxcl_request {
 	/* An asynchronous upload: its image, until the target is filled. */
 	pixman_image_t *image;
 	const struct pxc_format *pxc_format;
-	struct wl_list fill_link;	/* client->fills, target to fill */
+	struct wl_list fill_link;	/* client->fills or client->staged */
 	bool filling;			/* a thread fills it: keep it */
 	pthread_t thread;		/* the caller's */
 	/* A lookup sent in a find: its group, number, and the lease a
@@ -264,6 +264,7 @@ struct pixcache_client {
 	struct wl_list completed;	/* async requests to call back */
 	struct wl_list fills;		/* async uploads with a target */
 	struct wl_list claims;		/* struct pxcl_claim */
+	struct wl_list staged;		/* async uploads for the next staging */
 	/* Finds: groups by number, leases to release, pixmaps by lease. */
 	struct pxcl_find_group **groups;
 	uint32_t group_mask;
@@ -430,6 +431,11 @@ void pxcl_names_insert(struct pixcache_client *client, struct pxcl_realm *realm,
 void pxcl_names_remove(struct pixcache_client *client,
 	struct pxcl_entry *entry);
 void pxcl_names_clear(struct pixcache_client *client);
+
+/* ---- upload.c ---- */
+
+/* Sends the staged uploads, in buffers of their own. Lock held. */
+int pxcl_send_staged(struct pixcache_client *client);
 
 /* ---- find.c ---- */
 

@@ -369,6 +369,7 @@ client_new(const struct pixcache_client_options *options)
 	wl_list_init(&client->completed);
 	wl_list_init(&client->fills);
 	wl_list_init(&client->claims);
+	wl_list_init(&client->staged);
 	wl_list_init(&client->lru);
 	pxcl_bindings_init(client);
 	client->wake[0] = client->wake[1] = -1;
@@ -806,6 +807,9 @@ pxcl_commit(struct pixcache_client *client)
 	}
 	if (ret == 0) {
 		ret = pxcl_send_releases(client);
+	}
+	if (ret == 0) {
+		ret = pxcl_send_staged(client);
 	}
 	if (ret < 0) {
 		return ret;

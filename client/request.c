@@ -279,15 +279,17 @@ bool
 pxcl_claim_drop(struct pixcache_client *client, struct pxcl_realm *realm,
 	const char *name)
 {
-	struct pxcl_claim *claim;
+	struct pxcl_claim *claim, *tmp;
+	bool dropped = false;
 
-	wl_list_for_each(claim, &client->claims, link) {
+	/* Lookups on several threads may each have been told claimed. */
+	wl_list_for_each_safe(claim, tmp, &client->claims, link) {
 		if (claim->realm == realm && strcmp(claim->name, name) == 0) {
 			claim_free(client, claim);
-			return true;
+			dropped = true;
 		}
 	}
-	return false;
+	return dropped;
 }
 
 bool

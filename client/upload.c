@@ -1,6 +1,10 @@
 /*
- * Uploads: the manager hands out a target, the library converts the
- * image into it with pixman, seals it and commits.
+ * Uploads. A blocking put: the manager hands out a target, the library
+ * converts the image into it with pixman, seals it and commits.
+ * Asynchronous uploads are staged: those queued until the next commit are
+ * converted into one memfd of the library's own, sealed and sent once,
+ * and each is stored from its offset there (pixcache_staging_v1): one fd
+ * and no round trip per pixmap.
  */
 
 #define _GNU_SOURCE
@@ -282,6 +286,10 @@ pixcache_client_put(struct pixcache_client *client, const char *realm_name,
 	return ret;
 }
 
+static struct pxcl_request *stage_upload(struct pixcache_client *client,
+	const char *realm_name, const char *name, pixman_image_t *image,
+	uint32_t format, uint32_t flags, int *ret);
+
 int
 pixcache_client_upload(struct pixcache_client *client, const char *realm_name,
 	const char *name, pixman_image_t *image, uint32_t format,
@@ -297,7 +305,7 @@ pixcache_client_upload(struct pixcache_client *client, const char *realm_name,
 	pxcl_enter(client);
 	ret = pxcl_ready(client, false);
 	if (ret == 0) {
-		req = send_upload(client, realm_name, name, image, format,
+		req = stage_upload(client, realm_name, name, image, format,
 			flags, &ret);
 	}
 	if (req != NULL) {
@@ -308,4 +316,171 @@ pixcache_client_upload(struct pixcache_client *client, const char *realm_name,
 	}
 	pxcl_leave(client);
 	return ret;
+}
+
+/* ---- staged uploads ---- */
+
+/* Bytes of one staging buffer at most: the manager's upload bytes. */
+#define STAGE_MAX (32u << 20)
+
+/* Queues an asynchronous upload for the next staging. Lock held. */
+static struct pxcl_request *
+stage_upload(struct pixcache_client *client, const char *realm_name,
+	const char *name, pixman_image_t *image, uint32_t format,
+	uint32_t flags, int *ret)
+{
+	struct pxcl_realm *realm = pxcl_realm_get(client, realm_name);
+	struct pxcl_request *req = realm ?
+		pxcl_request_new(client, PXCL_UPLOAD, realm, name) : NULL;
+
+	if (req == NULL) {
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	req->width = (uint32_t)pixman_image_get_width(image);
+	req->height = (uint32_t)pixman_image_get_height(image);
+	req->format = format;
+	req->flags = flags;
+	/* Outstanding from now: a break fails it with the rest. */
+	wl_list_insert(client->outstanding.prev, &req->link);
+	client->noutstanding++;
+	wl_list_insert(client->staged.prev, &req->fill_link);
+	return req;
+}
+
+/* Converts image into its place at map + offset, as fill_target does. */
+static int
+stage_one(uint8_t *map, uint32_t offset, uint32_t stride,
+	const struct pxc_format *format, pixman_image_t *image)
+{
+	int width = pixman_image_get_width(image);
+	int height = pixman_image_get_height(image);
+	pixman_image_t *dst = pixman_image_create_bits_no_clear(format->pixman,
+		width, height, (uint32_t *)(void *)(map + offset), (int)stride);
+
+	if (dst == NULL) {
+		return -ENOMEM;
+	}
+	pixman_image_composite32(PIXMAN_OP_SRC, image, NULL, dst, 0, 0, 0, 0,
+		0, 0, width, height);
+	pixman_image_unref(dst);
+	return 0;
+}
+
+/*
+ * The staged requests that go in one buffer, from the first: their count,
+ * with each one's offset and stride set, and the buffer's size.
+ */
+static unsigned
+stage_layout(struct pixcache_client *client, uint32_t *total)
+{
+	struct pxcl_request *req;
+	uint64_t size = 0;
+	unsigned n = 0;
+
+	wl_list_for_each(req, &client->staged, fill_link) {
+		uint32_t stride, bytes;
+
+		if (!pxc_format_layout(req->pxc_format, req->width,
+				req->height, &stride, &bytes) ||
+				(n > 0 && size + bytes > STAGE_MAX)) {
+			break;
+		}
+		req->stride = stride;
+		req->size = (uint32_t)size;	/* its offset */
+		size = (size + bytes + 63) & ~(uint64_t)63;
+		n++;
+	}
+	*total = (uint32_t)size;
+	return n;
+}
+
+/* A sealed memfd holding the first n staged images; -errno if not. */
+static int
+stage_buffer(struct pixcache_client *client, unsigned n, uint32_t total)
+{
+	int fd = memfd_create("pixcache-staging",
+		MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	struct pxcl_request *req;
+	uint8_t *map = MAP_FAILED;
+	int ret = fd < 0 || ftruncate(fd, total) < 0 ? -errno : 0;
+
+	if (ret == 0) {
+		map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			0);
+		ret = map == MAP_FAILED ? -errno : 0;
+	}
+	wl_list_for_each(req, &client->staged, fill_link) {
+		if (ret < 0 || n-- == 0) {
+			break;
+		}
+		ret = stage_one(map, req->size, req->stride, req->pxc_format,
+			req->image);
+	}
+	if (map != MAP_FAILED) {
+		/* F_SEAL_WRITE needs every writable mapping gone first. */
+		munmap(map, total);
+	}
+	if (ret == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
+			F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		ret = -errno;
+	}
+	if (ret < 0 && fd >= 0) {
+		close(fd);
+	}
+	return ret < 0 ? ret : fd;
+}
+
+/* Sends the first n staged uploads from the buffer fd. Lock held. */
+static void
+stage_send(struct pixcache_client *client, unsigned n, int fd, uint32_t total)
+{
+	struct pixcache_staging_v1 *staging =
+		pixcache_batch_v1_stage(client->batch, fd, total);
+
+	close(fd);
+	while (n-- > 0) {
+		struct pxcl_request *req = wl_container_of(client->staged.next,
+			req, fill_link);
+
+		wl_list_remove(&req->fill_link);
+		wl_list_init(&req->fill_link);
+		req->proxy = (struct wl_proxy *)pixcache_staging_v1_upload(
+			staging, req->realm->proxy, req->name, req->width,
+			req->height, req->format,
+			req->flags & PIXCACHE_PUT_REPLACE ?
+			PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE : 0, req->size);
+		pxcl_proxy_bind(client, req->proxy, PXCL_PROXY_UPLOAD, req);
+		pixman_image_unref(req->image);
+		req->image = NULL;
+		client->queued++;
+		/* After the upload: the manager hands the claim over to it. */
+		if (req->name != NULL) {
+			(void)pxcl_claim_drop(client, req->realm, req->name);
+		}
+		/* A break is noted: the requests fail with the rest. */
+		(void)pxcl_flush_some(client, false);
+	}
+	pixcache_staging_v1_destroy(staging);
+}
+
+int
+pxcl_send_staged(struct pixcache_client *client)
+{
+	while (!wl_list_empty(&client->staged)) {
+		uint32_t total;
+		unsigned n = stage_layout(client, &total);
+		int fd = n > 0 ? stage_buffer(client, n, total) : -EINVAL;
+
+		if (fd < 0) {
+			/* Fails the first; the rest are tried again. */
+			struct pxcl_request *req = wl_container_of(
+				client->staged.next, req, fill_link);
+
+			pxcl_request_complete(req, fd);
+			continue;
+		}
+		stage_send(client, n, fd, total);
+	}
+	return pxcl_lost(client);
 }

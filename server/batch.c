@@ -76,7 +76,12 @@ lookup_name(struct pxc_lease *lease, struct pxc_client_realm *cr,
 	lease->may_fill = cr->access & PIXCACHE_ACCESS_WRITE;
 	if (ret == 0) {
 		pxc_lease_answer(lease, hit.hold, &hit, false);
-	} else if ((fill = pxc_fill_find(cr->realm, name)) != NULL) {
+	} else if ((fill = pxc_fill_find(cr->realm, name)) != NULL &&
+			fill->claimant != NULL &&
+			fill->claimant->client->conn == client->conn) {
+		/* Its own client's claim: its to fill, not to wait for. */
+		pxc_lease_claimed(lease);
+	} else if (fill != NULL) {
 		pxc_fill_wait(fill, lease);
 	} else if (!pxc_fill_claim(cr->realm, name, lease)) {
 		/* Read only, or out of claims: it may race to upload. */
@@ -524,6 +529,14 @@ batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
 		(uint32_t)token);
 }
 
+static void
+batch_handle_stage(struct wl_client *wl_client, struct wl_resource *resource,
+	uint32_t id, int32_t fd, uint32_t size)
+{
+	pxc_staging_create(wl_client, client_from_batch(resource), resource,
+		id, fd, size);
+}
+
 static const struct pixcache_batch_v1_interface batch_impl = {
 	.destroy = batch_handle_destroy,
 	.lookup = batch_handle_lookup,
@@ -536,6 +549,7 @@ static const struct pixcache_batch_v1_interface batch_impl = {
 	.get_stats = batch_handle_get_stats,
 	.remove = batch_handle_remove,
 	.commit = batch_handle_commit,
+	.stage = batch_handle_stage,
 };
 
 void

@@ -8,6 +8,7 @@
  *   lease.c    pixmap objects (leases) and clients' pool objects
  *   upload.c   upload objects: target, commit, store
  *   fill.c     names being filled: claims, uploads, their waiters
+ *   staging.c  staging objects: many uploads from one client buffer
  *   image.c    the compositor's own inserts and lookups
  *
  * Threads: everything that touches a wl_resource or a client runs on the
@@ -160,6 +161,17 @@ struct pxc_client {
 	struct wl_list pools;		/* struct pxc_client_pool */
 	struct wl_list uploads;		/* struct pxc_upload */
 	struct wl_list leases;		/* struct pxc_lease, all states */
+	struct wl_list stagings;	/* struct pxc_staging */
+};
+
+/* User data of a pixcache_staging_v1: the client's buffer, mapped. */
+struct pxc_staging {
+	struct wl_resource *resource;
+	struct pxc_client *client;
+	struct wl_list link;		/* client->stagings */
+	const uint8_t *map;		/* NULL if failed */
+	uint32_t size;
+	uint32_t failure;		/* every upload fails with it; 0: none */
 };
 
 /*
@@ -395,6 +407,19 @@ void pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags);
 void pxc_upload_inert(struct pxc_upload *upload);
+/* An upload of the pixmap at offset of staging's buffer: stored at once. */
+void pxc_upload_staged(struct wl_client *wl_client, struct pxc_staging *staging,
+	uint32_t version, uint32_t id, struct pxc_client_realm *cr,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
+	uint32_t flags, uint32_t offset);
+
+/* ---- staging.c ---- */
+
+/* Checks and maps the client's buffer fd (closed here, whatever comes),
+ * or raises bad_stage on batch. */
+void pxc_staging_create(struct wl_client *wl_client, struct pxc_client *client,
+	struct wl_resource *batch, uint32_t id, int fd, uint32_t size);
+void pxc_staging_inert(struct pxc_staging *staging);
 
 /* ---- fill.c ---- */
 

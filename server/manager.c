@@ -211,6 +211,7 @@ client_destroy(struct pxc_client *client)
 	struct pxc_upload *upload, *tmp_upload;
 	struct pxc_lease *lease, *tmp_lease;
 	struct pxc_batch *batch, *tmp_batch;
+	struct pxc_staging *staging, *tmp_staging;
 
 	if (client->resource != NULL) {
 		wl_resource_set_user_data(client->resource, NULL);
@@ -225,6 +226,9 @@ client_destroy(struct pxc_client *client)
 	wl_list_for_each_safe(upload, tmp_upload, &client->uploads,
 			client_link) {
 		pxc_upload_inert(upload);
+	}
+	wl_list_for_each_safe(staging, tmp_staging, &client->stagings, link) {
+		pxc_staging_inert(staging);
 	}
 	wl_list_for_each_safe(pool, tmp_pool, &client->pools, client_link) {
 		pxc_client_pool_inert(pool);
@@ -359,6 +363,7 @@ client_create(struct pixcache_manager *manager, struct wl_client *wl_client,
 	wl_list_init(&client->realms);
 	wl_list_init(&client->pools);
 	wl_list_init(&client->uploads);
+	wl_list_init(&client->stagings);
 	wl_list_init(&client->leases);
 	wl_list_insert(&conn->sessions, &client->connection_link);
 	conn->nsessions++;

@@ -69,32 +69,15 @@ upload_handle_destroy(struct wl_client *wl_client,
 	wl_resource_destroy(resource);
 }
 
-/* The pixmap for a committed upload: a pool copy when small. */
+/* A new pixmap for the upload, a copy of the size bytes at src. */
 static struct pxc_pixmap *
-upload_pixmap(struct pxc_upload *upload)
+pixmap_copy(struct pxc_upload *upload, const void *src)
 {
-	struct pixcache_manager *manager = upload->client->manager;
-	struct pxc_pixmap *pixmap;
-	const void *src;
+	struct pxc_pixmap *pixmap = pxc_pixmap_create(upload->realm,
+		upload->format, upload->width, upload->height);
 	void *dst;
 
-	if (upload->size > manager->config.pool_max_pixmap) {
-		pixmap = pxc_pixmap_adopt(upload->realm, upload->format,
-			upload->width, upload->height, upload->fd);
-		if (pixmap != NULL) {
-			upload->fd = -1;
-		}
-		return pixmap;
-	}
-	pixmap = pxc_pixmap_create(upload->realm, upload->format,
-		upload->width, upload->height);
 	if (pixmap == NULL) {
-		return NULL;
-	}
-	/* Reading a client's sealed pages never waits on its pins. */
-	src = pxc_shm_map_read(&manager->faults, upload->fd, upload->size);
-	if (src == NULL) {
-		pxc_pixmap_discard(pixmap);
 		return NULL;
 	}
 	/*
@@ -103,8 +86,39 @@ upload_pixmap(struct pxc_upload *upload)
 	 */
 	dst = pxc_pixmap_write_begin(pixmap);
 	memcpy(dst, src, upload->size);
-	pxc_shm_unmap(src, upload->size);
 	pxc_pixmap_write_end(pixmap, dst);
+	return pixmap;
+}
+
+/*
+ * The pixmap for a committed upload: a pool copy when small, else its
+ * target itself; a copy of src for a staged upload.
+ */
+static struct pxc_pixmap *
+upload_pixmap(struct pxc_upload *upload, const void *staged)
+{
+	struct pixcache_manager *manager = upload->client->manager;
+	struct pxc_pixmap *pixmap;
+	const void *src;
+
+	if (staged != NULL) {
+		return pixmap_copy(upload, staged);
+	}
+	if (upload->size > manager->config.pool_max_pixmap) {
+		pixmap = pxc_pixmap_adopt(upload->realm, upload->format,
+			upload->width, upload->height, upload->fd);
+		if (pixmap != NULL) {
+			upload->fd = -1;
+		}
+		return pixmap;
+	}
+	/* Reading a client's sealed pages never waits on its pins. */
+	src = pxc_shm_map_read(&manager->faults, upload->fd, upload->size);
+	if (src == NULL) {
+		return NULL;
+	}
+	pixmap = pixmap_copy(upload, src);
+	pxc_shm_unmap(src, upload->size);
 	return pixmap;
 }
 
@@ -130,11 +144,16 @@ insert_flags(struct pxc_upload *upload)
 		upload->realm->name, old.owner) ? PXC_INSERT_REPLACE : 0;
 }
 
-static void
-upload_store(struct pxc_upload *upload)
+/*
+ * Stores the upload's pixels (its target, or staged): 0 and the new
+ * entry's key in *key, or the failure.
+ */
+static uint32_t
+upload_insert(struct pxc_upload *upload, const void *staged,
+	struct pxc_key *key)
 {
 	struct pixcache_manager *manager = upload->client->manager;
-	struct pxc_pixmap *pixmap = upload_pixmap(upload);
+	struct pxc_pixmap *pixmap = upload_pixmap(upload, staged);
 	struct pxc_insert insert = {
 		.realm = upload->realm->core,
 		.name = upload->name,
@@ -148,21 +167,40 @@ upload_store(struct pxc_upload *upload)
 	int ret;
 
 	if (pixmap == NULL) {
-		upload_fail(upload, PIXCACHE_BATCH_V1_FAILURE_MEMORY);
-		return;
+		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}
 	ret = pxc_fault(&manager->faults, "insert") ? -ENOMEM :
 		pxc_cache_insert(manager->cache, &insert, &hit);
 	if (ret < 0) {
 		pxc_pixmap_discard(pixmap);
-		upload_fail(upload, pxc_failure_of(ret));
+		return pxc_failure_of(ret);
+	}
+	*key = hit.key;
+	return 0;
+}
+
+static void
+send_stored(struct pxc_upload *upload, const struct pxc_key *key)
+{
+	pixcache_upload_v1_send_stored(upload->resource,
+		(uint32_t)(key->instance >> 32), (uint32_t)key->instance,
+		key->slot, key->generation, (uint32_t)(key->tag >> 32),
+		(uint32_t)key->tag);
+}
+
+static void
+upload_store(struct pxc_upload *upload)
+{
+	struct pixcache_manager *manager = upload->client->manager;
+	struct pxc_key key;
+	uint32_t failure = upload_insert(upload, NULL, &key);
+
+	if (failure != 0) {
+		upload_fail(upload, failure);
 		return;
 	}
-	pixcache_upload_v1_send_stored(upload->resource,
-		(uint32_t)(hit.key.instance >> 32), (uint32_t)hit.key.instance,
-		hit.key.slot, hit.key.generation, (uint32_t)(hit.key.tag >> 32),
-		(uint32_t)hit.key.tag);
-	upload_end(upload, &hit.key);
+	send_stored(upload, &key);
+	upload_end(upload, &key);
 	pxc_manager_settle(manager);
 }
 
@@ -237,7 +275,7 @@ upload_resource_destroy(struct wl_resource *resource)
  */
 static uint32_t
 upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
-	const char *name, uint32_t format, struct pxc_fill **fill)
+	const char *name, uint32_t format, bool staged, struct pxc_fill **fill)
 {
 	struct pxc_client *client = upload->client;
 	const struct pixcache_config *config = &client->manager->config;
@@ -271,13 +309,14 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 		/* Could never be stored: no target for it at all. */
 		return PIXCACHE_BATCH_V1_FAILURE_SIZE;
 	}
-	/* Counts and bytes of targets, the connection's and everyone's. */
-	if (client->conn->uploads_in_flight >= config->max_uploads ||
+	/* Counts and bytes of targets, the connection's and everyone's:
+	 * a staged upload has none, and is done at once. */
+	if (!staged && (client->conn->uploads_in_flight >= config->max_uploads ||
 			client->manager->uploads >= config->max_uploads_total ||
 			client->conn->upload_bytes + upload->size >
 				config->max_upload_bytes ||
 			client->manager->upload_bytes + upload->size >
-				config->budget) {
+				config->budget)) {
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
 	if (name != NULL && pxc_cache_find(client->manager->cache,
@@ -289,7 +328,7 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 					cr->realm->name, old.owner)))) {
 		return PIXCACHE_BATCH_V1_FAILURE_EXISTS;
 	}
-	if (!pxc_client_may_send_fds(client, 1)) {
+	if (!staged && !pxc_client_may_send_fds(client, 1)) {
 		return PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
 	}
 	/* Last: the only check that allocates. */
@@ -350,17 +389,18 @@ upload_make_target(struct pxc_upload *upload)
 	return 0;
 }
 
-void
-pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
-	uint32_t version, uint32_t id, struct pxc_client_realm *cr,
-	const char *name, uint32_t width, uint32_t height, uint32_t format,
-	uint32_t flags)
+/*
+ * An upload object, its state made; NULL if the client is refused (the
+ * object inert and told) or out of memory (told).
+ */
+static struct pxc_upload *
+upload_create(struct wl_client *wl_client, struct pxc_client *client,
+	uint32_t version, uint32_t id, const char *name, uint32_t width,
+	uint32_t height, uint32_t flags)
 {
 	struct pixcache_manager *manager = client ? client->manager : NULL;
 	struct wl_resource *resource = NULL;
-	struct pxc_fill *fill = NULL;
 	struct pxc_upload *upload;
-	uint32_t refusal;
 
 	if (manager == NULL || !pxc_fault(&manager->faults, "resource")) {
 		resource = wl_resource_create(wl_client,
@@ -368,14 +408,14 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	}
 	if (resource == NULL) {
 		wl_client_post_no_memory(wl_client);
-		return;
+		return NULL;
 	}
 	if (client == NULL) {
 		wl_resource_set_implementation(resource, &upload_impl, NULL,
 			upload_resource_destroy);
 		pixcache_upload_v1_send_failed(resource,
 			PIXCACHE_BATCH_V1_FAILURE_POLICY);
-		return;
+		return NULL;
 	}
 	upload = pxc_zalloc(manager, sizeof(*upload));
 	if (upload != NULL && name != NULL) {
@@ -385,7 +425,7 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 		free(upload);
 		wl_resource_destroy(resource);
 		wl_client_post_no_memory(wl_client);
-		return;
+		return NULL;
 	}
 	upload->resource = resource;
 	upload->client = client;
@@ -397,8 +437,26 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	wl_list_insert(&client->uploads, &upload->client_link);
 	wl_resource_set_implementation(resource, &upload_impl, upload,
 		upload_resource_destroy);
+	return upload;
+}
 
-	refusal = upload_refusal(upload, cr, name, format, &fill);
+void
+pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
+	uint32_t version, uint32_t id, struct pxc_client_realm *cr,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
+	uint32_t flags)
+{
+	struct pxc_upload *upload = upload_create(wl_client, client, version,
+		id, name, width, height, flags);
+	struct pixcache_manager *manager = client ? client->manager : NULL;
+	struct wl_resource *resource = upload ? upload->resource : NULL;
+	struct pxc_fill *fill = NULL;
+	uint32_t refusal;
+
+	if (upload == NULL) {
+		return;
+	}
+	refusal = upload_refusal(upload, cr, name, format, false, &fill);
 	if (refusal == 0 && upload_make_target(upload) < 0) {
 		refusal = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}
@@ -419,4 +477,49 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 	pixcache_upload_v1_send_target(resource, upload->fd, upload->stride,
 		upload->size);
 	pxc_client_sent_fds(client, 1);
+}
+
+void
+pxc_upload_staged(struct wl_client *wl_client, struct pxc_staging *staging,
+	uint32_t version, uint32_t id, struct pxc_client_realm *cr,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
+	uint32_t flags, uint32_t offset)
+{
+	struct pxc_client *client = staging ? staging->client : NULL;
+	struct pxc_upload *upload = upload_create(wl_client, client, version,
+		id, name, width, height, flags);
+	struct pxc_fill *fill = NULL;
+	uint32_t failure;
+	struct pxc_key key;
+
+	if (upload == NULL) {
+		return;
+	}
+	failure = staging->failure != 0 ? staging->failure :
+		upload_refusal(upload, cr, name, format, true, &fill);
+	if (failure == 0 && (uint64_t)offset + upload->size > staging->size) {
+		pxc_fill_drop(fill);
+		wl_resource_post_error(staging->resource,
+			PIXCACHE_STAGING_V1_ERROR_BAD_OFFSET,
+			"a pixmap of %u bytes at %u is not within %u bytes",
+			upload->size, offset, staging->size);
+		return;
+	}
+	if (failure == 0) {
+		upload->realm = cr->realm;
+		if (fill != NULL) {
+			pxc_fill_start_upload(fill, upload);
+		}
+		upload->stored = true;
+		failure = upload_insert(upload, staging->map + offset, &key);
+	}
+	if (failure != 0) {
+		pxc_fill_drop(fill);
+		pixcache_upload_v1_send_failed(upload->resource, failure);
+		pxc_fill_end_upload(upload, NULL);
+		return;
+	}
+	send_stored(upload, &key);
+	pxc_fill_end_upload(upload, &key);
+	pxc_manager_settle(client->manager);
 }

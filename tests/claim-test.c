@@ -313,3 +313,22 @@ TEST(a_name_claimed_by_one_session_is_uploaded_by_another_of_its_client)
 	th_session_end(session);
 	teardown();
 }
+
+TEST(a_second_lookup_of_its_own_claim_is_claimed_too)
+{
+	struct th_pixmap *first, *second;
+	struct th_upload *up;
+
+	setup();
+	first = lookup(a, ra, "icon");
+	second = lookup(a, ra, "icon");
+	/* Its client fills it: waiting for itself would never end. */
+	assert(first->claimed && second->claimed && !second->pending);
+	assert(stats_now().claims == 1);
+	up = th_put(a, ra, "icon", 8, 8, 4);
+	assert(up->stored);
+	th_pixmap_destroy(first);
+	th_pixmap_destroy(second);
+	th_upload_destroy(up);
+	teardown();
+}

@@ -602,8 +602,10 @@ check_after(struct fixture *f, const struct scenario *s, unsigned n,
 		int now = client_side_fds(f,
 			f->mode == SHARED && broke ? 1 : 2) - f->fds_made;
 
-
-		if (now != fds) {
+		/* A staging buffer's fd may lie in the output of the dead
+		 * display, which only the application disconnects: counted
+		 * after it does, below. */
+		if (now != fds && !(f->mode == SHARED && broke)) {
 			test_fail("%s, break at %u: %d fds before, %d after",
 				s->name, n, fds, now);
 		}

@@ -66,6 +66,11 @@ one_round(struct worker *w)
 
 	snprintf(name, sizeof(name), "n%d", i);
 	ret = pixcache_client_find(client, "default", name, &pixmap);
+	/* Thread 1's asynchronous lookups claim names it never fills:
+	 * while it holds them, it is told to fill its own first. */
+	if (ret == -EINPROGRESS && w->index == 1) {
+		return;
+	}
 	if (ret == -ENOENT) {
 		pixman_image_t *image = ch_image(16, 16, (uint32_t)i);
 
@@ -76,7 +81,8 @@ one_round(struct worker *w)
 		ret = pixcache_client_find(client, "default", name, &pixmap);
 	}
 	/* Another thread may have removed it in between. */
-	if (ret != 0 && ret != -ENOENT) {
+	if (ret != 0 && ret != -ENOENT &&
+			!(ret == -EINPROGRESS && w->index == 1)) {
 		test_fail("find %s: %s", name, strerror(-ret));
 	}
 	if (pixmap != NULL) {

@@ -840,6 +840,25 @@ pattern(uint32_t seed, size_t i)
 	return (uint8_t)(seed * 31 + i * 7 + (i >> 8));
 }
 
+void
+th_pattern_fill(uint8_t *dst, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		dst[i] = pattern(seed, i);
+	}
+}
+
+bool
+th_pattern_is(const uint8_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != pattern(seed, i)) {
+			return false;
+		}
+	}
+	return true;
+}
+
 bool
 th_pixmap_has_pattern(struct th_pixmap *pixmap, uint32_t seed)
 {
@@ -908,6 +927,24 @@ th_upload(struct th_client *client, struct pixcache_batch_v1 *batch,
 	upload->fd = -1;
 	upload->proxy = pixcache_batch_v1_upload(batch, realm->proxy, name,
 		width, height, format, flags);
+	pixcache_upload_v1_add_listener(upload->proxy, &upload_listener,
+		upload);
+	return upload;
+}
+
+struct th_upload *
+th_upload_staged(struct th_client *client,
+	struct pixcache_staging_v1 *staging, struct th_realm *realm,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
+	uint32_t offset)
+{
+	struct th_upload *upload = calloc(1, sizeof(*upload));
+
+	(void)client;
+	assert(upload != NULL);
+	upload->fd = -1;
+	upload->proxy = pixcache_staging_v1_upload(staging, realm->proxy,
+		name, width, height, format, 0, offset);
 	pixcache_upload_v1_add_listener(upload->proxy, &upload_listener,
 		upload);
 	return upload;

@@ -187,6 +187,14 @@ struct th_upload *th_upload(struct th_client *client,
 	uint32_t flags);
 /** Writes the target with a pattern from seed, unmaps, seals WRITE. */
 void th_upload_fill(struct th_upload *upload, uint32_t seed);
+/** An upload of the pixmap at offset of a staging buffer. */
+struct th_upload *th_upload_staged(struct th_client *client,
+	struct pixcache_staging_v1 *staging, struct th_realm *realm,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
+	uint32_t offset);
+/** The bytes a filled upload of seed holds, and a check of them. */
+void th_pattern_fill(uint8_t *dst, size_t n, uint32_t seed);
+bool th_pattern_is(const uint8_t *p, size_t n, uint32_t seed);
 void th_upload_destroy(struct th_upload *upload);
 /**
  * A whole upload: start, fill, commit, roundtrip. Returns the upload

@@ -1,0 +1,403 @@
+/*
+ * Finds and staged uploads over the protocol: many names answered by
+ * records of found with numbered leases, their release, and many uploads
+ * from one buffer. Each test one behaviour; each ends with no lease,
+ * claim or upload left in the manager.
+ */
+
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <drm_fourcc.h>
+
+#include "server-harness.h"
+#include "test-runner.h"
+
+#define ARGB DRM_FORMAT_ARGB8888
+
+enum { NUMBER, STATUS, LEASE, SLOT, GENERATION, TAG_HI, TAG_LO, POOL,
+	OFFSET, WIDTH, HEIGHT, STRIDE, FORMAT };
+
+static struct th_server *server;
+static struct th_client *a, *b;
+static struct th_realm *ra, *rb;
+
+static void
+setup(void)
+{
+	server = th_server_create(NULL, NULL);
+	a = th_client_connect(server);
+	b = th_client_connect(server);
+	ra = th_realm_get(a, "default");
+	rb = th_realm_get(b, "default");
+}
+
+static struct pixcache_stats
+stats_now(void)
+{
+	struct pixcache_stats stats;
+
+	th_server_dispatch(server);
+	pixcache_manager_get_stats(server->manager, &stats);
+	return stats;
+}
+
+static void
+teardown(void)
+{
+	struct pixcache_stats stats;
+
+	th_realm_destroy(ra);
+	th_realm_destroy(rb);
+	th_client_disconnect(a);
+	th_client_disconnect(b);
+	stats = stats_now();
+	assert(stats.clients == 0 && stats.leases == 0 &&
+		stats.uploads == 0 && stats.claims == 0 &&
+		stats.found_leases == 0);
+	th_server_destroy(server);
+}
+
+/* The protocol error the client died of, after asserting it died. */
+static int
+died_of(struct th_client *c, const char *interface)
+{
+	const char *got = NULL;
+	int code;
+
+	assert(!th_roundtrip(c));
+	code = th_protocol_error(c, &got);
+	assert(got != NULL && strcmp(got, interface) == 0);
+	return code;
+}
+
+TEST(a_find_answers_every_name_in_one_event)
+{
+	const char *names[] = { "one", "two", "three" };
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *u1, *u3;
+	const uint32_t *r1, *r2, *r3;
+
+	setup();
+	u1 = th_put(b, rb, "one", 8, 8, 1);
+	u3 = th_put(b, rb, "three", 16, 4, 3);
+	batch = th_batch(a);
+	th_find(batch, ra, 100, names, 3);
+	th_commit(a, batch);
+	assert(th_batch_state(batch)->found_events == 1);
+	r1 = th_record(batch, 100);
+	r2 = th_record(batch, 101);
+	r3 = th_record(batch, 102);
+	assert(r1 && r2 && r3);
+	assert(r1[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND &&
+		r1[LEASE] != 0 && r1[SLOT] == u1->key[2] &&
+		r1[GENERATION] == u1->key[3] && r1[TAG_HI] == u1->key[4] &&
+		r1[TAG_LO] == u1->key[5] && r1[WIDTH] == 8 &&
+		r1[HEIGHT] == 8 && r1[FORMAT] == ARGB);
+	/* The pool was announced first, under the record's number. */
+	assert(a->pools != NULL && a->pools->number == r1[POOL]);
+	assert(r2[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_CLAIMED &&
+		r2[LEASE] != 0 && r2[LEASE] != r1[LEASE]);
+	assert(r3[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND &&
+		r3[WIDTH] == 16 && r3[HEIGHT] == 4);
+	assert(stats_now().found_leases == 3 && stats_now().leases == 2);
+	th_release(batch, r1[LEASE]);
+	th_release(batch, r2[LEASE]);
+	th_release(batch, r3[LEASE]);
+	th_commit(a, batch);
+	assert(stats_now().found_leases == 0 && stats_now().claims == 0);
+	th_batch_destroy(batch);
+	th_upload_destroy(u1);
+	th_upload_destroy(u3);
+	teardown();
+}
+
+TEST(a_found_pixmap_reads_what_was_stored)
+{
+	const char *names[] = { "one" };
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+	const uint32_t *r;
+	const uint8_t *map;
+
+	setup();
+	up = th_put(b, rb, "one", 8, 8, 9);
+	batch = th_batch(a);
+	th_find(batch, ra, 1, names, 1);
+	th_commit(a, batch);
+	r = th_record(batch, 1);
+	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND);
+	map = mmap(NULL, a->pools->size, PROT_READ, MAP_PRIVATE,
+		a->pools->fd, 0);
+	assert(map != MAP_FAILED);
+	assert(th_pattern_is(map + r[OFFSET], (size_t)r[STRIDE] * 8, 9));
+	munmap((void *)map, a->pools->size);
+	th_batch_destroy(batch);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(a_pending_find_is_answered_by_a_later_record)
+{
+	const char *names[] = { "icon" };
+	struct pixcache_batch_v1 *batch;
+	struct th_pixmap *claim;
+	struct th_upload *up;
+	const uint32_t *r;
+	uint32_t lease;
+
+	setup();
+	claim = th_lookup(b, th_batch(b), rb, "icon");
+	th_roundtrip(b);
+	assert(claim->claimed);
+	batch = th_batch(a);
+	th_find(batch, ra, 7, names, 1);
+	th_commit(a, batch);
+	r = th_record(batch, 7);
+	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_PENDING);
+	lease = r[LEASE];
+	up = th_put(b, rb, "icon", 8, 8, 2);
+	assert(up->stored);
+	th_roundtrip(a);
+	r = th_record(batch, 7);
+	assert(r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND &&
+		r[LEASE] == lease && r[SLOT] == up->key[2]);
+	th_pixmap_destroy(claim);
+	th_batch_destroy(batch);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(destroying_the_batch_releases_its_leases)
+{
+	const char *names[] = { "one", "two" };
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+
+	setup();
+	up = th_put(b, rb, "one", 8, 8, 1);
+	batch = th_batch(a);
+	th_find(batch, ra, 1, names, 2);
+	th_commit(a, batch);
+	assert(stats_now().found_leases == 2 && stats_now().claims == 1);
+	th_batch_destroy(batch);
+	th_roundtrip(a);
+	assert(stats_now().found_leases == 0 && stats_now().claims == 0 &&
+		stats_now().leases == 0);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(a_held_lease_is_told_of_its_eviction)
+{
+	const char *names[] = { "one" };
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+	const uint32_t *r;
+
+	setup();
+	up = th_put(b, rb, "one", 8, 8, 1);
+	batch = th_batch(a);
+	th_find(batch, ra, 1, names, 1);
+	th_commit(a, batch);
+	r = th_record(batch, 1);
+	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND);
+	assert(th_remove(b, rb, "one") == 1);
+	th_server_dispatch(server);
+	th_roundtrip(a);
+	assert(th_batch_state(batch)->nevicted == 1 &&
+		th_batch_state(batch)->evicted[0] == r[LEASE]);
+	th_batch_destroy(batch);
+	th_upload_destroy(up);
+	teardown();
+}
+
+TEST(releasing_a_lease_not_held_is_a_protocol_error)
+{
+	struct pixcache_batch_v1 *batch;
+
+	setup();
+	batch = th_batch(a);
+	th_release(batch, 42);
+	assert(died_of(a, "pixcache_batch_v1") ==
+		PIXCACHE_BATCH_V1_ERROR_BAD_LEASE);
+	teardown();
+}
+
+TEST(releasing_a_lease_twice_is_a_protocol_error)
+{
+	const char *names[] = { "one" };
+	struct pixcache_batch_v1 *batch;
+	const uint32_t *r;
+
+	setup();
+	batch = th_batch(a);
+	th_find(batch, ra, 1, names, 1);
+	th_commit(a, batch);
+	r = th_record(batch, 1);
+	assert(r && r[LEASE] != 0);
+	th_release(batch, r[LEASE]);
+	th_release(batch, r[LEASE]);
+	assert(died_of(a, "pixcache_batch_v1") ==
+		PIXCACHE_BATCH_V1_ERROR_BAD_LEASE);
+	teardown();
+}
+
+/* Sends a find whose names array is the len bytes of raw. */
+static void
+find_raw(struct pixcache_batch_v1 *batch, const void *raw, size_t len)
+{
+	struct wl_array array;
+
+	wl_array_init(&array);
+	memcpy(wl_array_add(&array, len), raw, len);
+	pixcache_batch_v1_find(batch, ra->proxy, 0, &array);
+	wl_array_release(&array);
+}
+
+TEST(malformed_names_of_a_find_are_a_protocol_error)
+{
+	static const struct {
+		const char *bytes;
+		size_t len;
+	} cases[] = {
+		{ "abc", 3 },		/* no NUL at the end */
+		{ "a\0\0b\0", 5 },	/* an empty name */
+		{ "", 0 },		/* no name at all */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setup();
+		find_raw(th_batch(a), cases[i].bytes, cases[i].len);
+		assert(died_of(a, "pixcache_batch_v1") ==
+			PIXCACHE_BATCH_V1_ERROR_BAD_NAMES);
+		teardown();
+	}
+}
+
+TEST(more_than_64_names_in_a_find_is_a_protocol_error)
+{
+	char raw[65 * 2];
+
+	for (int i = 0; i < 65; i++) {
+		raw[2 * i] = 'a';
+		raw[2 * i + 1] = '\0';
+	}
+	setup();
+	find_raw(th_batch(a), raw, sizeof(raw));
+	assert(died_of(a, "pixcache_batch_v1") ==
+		PIXCACHE_BATCH_V1_ERROR_BAD_NAMES);
+	teardown();
+}
+
+TEST(a_large_pixmap_is_found_as_own_buffer)
+{
+	const char *names[] = { "big" };
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+	const uint32_t *r;
+
+	setup();
+	up = th_put(b, rb, "big", 300, 300, 1);
+	assert(up->stored);
+	batch = th_batch(a);
+	th_find(batch, ra, 1, names, 1);
+	th_commit(a, batch);
+	r = th_record(batch, 1);
+	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_OWN_BUFFER &&
+		r[LEASE] == 0);
+	assert(stats_now().leases == 0);
+	th_batch_destroy(batch);
+	th_upload_destroy(up);
+	teardown();
+}
+
+/* A memfd of size bytes sealed with seals: pixmap k, 8x8 ARGB (stride
+ * 64), at k * 512, filled as an upload of seed k is. */
+static int
+staging_fd(uint32_t size, int pixmaps, int seals)
+{
+	int fd = memfd_create("test-staging", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	uint8_t *map;
+
+	assert(fd >= 0 && ftruncate(fd, size) == 0);
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert(map != MAP_FAILED);
+	for (int k = 0; k < pixmaps; k++) {
+		th_pattern_fill(map + k * 512, 512, (uint32_t)k);
+	}
+	munmap(map, size);
+	assert(fcntl(fd, F_ADD_SEALS, seals) == 0);
+	return fd;
+}
+
+TEST(staged_uploads_are_stored_from_one_buffer)
+{
+	const char *names[] = { "s0", "s1", "s2" };
+	struct pixcache_batch_v1 *batch = NULL;
+	struct pixcache_staging_v1 *staging;
+	struct th_upload *ups[3];
+	int fd;
+
+	setup();
+	batch = th_batch(a);
+	fd = staging_fd(3 * 512, 3, F_SEAL_WRITE | F_SEAL_SHRINK |
+		F_SEAL_GROW);
+	staging = pixcache_batch_v1_stage(batch, fd, 3 * 512);
+	close(fd);
+	for (int k = 0; k < 3; k++) {
+		ups[k] = th_upload_staged(a, staging, ra, names[k], 8, 8,
+			ARGB, (uint32_t)k * 512);
+	}
+	pixcache_staging_v1_destroy(staging);
+	th_commit(a, batch);
+	for (int k = 0; k < 3; k++) {
+		struct th_pixmap *pm;
+
+		assert(ups[k]->stored && ups[k]->fd < 0);
+		pm = th_lookup(b, th_batch(b), rb, names[k]);
+		th_roundtrip(b);
+		assert(pm->buffer && th_pixmap_has_pattern(pm, (uint32_t)k));
+		th_pixmap_destroy(pm);
+		th_upload_destroy(ups[k]);
+	}
+	th_batch_destroy(batch);
+	assert(stats_now().uploads == 0);
+	teardown();
+}
+
+TEST(a_staging_buffer_without_its_seals_is_a_protocol_error)
+{
+	struct pixcache_batch_v1 *batch;
+	int fd;
+
+	setup();
+	batch = th_batch(a);
+	fd = staging_fd(512, 1, F_SEAL_SHRINK | F_SEAL_GROW);
+	pixcache_batch_v1_stage(batch, fd, 512);
+	close(fd);
+	assert(died_of(a, "pixcache_batch_v1") ==
+		PIXCACHE_BATCH_V1_ERROR_BAD_STAGE);
+	teardown();
+}
+
+TEST(a_staged_pixmap_beyond_the_buffer_is_a_protocol_error)
+{
+	struct pixcache_staging_v1 *staging;
+	struct pixcache_batch_v1 *batch;
+	int fd;
+
+	setup();
+	batch = th_batch(a);
+	fd = staging_fd(512, 1, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
+	staging = pixcache_batch_v1_stage(batch, fd, 512);
+	close(fd);
+	/* 8 rows of 64 bytes from 64: 64 bytes past the end. */
+	th_upload_staged(a, staging, ra, "s", 8, 8, ARGB, 64);
+	assert(died_of(a, "pixcache_staging_v1") ==
+		PIXCACHE_STAGING_V1_ERROR_BAD_OFFSET);
+	teardown();
+}
