@@ -270,7 +270,7 @@ struct pixcache_client {
 	uint32_t group_mask;
 	uint32_t next_group;
 	uint32_t *releases;
-	uint32_t nreleases;
+	uint32_t nreleases, releases_cap;
 	struct pixcache_pixmap **by_lease;
 	uint32_t nby_lease;
 	uint32_t noutstanding;

@@ -23,6 +23,12 @@
 #define FIND_BYTES 3584
 /* Lease numbers released in one release request. */
 #define RELEASE_MAX 1000
+/*
+ * Lease numbers tracked for evicted: the manager's are dense (it reuses
+ * released ones), so a number past this is a broken manager's, and is
+ * not worth memory (the generation table still tells).
+ */
+#define BY_LEASE_MAX (1u << 20)
 
 struct pxcl_find_group {
 	uint32_t first;
@@ -107,24 +113,39 @@ group_leave(struct pixcache_client *client, struct pxcl_request *req)
 int
 pxcl_send_releases(struct pixcache_client *client)
 {
-	struct wl_array array = {
-		.size = client->nreleases * sizeof(uint32_t),
-		.alloc = client->nreleases * sizeof(uint32_t),
-		.data = client->releases,
-	};
-	int ret;
+	uint32_t sent = 0;
+	int ret = 0;
 
-	if (client->nreleases == 0 || client->batch == NULL) {
+	if (client->batch == NULL) {
 		client->nreleases = 0;
 		return 0;
 	}
-	/* Nearly 4 KiB: into an empty buffer, as usage reports go. */
-	if ((ret = pxcl_flush_some(client, true)) < 0) {
-		return ret;
+	while (sent < client->nreleases) {
+		uint32_t n = client->nreleases - sent;
+		struct wl_array array;
+
+		if (n > RELEASE_MAX) {
+			n = RELEASE_MAX;
+		}
+		/* Nearly 4 KiB: into an empty buffer, as usage reports go. */
+		if ((ret = pxcl_flush_some(client, true)) < 0) {
+			break;
+		}
+		array = (struct wl_array){
+			.size = n * sizeof(uint32_t),
+			.alloc = n * sizeof(uint32_t),
+			.data = client->releases + sent,
+		};
+		pixcache_batch_v1_release(client->batch, &array);
+		sent += n;
 	}
-	pixcache_batch_v1_release(client->batch, &array);
-	client->nreleases = 0;
-	return 0;
+	/* What could not go yet stays queued: a break forgets it. */
+	if (sent > 0) {
+		memmove(client->releases, client->releases + sent,
+			(client->nreleases - sent) * sizeof(uint32_t));
+		client->nreleases -= sent;
+	}
+	return ret;
 }
 
 void
@@ -133,15 +154,22 @@ pxcl_lease_release(struct pixcache_client *client, uint32_t number)
 	if (number <= client->nby_lease) {
 		client->by_lease[number - 1] = NULL;
 	}
-	if (client->releases == NULL) {
-		client->releases = malloc(RELEASE_MAX * sizeof(uint32_t));
-	}
-	if (client->releases == NULL) {
-		/* Kept till the session ends: only memory is lost. */
-		return;
+	/* Bounded by the leases held: each is released once. */
+	if (client->nreleases == client->releases_cap) {
+		uint32_t cap = client->releases_cap ?
+			client->releases_cap * 2 : RELEASE_MAX;
+		uint32_t *grown = realloc(client->releases,
+			cap * sizeof(*grown));
+
+		if (grown == NULL) {
+			/* Kept till the session ends: only memory is lost. */
+			return;
+		}
+		client->releases = grown;
+		client->releases_cap = cap;
 	}
 	client->releases[client->nreleases++] = number;
-	if (client->nreleases == RELEASE_MAX) {
+	if (client->nreleases >= RELEASE_MAX) {
 		/* A break is noted: the state goes, leases with it. */
 		(void)pxcl_send_releases(client);
 	}
@@ -152,8 +180,10 @@ pxcl_finds_forget(struct pixcache_client *client)
 {
 	/* The session's batch is gone, and its leases with it. */
 	client->nreleases = 0;
-	memset(client->by_lease, 0,
-		client->nby_lease * sizeof(*client->by_lease));
+	if (client->by_lease != NULL) {
+		memset(client->by_lease, 0,
+			client->nby_lease * sizeof(*client->by_lease));
+	}
 }
 
 /* Remembers which pixmap holds lease number, for evicted. */
@@ -161,6 +191,9 @@ static void
 note_lease(struct pixcache_client *client, uint32_t number,
 	struct pixcache_pixmap *pixmap)
 {
+	if (number > BY_LEASE_MAX) {
+		return;
+	}
 	if (number > client->nby_lease) {
 		uint32_t n = client->nby_lease ? client->nby_lease : 256;
 		struct pixcache_pixmap **by;

@@ -176,15 +176,24 @@ fill_free(struct pxc_fill *fill)
 	free(fill);
 }
 
-/* The claim's time is up: its holder is told, the next waiter claims. */
+static void fill_pass(struct pxc_fill *fill, struct pxc_connection *late);
+static void claim_end(struct pxc_fill *fill);
+
+/*
+ * The claim's time is up: its holder is told, and so are the waiters of
+ * its connection (a stalled client's other lookups would only stall the
+ * name again, each for as long); the next waiter claims.
+ */
 static int
 claim_timed_out(void *data)
 {
 	struct pxc_fill *fill = data;
 	struct pxc_lease *claimant = fill->claimant;
+	struct pxc_connection *conn = claimant->client->conn;
 
-	pxc_fill_unclaim(claimant);
+	claim_end(fill);
 	pxc_lease_fail(claimant, PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
+	fill_pass(fill, conn);
 	return 0;
 }
 
@@ -282,16 +291,21 @@ pxc_fill_unwait(struct pxc_lease *lease)
 
 /*
  * Nobody fills the name now: the first waiter that may upload claims it,
- * waiters before it that may not are answered missing. With no waiter
- * left the name is free.
+ * waiters before it that may not are answered missing, and those of the
+ * connection late (whose claim timed out) failed with timeout. With no
+ * waiter left the name is free.
  */
 static void
-fill_pass(struct pxc_fill *fill)
+fill_pass(struct pxc_fill *fill, struct pxc_connection *late)
 {
 	struct pxc_lease *lease, *tmp;
 
 	wl_list_for_each_safe(lease, tmp, &fill->waiters, wait_link) {
 		unwait(lease);
+		if (lease->client->conn == late) {
+			pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
+			continue;
+		}
 		if (claim_take(fill, lease)) {
 			pxc_lease_claimed(lease);
 			return;
@@ -310,7 +324,7 @@ pxc_fill_unclaim(struct pxc_lease *lease)
 		return;
 	}
 	claim_end(fill);
-	fill_pass(fill);
+	fill_pass(fill, NULL);
 }
 
 struct pxc_fill *
@@ -394,6 +408,7 @@ pxc_fill_end_upload(struct pxc_upload *upload, const struct pxc_key *key)
 		answer_waiters(fill, key);
 		fill_free(fill);
 	} else {
-		fill_pass(fill);
+		/* Timed out: its client's other waiters are as late. */
+		fill_pass(fill, upload->expired ? upload->client->conn : NULL);
 	}
 }

@@ -57,7 +57,7 @@ staging_handle_upload(struct wl_client *wl_client,
 	if (staging != NULL &&
 			(flags & ~(uint32_t)PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE)) {
 		wl_resource_post_error(resource,
-			PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS,
+			PIXCACHE_STAGING_V1_ERROR_BAD_FLAGS,
 			"unknown upload flags 0x%x", flags);
 		return;
 	}

@@ -488,23 +488,25 @@ pxc_upload_staged(struct wl_client *wl_client, struct pxc_staging *staging,
 	struct pxc_client *client = staging ? staging->client : NULL;
 	struct pxc_upload *upload = upload_create(wl_client, client, version,
 		id, name, width, height, flags);
+	const struct pxc_format *f = pxc_format_find(format);
 	struct pxc_fill *fill = NULL;
-	uint32_t failure;
+	uint32_t failure, stride, size;
 	struct pxc_key key;
 
 	if (upload == NULL) {
 		return;
 	}
-	failure = staging->failure != 0 ? staging->failure :
-		upload_refusal(upload, cr, name, format, true, &fill);
-	if (failure == 0 && (uint64_t)offset + upload->size > staging->size) {
-		pxc_fill_drop(fill);
+	/* A client bug whatever else fails: checked first. */
+	if (f != NULL && pxc_format_layout(f, width, height, &stride, &size) &&
+			(uint64_t)offset + size > staging->size) {
 		wl_resource_post_error(staging->resource,
 			PIXCACHE_STAGING_V1_ERROR_BAD_OFFSET,
 			"a pixmap of %u bytes at %u is not within %u bytes",
-			upload->size, offset, staging->size);
+			size, offset, staging->size);
 		return;
 	}
+	failure = staging->failure != 0 ? staging->failure :
+		upload_refusal(upload, cr, name, format, true, &fill);
 	if (failure == 0) {
 		upload->realm = cr->realm;
 		if (fill != NULL) {

@@ -332,3 +332,35 @@ TEST(a_second_lookup_of_its_own_claim_is_claimed_too)
 	th_upload_destroy(up);
 	teardown();
 }
+
+TEST(a_timed_out_claim_fails_its_own_clients_waiters_and_passes_on)
+{
+	struct pixcache_config config;
+	struct th_pixmap *claim, *b1, *b2, *other;
+
+	th_config(&config);
+	config.upload_timeout_ms = 100;
+	setup_with(&config);
+	claim = lookup(a, ra, "icon");
+	b1 = lookup(b, rb, "icon");
+	b2 = lookup(b, rb, "icon");
+	other = lookup(c, rc, "icon");
+	assert(b1->pending && b2->pending && other->pending);
+	/* The claim passes to b, whose first lookup then stalls. */
+	th_pixmap_destroy(claim);
+	settle();
+	assert(b1->claimed && b2->pending);
+	for (int i = 0; i < 100 && !other->claimed; i++) {
+		usleep(10000);
+		settle();
+	}
+	/* Its other lookup is as late: failed, not given the claim. */
+	assert(b1->failed == PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
+	assert(b2->failed == PIXCACHE_BATCH_V1_FAILURE_TIMEOUT &&
+		!b2->claimed);
+	assert(other->claimed);
+	th_pixmap_destroy(b1);
+	th_pixmap_destroy(b2);
+	th_pixmap_destroy(other);
+	teardown();
+}

@@ -488,3 +488,51 @@ TEST(library_thread_calls_back_what_a_break_failed)
 	assert(atomic_load(&failed_callbacks) == 1);
 	ch_server_stop(server);
 }
+
+/*
+ * More leases of finds held than one release request takes, when the
+ * manager drops the connection: the teardown queues a release for each
+ * while no release can be sent (found by a reviewer: the queue overran).
+ */
+TEST(a_break_with_over_a_thousand_found_leases_held)
+{
+	enum { N = 1100 };
+	struct pixcache_config config;
+	struct ch_server *server;
+	struct pixcache_client *writer, *reader;
+	static char storage[N][12];
+	static const char *names[N];
+	static struct pixcache_pixmap *pixmaps[N];
+	static int results[N];
+	pixman_image_t *image = ch_image(4, 4, 1);
+	struct pixcache_pixmap *one;
+
+	ch_config(&config);
+	config.table_capacity = 4096;
+	server = ch_server_start(&config, NULL, NULL);
+	writer = ch_connect(server);
+	reader = ch_connect(server);
+	for (int i = 0; i < N; i++) {
+		snprintf(storage[i], sizeof(storage[i]), "r%d", i);
+		names[i] = storage[i];
+		assert(pixcache_client_put(writer, "default", names[i], image,
+			DRM_FORMAT_ARGB8888, 0, NULL) == 0);
+	}
+	assert(pixcache_client_find_many(reader, "default", names, N,
+		results, pixmaps) == 0);
+	for (int i = 0; i < N; i++) {
+		assert(results[i] == 0 && pixmaps[i] != NULL);
+	}
+	ch_server_kill_clients(server);
+	/* The next call notes the break and lets the state go. */
+	(void)pixcache_client_find(reader, "default", names[0], &one);
+	for (int i = 0; i < N; i++) {
+		/* Held through it all, with their bytes. */
+		assert(ch_has_pattern(pixmaps[i], 1));
+		pixcache_pixmap_unref(pixmaps[i]);
+	}
+	pixman_image_unref(image);
+	pixcache_client_destroy(reader);
+	pixcache_client_destroy(writer);
+	ch_server_stop(server);
+}

@@ -61,6 +61,18 @@ teardown(void)
 	th_server_destroy(server);
 }
 
+/* Looks name up through a fresh batch of client c. */
+static struct th_pixmap *
+lookup(struct th_client *c, struct th_realm *r, const char *name)
+{
+	struct pixcache_batch_v1 *batch = th_batch(c);
+	struct th_pixmap *pixmap = th_lookup(c, batch, r, name);
+
+	th_commit(c, batch);
+	th_batch_destroy(batch);
+	return pixmap;
+}
+
 /* The protocol error the client died of, after asserting it died. */
 static int
 died_of(struct th_client *c, const char *interface)
@@ -150,8 +162,7 @@ TEST(a_pending_find_is_answered_by_a_later_record)
 	uint32_t lease;
 
 	setup();
-	claim = th_lookup(b, th_batch(b), rb, "icon");
-	th_roundtrip(b);
+	claim = lookup(b, rb, "icon");
 	assert(claim->claimed);
 	batch = th_batch(a);
 	th_find(batch, ra, 7, names, 1);
@@ -224,6 +235,7 @@ TEST(releasing_a_lease_not_held_is_a_protocol_error)
 	th_release(batch, 42);
 	assert(died_of(a, "pixcache_batch_v1") ==
 		PIXCACHE_BATCH_V1_ERROR_BAD_LEASE);
+	th_batch_destroy(batch);
 	teardown();
 }
 
@@ -243,19 +255,27 @@ TEST(releasing_a_lease_twice_is_a_protocol_error)
 	th_release(batch, r[LEASE]);
 	assert(died_of(a, "pixcache_batch_v1") ==
 		PIXCACHE_BATCH_V1_ERROR_BAD_LEASE);
+	th_batch_destroy(batch);
 	teardown();
 }
 
-/* Sends a find whose names array is the len bytes of raw. */
-static void
-find_raw(struct pixcache_batch_v1 *batch, const void *raw, size_t len)
+/* Sends a find whose names array is the len bytes of raw; a's death. */
+static int
+find_raw(const void *raw, size_t len)
 {
+	struct pixcache_batch_v1 *batch = th_batch(a);
 	struct wl_array array;
+	int code;
 
 	wl_array_init(&array);
-	memcpy(wl_array_add(&array, len), raw, len);
+	if (len > 0) {
+		memcpy(wl_array_add(&array, len), raw, len);
+	}
 	pixcache_batch_v1_find(batch, ra->proxy, 0, &array);
 	wl_array_release(&array);
+	code = died_of(a, "pixcache_batch_v1");
+	th_batch_destroy(batch);
+	return code;
 }
 
 TEST(malformed_names_of_a_find_are_a_protocol_error)
@@ -271,8 +291,7 @@ TEST(malformed_names_of_a_find_are_a_protocol_error)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		setup();
-		find_raw(th_batch(a), cases[i].bytes, cases[i].len);
-		assert(died_of(a, "pixcache_batch_v1") ==
+		assert(find_raw(cases[i].bytes, cases[i].len) ==
 			PIXCACHE_BATCH_V1_ERROR_BAD_NAMES);
 		teardown();
 	}
@@ -287,9 +306,7 @@ TEST(more_than_64_names_in_a_find_is_a_protocol_error)
 		raw[2 * i + 1] = '\0';
 	}
 	setup();
-	find_raw(th_batch(a), raw, sizeof(raw));
-	assert(died_of(a, "pixcache_batch_v1") ==
-		PIXCACHE_BATCH_V1_ERROR_BAD_NAMES);
+	assert(find_raw(raw, sizeof(raw)) == PIXCACHE_BATCH_V1_ERROR_BAD_NAMES);
 	teardown();
 }
 
@@ -358,8 +375,7 @@ TEST(staged_uploads_are_stored_from_one_buffer)
 		struct th_pixmap *pm;
 
 		assert(ups[k]->stored && ups[k]->fd < 0);
-		pm = th_lookup(b, th_batch(b), rb, names[k]);
-		th_roundtrip(b);
+		pm = lookup(b, rb, names[k]);
 		assert(pm->buffer && th_pixmap_has_pattern(pm, (uint32_t)k));
 		th_pixmap_destroy(pm);
 		th_upload_destroy(ups[k]);
@@ -371,16 +387,19 @@ TEST(staged_uploads_are_stored_from_one_buffer)
 
 TEST(a_staging_buffer_without_its_seals_is_a_protocol_error)
 {
+	struct pixcache_staging_v1 *staging;
 	struct pixcache_batch_v1 *batch;
 	int fd;
 
 	setup();
 	batch = th_batch(a);
 	fd = staging_fd(512, 1, F_SEAL_SHRINK | F_SEAL_GROW);
-	pixcache_batch_v1_stage(batch, fd, 512);
+	staging = pixcache_batch_v1_stage(batch, fd, 512);
 	close(fd);
 	assert(died_of(a, "pixcache_batch_v1") ==
 		PIXCACHE_BATCH_V1_ERROR_BAD_STAGE);
+	pixcache_staging_v1_destroy(staging);
+	th_batch_destroy(batch);
 	teardown();
 }
 
@@ -388,6 +407,7 @@ TEST(a_staged_pixmap_beyond_the_buffer_is_a_protocol_error)
 {
 	struct pixcache_staging_v1 *staging;
 	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
 	int fd;
 
 	setup();
@@ -396,8 +416,11 @@ TEST(a_staged_pixmap_beyond_the_buffer_is_a_protocol_error)
 	staging = pixcache_batch_v1_stage(batch, fd, 512);
 	close(fd);
 	/* 8 rows of 64 bytes from 64: 64 bytes past the end. */
-	th_upload_staged(a, staging, ra, "s", 8, 8, ARGB, 64);
+	up = th_upload_staged(a, staging, ra, "s", 8, 8, ARGB, 64);
 	assert(died_of(a, "pixcache_staging_v1") ==
 		PIXCACHE_STAGING_V1_ERROR_BAD_OFFSET);
+	th_upload_destroy(up);
+	pixcache_staging_v1_destroy(staging);
+	th_batch_destroy(batch);
 	teardown();
 }

@@ -348,6 +348,40 @@ def describe(results, args, icons, per_theme):
           "without the cache grows by")
 
 
+def plot(results, path):
+    """Icon CPU and memory of each kind, against no cache, per mode."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("main-job: no plot (python3-matplotlib is not installed)")
+        return
+    modes = list(results)
+    kinds = [k for k in Mode.KINDS if k in results[modes[0]]]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, what, label in (
+            (axes[0], lambda r, b: r["icon_cpu_s"] / b["icon_cpu_s"],
+             "icon CPU / no cache"),
+            (axes[1], lambda r, b: r["icon_kib"] / (b["icon_kib"] /
+                                                    len(b["reports"])),
+             "icon memory / one copy")):
+        width = 0.8 / len(kinds)
+        for i, kind in enumerate(kinds):
+            ax.bar([m + i * width for m in range(len(modes))],
+                   [what(results[m][kind], results[m]["nocache"])
+                    for m in modes], width, label=kind)
+        ax.set_xticks([m + 0.4 - width / 2 for m in range(len(modes))])
+        ax.set_xticklabels(modes)
+        ax.set_ylabel(label)
+        ax.set_yscale("log")
+    axes[0].legend(fontsize="small")
+    fig.suptitle("The main job: 8 clients, real icons (lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default="build")
@@ -359,6 +393,7 @@ def main():
     parser.add_argument("--pin", action="store_true")
     parser.add_argument("--no-kde", action="store_true")
     parser.add_argument("--json", help="also write the results there")
+    parser.add_argument("--plot", help="and a plot of them, as PNG")
     args = parser.parse_args()
     if args.warm:
         modes = ["warm"]
@@ -396,6 +431,8 @@ def main():
                 results[mode][kind] = Mode(args, listing, kind, mode,
                                            runtime).run()
         describe(results, args, icons, per_theme)
+        if args.plot:
+            plot(results, args.plot)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({m: {k: {x: v for x, v in r.items() if x != "log"}
