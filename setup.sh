@@ -9,7 +9,7 @@ packages="
 	libpixman-1-dev libdrm-dev libpng-dev
 	weston libweston-10-dev
 	clang-14 libclang-rt-14-dev llvm-14
-	qtbase5-dev
+	qtbase5-dev libkf5coreaddons-dev libkf5guiaddons-dev cmake
 	valgrind python3-matplotlib
 	adwaita-icon-theme hicolor-icon-theme
 "
