@@ -188,7 +188,7 @@ struct pxcl_request {
 	struct pixcache_client *client;
 	enum pxcl_kind kind;
 	struct pxcl_realm *realm;
-	char *name;
+	char *name;			/* stored after the request */
 	struct wl_proxy *proxy;		/* pixmap or upload object */
 	bool done;
 	bool pending;

@@ -49,7 +49,17 @@ pxcl_name_hash(struct pixcache_client *client, const struct pxcl_realm *realm,
 	}
 	/* The realm's address tells realms apart: it lives as long as them. */
 	h = (h ^ w ^ (uint64_t)(uintptr_t)realm ^ client->hash_key[1]) * k;
-	return h ^ h >> 31;
+	/*
+	 * A multiply carries bits upwards only: the low bits that index the
+	 * buckets would never see the name's last bytes (names differing
+	 * only there, "16@1" and "24@1", would share a bucket). A finalizer
+	 * that folds the high bits down (murmur3's constants) mixes all in.
+	 */
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64_C(0xc4ceb9fe1a85ec53);
+	return h ^ h >> 33;
 }
 
 struct pxcl_entry *

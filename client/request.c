@@ -57,10 +57,15 @@ struct pxcl_request *
 pxcl_request_new(struct pixcache_client *client, enum pxcl_kind kind,
 	struct pxcl_realm *realm, const char *name)
 {
-	struct pxcl_request *req = calloc(1, sizeof(*req));
+	/* One allocation, the name after the request: one per first need. */
+	size_t len = name != NULL ? strlen(name) + 1 : 0;
+	struct pxcl_request *req = calloc(1, sizeof(*req) + len);
 
 	if (req == NULL) {
 		return NULL;
+	}
+	if (name != NULL) {
+		req->name = memcpy((char *)(req + 1), name, len);
 	}
 	req->tag = PXCL_TAG_REQUEST;
 	req->client = client;
@@ -70,10 +75,6 @@ pxcl_request_new(struct pixcache_client *client, enum pxcl_kind kind,
 	req->thread = pthread_self();
 	wl_list_init(&req->link);
 	wl_list_init(&req->fill_link);
-	if (name != NULL && (req->name = strdup(name)) == NULL) {
-		free(req);
-		return NULL;
-	}
 	return req;
 }
 
@@ -86,7 +87,6 @@ pxcl_request_free(struct pxcl_request *req)
 	if (req->image != NULL) {
 		pixman_image_unref(req->image);
 	}
-	free(req->name);
 	free(req);
 }
 

@@ -406,8 +406,9 @@ stage_buffer(struct pixcache_client *client, unsigned n, uint32_t total)
 	int ret = fd < 0 || ftruncate(fd, total) < 0 ? -errno : 0;
 
 	if (ret == 0) {
-		map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-			0);
+		/* Every page is written: faulted in by one system call. */
+		map = mmap(NULL, total, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_POPULATE, fd, 0);
 		ret = map == MAP_FAILED ? -errno : 0;
 	}
 	wl_list_for_each(req, &client->staged, fill_link) {

@@ -26,6 +26,7 @@ struct pxc_pool {
 	uint32_t used_units;
 	uint32_t pixmaps;		/* live allocations */
 	uint32_t hint;			/* a unit at or before the first free one */
+	uint32_t populated;		/* bytes from 0 faulted in ahead */
 	uint64_t *bitmap;		/* a set bit is a used unit */
 	struct wl_list resources;	/* clients' pool objects */
 };

@@ -95,7 +95,8 @@ staging_map(struct pxc_staging *staging, int fd)
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
 	/* Sealed against writes: reading it never waits on pins. */
-	staging->map = pxc_shm_map_read(&manager->faults, fd, staging->size);
+	staging->map = pxc_shm_map_read_all(&manager->faults, fd,
+		staging->size);
 	close(fd);
 	if (staging->map == NULL) {
 		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
