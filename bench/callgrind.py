@@ -7,25 +7,35 @@ import subprocess
 import tempfile
 
 
-def dumps(cmd):
+def dumps(cmd, others=False):
     """Runs cmd under callgrind (--instr-atstart=no) and returns, for each
     dump it asked for with CALLGRIND_DUMP_STATS_AT(label), the label and
     the instructions its main thread ran. Threads are counted apart: a
     manager on a thread of the benchmark must not add its own work to the
-    client's count."""
+    client's count. With others, the value is a pair: the main thread's
+    instructions and every other thread's."""
     counts = {}
+    rest = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
                         "--separate-threads=yes",
                         f"--callgrind-out-file={out}", *cmd], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for path in glob.glob(out + "*-01"):
+        for path in glob.glob(out + "*-[0-9][0-9]"):
             with open(path) as f:
                 text = f.read()
             trigger = re.search(r"^desc: Trigger: Client Request: (\S+)$",
                                 text, re.M)
             total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-            if trigger and total:
-                counts[trigger.group(1)] = int(total.group(1))
+            if not trigger or not total:
+                continue
+            label = trigger.group(1)
+            if path.endswith("-01"):
+                counts[label] = int(total.group(1))
+            else:
+                rest[label] = rest.get(label, 0) + int(total.group(1))
+    if others:
+        return {label: (n, rest.get(label, 0)) for label, n in
+                counts.items()}
     return counts

@@ -8,7 +8,10 @@
 //   client-bench hit N...              repeated local hits vs QPixmapCache
 //                                      (a manager on a thread of its own)
 //   client-bench hit-callgrind N       under callgrind --instr-atstart=no
-//   client-bench batch SOCKET PNG...   100 first hits in one batch
+//   client-bench batch SOCKET PNG...   100 first hits in one batch: time,
+//                                      and CPU of the client and pixcached
+//   client-bench batch-callgrind PNG...  the same under callgrind, with a
+//                                      manager on a thread of its own
 //   client-bench store SOCKET          a 16 MiB pixmap vs a fresh memfd
 //   client-bench share SOCKET N PNG... N processes sharing the icons
 //   client-bench many SOCKET N K       N processes, K lookups each
@@ -33,6 +36,7 @@
 #include <drm_fourcc.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <valgrind/callgrind.h>
@@ -387,12 +391,74 @@ put_all(const char *socket, const std::vector<Icon> &icons)
 
 // ---- 100 first hits in one batch ----
 
+double
+cpu_ns(clockid_t clock)
+{
+	timespec ts;
+
+	clock_gettime(clock, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+// CPU time of pixcached so far, in ns (one thread: its schedstat).
+double
+process_cpu_ns(pid_t pid)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+	f = fopen(path, "r");
+	if (f != nullptr) {
+		if (fscanf(f, "%llu", &ns) != 1) {
+			ns = 0;
+		}
+		fclose(f);
+	}
+	return static_cast<double>(ns);
+}
+
+// The process at the other end of a Wayland connection: the manager.
+pid_t
+peer_pid(struct wl_display *display)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(wl_display_get_fd(display), SOL_SOCKET, SO_PEERCRED,
+			&cred, &len) < 0) {
+		die("SO_PEERCRED", errno);
+	}
+	return cred.pid;
+}
+
+// The first hits of one batch, and the release of their leases.
+void
+first_hits(struct pixcache_client *client, std::vector<const char *> &names,
+	std::vector<struct pixcache_pixmap *> &pixmaps, std::vector<int> &results)
+{
+	if (pixcache_client_find_many(client, "default", names.data(),
+			static_cast<unsigned>(names.size()), results.data(),
+			pixmaps.data()) < 0) {
+		die("batch failed");
+	}
+	for (size_t i = 0; i < names.size(); i++) {
+		if (results[i] < 0) {
+			die("a first hit failed", -results[i]);
+		}
+		pixcache_pixmap_unref(pixmaps[i]);
+	}
+	// The releases go.
+	pixcache_client_flush(client);
+}
+
 void
 batch(const char *socket, const std::vector<Icon> &icons)
 {
 	const int rounds = 41;
 	std::vector<const char *> names;
-	std::vector<double> batch_ns, rt_ns, decode_ns;
+	std::vector<double> batch_ns, rt_ns, decode_ns, client_ns, manager_ns;
 	std::vector<struct pixcache_pixmap *> pixmaps(icons.size());
 	std::vector<int> results(icons.size());
 	struct wl_display *display = wl_display_connect(socket);
@@ -400,6 +466,8 @@ batch(const char *socket, const std::vector<Icon> &icons)
 	if (display == nullptr) {
 		die("cannot connect", errno);
 	}
+	pid_t manager = peer_pid(display);
+
 	put_all(socket, icons);
 	for (const Icon &icon : icons) {
 		names.push_back(icon.name.c_str());
@@ -408,24 +476,21 @@ batch(const char *socket, const std::vector<Icon> &icons)
 	for (int r = 0; r < rounds; r++) {
 		// A fresh client: nothing mapped, its session bound.
 		struct pixcache_client *client = connect_to(socket);
-		double t0;
+		double t0, c0, m0;
 
 		if (pixcache_client_flush(client) < 0) {
 			die("no manager");
 		}
+		usleep(2000);
+		m0 = process_cpu_ns(manager);
+		c0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
 		t0 = now_ns();
-		if (pixcache_client_find_many(client, "default", names.data(),
-				static_cast<unsigned>(names.size()),
-				results.data(), pixmaps.data()) < 0) {
-			die("batch failed");
-		}
+		first_hits(client, names, pixmaps, results);
 		batch_ns.push_back(now_ns() - t0);
-		for (size_t i = 0; i < icons.size(); i++) {
-			if (results[i] < 0) {
-				die("a first hit failed", -results[i]);
-			}
-			pixcache_pixmap_unref(pixmaps[i]);
-		}
+		client_ns.push_back(cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - c0);
+		// The manager reads the releases meanwhile: no CPU while idle.
+		usleep(2000);
+		manager_ns.push_back(process_cpu_ns(manager) - m0);
 		pixcache_client_destroy(client);
 
 		t0 = now_ns();
@@ -442,11 +507,52 @@ batch(const char *socket, const std::vector<Icon> &icons)
 	printf("{\"bench\": \"batch\", \"pixmaps\": %zu, "
 		"\"batch_us\": %.1f, \"batch_p99_us\": %.1f, "
 		"\"roundtrip_us\": %.1f, \"roundtrip_p99_us\": %.1f, "
-		"\"decode_us\": %.1f, \"decode_p99_us\": %.1f}\n",
+		"\"decode_us\": %.1f, \"decode_p99_us\": %.1f, "
+		"\"client_cpu_us\": %.1f, \"manager_cpu_us\": %.1f}\n",
 		icons.size(), median(batch_ns) / 1e3,
 		quantile(batch_ns, 0.99) / 1e3, median(rt_ns) / 1e3,
 		quantile(rt_ns, 0.99) / 1e3, median(decode_ns) / 1e3,
-		quantile(decode_ns, 0.99) / 1e3);
+		quantile(decode_ns, 0.99) / 1e3, median(client_ns) / 1e3,
+		median(manager_ns) / 1e3);
+}
+
+// Instructions of the same, client and manager apart: the manager runs on
+// a thread of its own here, counted in its own callgrind dump.
+void
+batch_callgrind(const std::vector<Icon> &icons)
+{
+	struct ch_server *server = ch_server_start(nullptr, nullptr, nullptr);
+	const char *socket = ch_server_socket(server);
+	std::vector<const char *> names;
+	std::vector<struct pixcache_pixmap *> pixmaps(icons.size());
+	std::vector<int> results(icons.size());
+
+	put_all(socket, icons);
+	for (const Icon &icon : icons) {
+		names.push_back(icon.name.c_str());
+	}
+	for (int r = 0; r < 2; r++) {
+		struct pixcache_client *client = connect_to(socket);
+
+		if (pixcache_client_flush(client) < 0) {
+			die("no manager");
+		}
+		usleep(20000);
+		// The first round warms libwayland and the allocator.
+		if (r == 1) {
+			CALLGRIND_START_INSTRUMENTATION;
+			CALLGRIND_ZERO_STATS;
+		}
+		first_hits(client, names, pixmaps, results);
+		// Under valgrind the manager's thread is slow to read.
+		usleep(200000);
+		if (r == 1) {
+			CALLGRIND_DUMP_STATS_AT("batch");
+			CALLGRIND_STOP_INSTRUMENTATION;
+		}
+		pixcache_client_destroy(client);
+	}
+	ch_server_stop(server);
 }
 
 // ---- a 16 MiB pixmap ----
@@ -855,6 +961,8 @@ main(int argc, char *argv[])
 		hit_callgrind(strtoul(argv[2], nullptr, 10));
 	} else if (strcmp(cmd, "batch") == 0 && argc > 3) {
 		batch(argv[2], icons_of(argc - 3, argv + 3));
+	} else if (strcmp(cmd, "batch-callgrind") == 0 && argc > 2) {
+		batch_callgrind(icons_of(argc - 2, argv + 2));
 	} else if (strcmp(cmd, "store") == 0 && argc == 3) {
 		store(argv[2]);
 	} else if (strcmp(cmd, "share") == 0 && argc > 4) {

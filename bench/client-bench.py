@@ -85,6 +85,14 @@ def hit_instructions(exe, n):
             callgrind.dumps([exe, "hit-callgrind", str(n)]).items()}
 
 
+def batch_instructions(exe):
+    """Instructions per first hit of a batch of 100: the client's, and
+    the manager's (on a thread of the bench)."""
+    client, manager = callgrind.dumps(
+        [exe, "batch-callgrind", *icons_48(100)], others=True)["batch"]
+    return {"client": client / 100, "manager": manager / 100}
+
+
 def debian_python():
     """The plots need Debian's python3-matplotlib: if this interpreter is
     another one (a pyenv, a venv) without it, run under Debian's."""
@@ -114,6 +122,7 @@ def main():
     if not args.quick:
         for n in sizes:
             r["callgrind"][n] = hit_instructions(exe, n)
+        r["batch_callgrind"] = batch_instructions(exe)
     for pinned in (True, False):
         label = "pinned" if pinned else "unpinned"
         print(f"client-bench: batch and store, {label}...", flush=True)
@@ -136,14 +145,6 @@ def main():
                              env=d.env)[0]
     finally:
         d.stop()
-    print("client-bench: the main job...", flush=True)
-    with tempfile.NamedTemporaryFile(suffix=".json") as f:
-        subprocess.run([sys.executable, "tools/main-job.py", "--build",
-                        args.build, "--json", f.name] +
-                       (["--clients", "2", "--sizes", "16"]
-                        if args.quick else []),
-                       check=True, stdout=subprocess.DEVNULL)
-        r["main"] = json.load(open(f.name))
     print(json.dumps(r))
     report(r)
     plot(r, args.plots)
@@ -163,14 +164,24 @@ def report(r):
               f"{h['ours_ns'] / h['qt_ns']:.2f} | {ins} |")
     print("\n| | batch of 100 first hits, µs (p99) | bare round trip, µs "
           "(p99) | decoding the 100 PNGs, µs | batch − round trip, "
-          "per pixmap | decode / batch |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+          "per pixmap | decode / batch | CPU per pixmap, client + "
+          "manager |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, b in r["batch"].items():
         print(f"| {label} | {b['batch_us']:.1f} ({b['batch_p99_us']:.1f}) | "
               f"{b['roundtrip_us']:.1f} ({b['roundtrip_p99_us']:.1f}) | "
               f"{b['decode_us']:.0f} | "
               f"{(b['batch_us'] - b['roundtrip_us']) / b['pixmaps']:.2f} µs |"
-              f" {b['decode_us'] / b['batch_us']:.0f}× |")
+              f" {b['decode_us'] / b['batch_us']:.0f}× | "
+              f"{b['client_cpu_us'] / b['pixmaps']:.2f} + "
+              f"{b['manager_cpu_us'] / b['pixmaps']:.2f} = "
+              f"{(b['client_cpu_us'] + b['manager_cpu_us']) / b['pixmaps']:.2f}"
+              f" µs |")
+    cg = r.get("batch_callgrind")
+    if cg:
+        print(f"\ninstructions per first hit (callgrind): client "
+              f"{cg['client']:.0f}, manager {cg['manager']:.0f}, summed "
+              f"{cg['client'] + cg['manager']:.0f}")
     print("\n| | put 16 MiB, ms (p99) | fresh memfd, ms (p99) | speed |")
     print("| --- | ---: | ---: | ---: |")
     for label, s in r["store"].items():
@@ -191,13 +202,6 @@ def report(r):
           f"{m['p99_us']:.0f} µs; pixcached fds {m['manager_fds_before']} → "
           f"{m['manager_fds_after']}, RSS {m['manager_rss_kib_before']} → "
           f"{m['manager_rss_kib_after']} KiB")
-    for label, runs in r["main"].items():
-        c, n = runs["cache"], runs["nocache"]
-        print(f"main job, {label}: CPU {c['cpu_s']:.2f} s vs "
-              f"{n['cpu_s']:.2f} s ({c['cpu_s'] / n['cpu_s']:.2f}x); PSS "
-              f"{(c['clients_kib'] + c['daemon_kib']) / 1024:.1f} MiB vs "
-              f"{n['clients_kib'] / 1024:.1f} MiB "
-              f"({(c['clients_kib'] + c['daemon_kib']) / n['clients_kib']:.2f}x)")
 
 
 def plot(r, outdir):

@@ -271,8 +271,6 @@ struct pixcache_client {
 	uint32_t next_group;
 	uint32_t *releases;
 	uint32_t nreleases, releases_cap;
-	struct pixcache_pixmap **by_lease;
-	uint32_t nby_lease;
 	uint32_t noutstanding;
 	uint32_t queued;		/* sent since the last commit */
 	uint32_t unflushed;		/* requests since the last flush */
@@ -455,7 +453,6 @@ void pxcl_lease_release(struct pixcache_client *client, uint32_t number);
 int pxcl_send_releases(struct pixcache_client *client);
 void pxcl_handle_found(struct pixcache_client *client,
 	const struct wl_array *records);
-void pxcl_lease_evicted(struct pixcache_client *client, uint32_t number);
 
 /* ---- request.c: lookups ---- */
 

@@ -8,7 +8,9 @@
  * outnumber the requests that can be outstanding, so a free one always
  * exists. A request that completes leaves its group; a record for it
  * after that (it was given up) finds nothing and is ignored, its lease
- * released when the request gave up.
+ * released when the request gave up. The manager tells a lease of a find
+ * nothing when its entry leaves: finds are only for realms whose
+ * generation table the library has, which tells.
  */
 
 #include <errno.h>
@@ -23,12 +25,6 @@
 #define FIND_BYTES 3584
 /* Lease numbers released in one release request. */
 #define RELEASE_MAX 1000
-/*
- * Lease numbers tracked for evicted: the manager's are dense (it reuses
- * released ones), so a number past this is a broken manager's, and is
- * not worth memory (the generation table still tells).
- */
-#define BY_LEASE_MAX (1u << 20)
 
 struct pxcl_find_group {
 	uint32_t first;
@@ -67,7 +63,6 @@ pxcl_finds_finish(struct pixcache_client *client)
 		free(client->groups[i]);
 	}
 	free(client->groups);
-	free(client->by_lease);
 	free(client->releases);
 }
 
@@ -151,9 +146,6 @@ pxcl_send_releases(struct pixcache_client *client)
 void
 pxcl_lease_release(struct pixcache_client *client, uint32_t number)
 {
-	if (number <= client->nby_lease) {
-		client->by_lease[number - 1] = NULL;
-	}
 	/* Bounded by the leases held: each is released once. */
 	if (client->nreleases == client->releases_cap) {
 		uint32_t cap = client->releases_cap ?
@@ -180,51 +172,6 @@ pxcl_finds_forget(struct pixcache_client *client)
 {
 	/* The session's batch is gone, and its leases with it. */
 	client->nreleases = 0;
-	if (client->by_lease != NULL) {
-		memset(client->by_lease, 0,
-			client->nby_lease * sizeof(*client->by_lease));
-	}
-}
-
-/* Remembers which pixmap holds lease number, for evicted. */
-static void
-note_lease(struct pixcache_client *client, uint32_t number,
-	struct pixcache_pixmap *pixmap)
-{
-	if (number > BY_LEASE_MAX) {
-		return;
-	}
-	if (number > client->nby_lease) {
-		uint32_t n = client->nby_lease ? client->nby_lease : 256;
-		struct pixcache_pixmap **by;
-
-		while (n < number) {
-			n *= 2;
-		}
-		by = realloc(client->by_lease, n * sizeof(*by));
-		if (by == NULL) {
-			/* Not told of its eviction: the table still is. */
-			return;
-		}
-		memset(by + client->nby_lease, 0,
-			(n - client->nby_lease) * sizeof(*by));
-		client->by_lease = by;
-		client->nby_lease = n;
-	}
-	client->by_lease[number - 1] = pixmap;
-}
-
-void
-pxcl_lease_evicted(struct pixcache_client *client, uint32_t number)
-{
-	struct pixcache_pixmap *pixmap = number - 1 < client->nby_lease ?
-		client->by_lease[number - 1] : NULL;
-
-	/* A stale number may name a newer lease: evicted only errs safe. */
-	if (pixmap != NULL) {
-		atomic_store_explicit(&pixmap->evicted, true,
-			memory_order_release);
-	}
 }
 
 /* ---- sending ---- */
@@ -331,7 +278,6 @@ record_found(struct pxcl_request *req, const uint32_t *rec)
 		return;
 	}
 	pixmap->lease_number = rec[REC_LEASE];
-	note_lease(client, rec[REC_LEASE], pixmap);
 	req->key = (struct pixcache_key){
 		.instance = client->instance,
 		.slot = rec[REC_SLOT],
@@ -372,8 +318,8 @@ record_answer(struct pxcl_request *req, const uint32_t *rec)
 		req->pending = true;
 		req->answered = true;
 		break;
-	case PIXCACHE_BATCH_V1_FOUND_STATUS_OWN_BUFFER:
-		/* Its fd comes only on an object: asked again as lookup. */
+	case PIXCACHE_BATCH_V1_FOUND_STATUS_LOOKUP:
+		/* Its answer needs an object: asked again as lookup. */
 		drop_leases(req, rec);
 		group_leave(req->client, req);
 		pxcl_lookup_again(req);

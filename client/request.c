@@ -544,19 +544,12 @@ batch_found(void *data, struct pixcache_batch_v1 *batch,
 	pthread_cond_broadcast(&client->cond);
 }
 
-static void
-batch_evicted(void *data, struct pixcache_batch_v1 *batch, uint32_t lease)
-{
-	pxcl_lease_evicted(data, lease);
-}
-
 /* The batch's user data is the client, which outlives it: a listener. */
 const struct pixcache_batch_v1_listener pxcl_batch_listener = {
 	.entry = batch_entry,
 	.stats = batch_stats,
 	.done = batch_done,
 	.found = batch_found,
-	.evicted = batch_evicted,
 	.listed = batch_listed,
 };
 
@@ -714,6 +707,26 @@ pixcache_client_find_local(struct pixcache_client *client,
 
 /* ---- blocking lookups ---- */
 
+/*
+ * Sends lookups for reqs: in finds, whose leases are told nothing of
+ * evictions, when the realm's generation table tells; else with a pixmap
+ * object each, which is told.
+ */
+static int
+send_lookups(struct pixcache_client *client, struct pxcl_realm *realm,
+	struct pxcl_request **reqs, unsigned n)
+{
+	if (realm->table != NULL) {
+		return pxcl_send_finds(client, realm, reqs, n);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		pxcl_request_sent(client, reqs[i], (struct wl_proxy *)
+			pixcache_batch_v1_lookup(client->batch, realm->proxy,
+				reqs[i]->name), PXCL_PROXY_PIXMAP);
+	}
+	return 0;
+}
+
 /* Sends lookups for the unanswered names among count, waits for them. */
 static int
 find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
@@ -742,7 +755,7 @@ find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
 	}
 	/* A break is noted: nothing goes, the requests fail with the rest. */
 	if (ret == 0 && (ret = pxcl_lost(client)) == 0) {
-		ret = pxcl_send_finds(client, realm, asked, nasked);
+		ret = send_lookups(client, realm, asked, nasked);
 	}
 	if (ret == 0) {
 		ret = pxcl_commit(client);

@@ -74,6 +74,7 @@ lookup_name(struct pxc_lease *lease, struct pxc_client_realm *cr,
 	ret = pxc_cache_find(client->manager->cache, cr->realm->core, name,
 		len, PXC_FIND_HOLD, &hit);
 	lease->may_fill = cr->access & PIXCACHE_ACCESS_WRITE;
+	lease->table = cr->access & PIXCACHE_ACCESS_TABLE;
 	if (ret == 0) {
 		pxc_lease_answer(lease, hit.hold, &hit, false);
 	} else if ((fill = pxc_fill_find(cr->realm, name)) != NULL &&
@@ -126,22 +127,93 @@ count_names(const struct wl_array *names)
 }
 
 void
-pxc_batch_record(struct pxc_batch *batch,
-	const uint32_t record[PXC_RECORD_WORDS])
+pxc_batch_flush(struct pxc_batch *batch)
 {
 	struct wl_array array = {
-		.size = PXC_RECORD_WORDS * sizeof(uint32_t),
-		.alloc = PXC_RECORD_WORDS * sizeof(uint32_t),
-		.data = (void *)record,
+		.size = batch->nout * PXC_RECORD_WORDS * sizeof(uint32_t),
+		.alloc = batch->nout * PXC_RECORD_WORDS * sizeof(uint32_t),
+		.data = batch->out,
 	};
 
-	if (batch->gathering) {
-		memcpy(batch->out + batch->nout * PXC_RECORD_WORDS, record,
-			PXC_RECORD_WORDS * sizeof(uint32_t));
-		batch->nout++;
+	if (batch->nout == 0) {
 		return;
 	}
 	pixcache_batch_v1_send_found(batch->resource, &array);
+	batch->nout = 0;
+	wl_list_remove(&batch->deferred_link);
+	wl_list_init(&batch->deferred_link);
+	free(batch->out);
+	batch->out = NULL;
+}
+
+void
+pxc_batches_flush(struct pixcache_manager *manager)
+{
+	struct pxc_batch *batch, *tmp;
+
+	wl_list_for_each_safe(batch, tmp, &manager->deferred, deferred_link) {
+		pxc_batch_flush(batch);
+	}
+}
+
+static void
+flush_when_idle(void *data)
+{
+	struct pixcache_manager *manager = data;
+
+	/* Idle sources run once: this one is gone after it returns. */
+	manager->flush_idle = NULL;
+	pxc_batches_flush(manager);
+}
+
+/* Later answers of many leases, to many clients: an event each would
+ * wake each client once a lease. They go together, once idle. */
+static void
+defer(struct pxc_batch *batch)
+{
+	struct pixcache_manager *manager = batch->client->manager;
+
+	if (wl_list_empty(&batch->deferred_link)) {
+		wl_list_insert(manager->deferred.prev, &batch->deferred_link);
+	}
+	if (manager->flush_idle == NULL &&
+			!pxc_fault(&manager->faults, "resource")) {
+		manager->flush_idle = wl_event_loop_add_idle(manager->loop,
+			flush_when_idle, manager);
+	}
+	if (manager->flush_idle == NULL) {
+		/* Nothing to send them later: now. */
+		pxc_batch_flush(batch);
+	}
+}
+
+void
+pxc_batch_record(struct pxc_batch *batch,
+	const uint32_t record[PXC_RECORD_WORDS])
+{
+	if (batch->out == NULL && !pxc_fault(&batch->client->manager->faults,
+			"alloc")) {
+		batch->out = malloc(PXC_FIND_MAX * PXC_RECORD_WORDS *
+			sizeof(uint32_t));
+	}
+	if (batch->out == NULL) {
+		struct wl_array one = {
+			.size = PXC_RECORD_WORDS * sizeof(uint32_t),
+			.alloc = PXC_RECORD_WORDS * sizeof(uint32_t),
+			.data = (void *)record,
+		};
+
+		pixcache_batch_v1_send_found(batch->resource, &one);
+		return;
+	}
+	memcpy(batch->out + batch->nout * PXC_RECORD_WORDS, record,
+		PXC_RECORD_WORDS * sizeof(uint32_t));
+	/* A full buffer is a message's worth (libwayland's 4 KiB). */
+	if (++batch->nout == PXC_FIND_MAX) {
+		pxc_batch_flush(batch);
+	} else {
+		defer(batch);
+	}
 }
 
 /* One name of a find: a lease answered, kept only if it was numbered. */
@@ -167,6 +239,8 @@ find_one(struct pxc_batch *batch, struct pxc_client_realm *cr,
 	if (lease->number == 0) {
 		/* Answered for good (missing, failed): nothing to keep. */
 		pxc_lease_inert(lease);
+	} else if (lease->hold != NULL) {
+		pxc_lease_compact(lease);
 	}
 }
 
@@ -178,10 +252,8 @@ batch_handle_find(struct wl_client *wl_client, struct wl_resource *resource,
 	struct pxc_batch *batch = batch_from_resource(resource);
 	struct pxc_client_realm *cr =
 		pxc_client_realm_from_resource(realm_resource);
-	uint32_t records[PXC_FIND_MAX * PXC_RECORD_WORDS];
 	uint32_t count = count_names(names);
 	const char *name = names->data;
-	struct wl_array array;
 
 	(void)wl_client;
 	if (batch != NULL && count == 0) {
@@ -195,22 +267,15 @@ batch_handle_find(struct wl_client *wl_client, struct wl_resource *resource,
 	if (batch == NULL) {
 		return;
 	}
-	batch->out = records;
-	batch->nout = 0;
-	batch->gathering = true;
+	/* Its records in one event: room for every name's. */
+	pxc_batch_flush(batch);
 	for (uint32_t i = 0; i < count; i++) {
 		size_t len = strlen(name);
 
 		find_one(batch, cr, first + i, name, len);
 		name += len + 1;
 	}
-	batch->gathering = false;
-	array = (struct wl_array){
-		.size = batch->nout * PXC_RECORD_WORDS * sizeof(uint32_t),
-		.alloc = sizeof(records),
-		.data = records,
-	};
-	pixcache_batch_v1_send_found(resource, &array);
+	pxc_batch_flush(batch);
 }
 
 static void
@@ -232,15 +297,12 @@ batch_handle_release(struct wl_client *wl_client, struct wl_resource *resource,
 		return;
 	}
 	wl_array_for_each(number, leases) {
-		struct pxc_lease *lease = pxc_batch_lease(batch, *number);
-
-		if (lease == NULL) {
+		if (!pxc_batch_release(batch, *number)) {
 			wl_resource_post_error(resource,
 				PIXCACHE_BATCH_V1_ERROR_BAD_LEASE,
 				"release: lease %u is not held", *number);
 			break;
 		}
-		pxc_lease_inert(lease);
 	}
 	/* The leases may have been a pool's last. */
 	pxc_manager_settle(batch->client->manager);
@@ -521,10 +583,15 @@ static void
 batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t serial)
 {
-	struct pxc_client *client = client_from_batch(resource);
-	uint64_t token = client != NULL ? pxc_client_done_token(client) : 0;
+	struct pxc_batch *batch = batch_from_resource(resource);
+	uint64_t token = batch != NULL ?
+		pxc_client_done_token(batch->client) : 0;
 
 	(void)wl_client;
+	/* done follows every answer sent before it. */
+	if (batch != NULL) {
+		pxc_batch_flush(batch);
+	}
 	pixcache_batch_v1_send_done(resource, serial, (uint32_t)(token >> 32),
 		(uint32_t)token);
 }
@@ -557,12 +624,13 @@ pxc_batch_inert(struct pxc_batch *batch)
 {
 	wl_resource_set_user_data(batch->resource, NULL);
 	for (uint32_t i = 0; i < batch->top; i++) {
-		if (batch->leases[i] != NULL) {
-			pxc_lease_inert(batch->leases[i]);
-		}
+		(void)pxc_batch_release(batch, i + 1);
 	}
 	wl_list_remove(&batch->link);
-	free(batch->leases);
+	/* Records for leases now gone: nobody to tell. */
+	wl_list_remove(&batch->deferred_link);
+	free(batch->out);
+	free(batch->slots);
 	free(batch->free);
 	free(batch);
 }
@@ -607,6 +675,7 @@ pxc_batch_resource_create(struct wl_client *wl_client,
 	if (batch != NULL) {
 		batch->resource = resource;
 		batch->client = client;
+		wl_list_init(&batch->deferred_link);
 		wl_list_insert(&client->batches, &batch->link);
 	}
 }

@@ -387,6 +387,9 @@ answer_waiters(struct pxc_fill *fill, const struct pxc_key *key)
 		} else if (pxc_cache_find_key(manager->cache, key,
 				PXC_FIND_HOLD, &hit) == 0) {
 			pxc_lease_answer(lease, hit.hold, &hit, false);
+			if (lease->batch != NULL && lease->hold != NULL) {
+				pxc_lease_compact(lease);
+			}
 		} else {
 			/* Evicted already, by a later insert. */
 			pxc_lease_missing(lease);

@@ -139,7 +139,7 @@ pxc_batch_reserve(struct pxc_batch *batch)
 {
 	struct pxc_client *client = batch->client;
 	uint32_t cap = batch->cap ? batch->cap * 2 : 64;
-	struct pxc_lease **leases;
+	uintptr_t *slots;
 	uint32_t *free_numbers;
 
 	/* Holding, claiming or waiting: a connection's leases of finds. */
@@ -153,11 +153,11 @@ pxc_batch_reserve(struct pxc_batch *batch)
 			pxc_fault(&client->manager->faults, "alloc")) {
 		return -ENOMEM;
 	}
-	leases = realloc(batch->leases, cap * sizeof(*leases));
-	if (leases == NULL) {
+	slots = realloc(batch->slots, cap * sizeof(*slots));
+	if (slots == NULL) {
 		return -ENOMEM;
 	}
-	batch->leases = leases;
+	batch->slots = slots;
 	free_numbers = realloc(batch->free, cap * sizeof(*free_numbers));
 	if (free_numbers == NULL) {
 		return -ENOMEM;
@@ -177,34 +177,62 @@ lease_number(struct pxc_lease *lease)
 		assert(batch->nfree > 0 || batch->top < batch->cap);
 		lease->number = batch->nfree > 0 ?
 			batch->free[--batch->nfree] : ++batch->top;
-		batch->leases[lease->number - 1] = lease;
+		batch->slots[lease->number - 1] = (uintptr_t)lease;
 		lease->client->conn->found_leases++;
 	}
 	return lease->number;
 }
 
-struct pxc_lease *
-pxc_batch_lease(struct pxc_batch *batch, uint32_t number)
+/* The number is free again: only ever when its client released it. */
+static void
+slot_free(struct pxc_batch *batch, uint32_t number)
 {
-	if (number == 0 || number > batch->top) {
-		return NULL;
-	}
-	return batch->leases[number - 1];
+	batch->slots[number - 1] = 0;
+	batch->free[batch->nfree++] = number;
+	batch->client->conn->found_leases--;
 }
 
-/* Its number is free again: only ever when its client released it. */
 static void
 lease_unnumber(struct pxc_lease *lease)
 {
-	struct pxc_batch *batch = lease->batch;
-
-	if (batch == NULL || lease->number == 0) {
+	if (lease->batch == NULL || lease->number == 0) {
 		return;
 	}
-	batch->leases[lease->number - 1] = NULL;
-	batch->free[batch->nfree++] = lease->number;
-	lease->client->conn->found_leases--;
+	slot_free(lease->batch, lease->number);
 	lease->number = 0;
+}
+
+void
+pxc_lease_compact(struct pxc_lease *lease)
+{
+	struct pxc_batch *batch = lease->batch;
+
+	assert(batch != NULL && lease->number != 0 && lease->hold != NULL &&
+		!lease->copy && lease->claim == NULL && lease->waiting == NULL);
+	batch->slots[lease->number - 1] = (uintptr_t)lease->hold | 1;
+	wl_list_remove(&lease->pixmap_link);
+	wl_list_remove(&lease->client_link);
+	free(lease);
+}
+
+bool
+pxc_batch_release(struct pxc_batch *batch, uint32_t number)
+{
+	uintptr_t slot;
+
+	if (number == 0 || number > batch->top ||
+			(slot = batch->slots[number - 1]) == 0) {
+		return false;
+	}
+	if (slot & 1) {
+		pxc_cache_release(batch->client->manager->cache,
+			(struct pxc_entry *)(slot & ~(uintptr_t)1));
+		batch->client->conn->holding--;
+		slot_free(batch, number);
+	} else {
+		pxc_lease_inert((struct pxc_lease *)slot);
+	}
+	return true;
 }
 
 struct pxc_lease *
@@ -433,10 +461,12 @@ pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 	uint32_t failure = 0;
 	int fd = -1;
 
-	if (lease->resource == NULL && (own_buffer || pixmap->pool == NULL)) {
-		/* An fd cannot ride in a record: the client asks by lookup. */
+	if (lease->resource == NULL && (own_buffer || pixmap->pool == NULL ||
+			!lease->table)) {
+		/* An fd cannot ride in a record, and a lease of a find is
+		 * told of no eviction: the client asks by lookup. */
 		pxc_cache_release(client->manager->cache, hold);
-		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_OWN_BUFFER,
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_LOOKUP,
 			lease->number);
 		return;
 	}
@@ -482,12 +512,9 @@ pxc_leases_evicted(struct pxc_pixmap *pixmap)
 {
 	struct pxc_lease *lease;
 
+	/* Only pixmap objects: leases of finds are compact, and their
+	 * clients have the realm's table. */
 	wl_list_for_each(lease, &pixmap->leases, pixmap_link) {
-		if (lease->resource != NULL) {
-			pixcache_pixmap_v1_send_evicted(lease->resource);
-		} else {
-			pixcache_batch_v1_send_evicted(lease->batch->resource,
-				lease->number);
-		}
+		pixcache_pixmap_v1_send_evicted(lease->resource);
 	}
 }

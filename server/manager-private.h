@@ -59,6 +59,8 @@ struct pixcache_manager {
 	struct wl_list clients;		/* struct pxc_client: sessions */
 	uint64_t next_owner;
 	struct pxc_fills *fills;	/* names claimed or uploading */
+	struct wl_list deferred;	/* struct pxc_batch with records */
+	struct wl_event_source *flush_idle; /* sends them; once queued */
 
 	/* Pixmaps whose entry left the index, for the loop to tell leases. */
 	pthread_mutex_t notify_lock;
@@ -176,21 +178,30 @@ struct pxc_staging {
 
 /*
  * User data of a pixcache_batch_v1: and the leases its finds made, by
- * number (number - 1 indexes leases; NULL: free).
+ * number (number - 1 indexes slots). A slot is 0 (free), a struct
+ * pxc_lease * (claiming, waiting, or its wait ended), or, for a lease
+ * that holds a pixmap, the core's hold with its low bit set: 8 bytes a
+ * lease, for the thousands an application holds. Such a lease needs no
+ * more: its client learns of evictions from the realm's generation table
+ * (finds are served from pools only to clients that receive it).
  */
 struct pxc_batch {
 	struct wl_resource *resource;
 	struct pxc_client *client;
 	struct wl_list link;		/* client->batches */
-	struct pxc_lease **leases;
+	uintptr_t *slots;
 	uint32_t *free;			/* free numbers, a stack */
 	uint32_t nfree;
 	uint32_t top;			/* numbers ever given */
 	uint32_t cap;
-	/* A find's records, sent as one found event at its end. */
-	uint32_t *out;
+	/*
+	 * Records not sent yet: a find's, sent at its end; later answers
+	 * (a fill stored, a claim passed on), sent together when the loop
+	 * is idle, before the next done or evicted, or when full.
+	 */
+	uint32_t *out;			/* PXC_FIND_MAX records; NULL: none */
 	uint32_t nout;
-	bool gathering;
+	struct wl_list deferred_link;	/* manager->deferred, while nout */
 };
 
 /* Words of a record of pixcache_batch_v1.found. */
@@ -234,6 +245,7 @@ struct pxc_lease {
 	struct wl_list pixmap_link;	/* pixmap->leases, while holding */
 	bool copy;			/* holds the pixmap's shared copy */
 	bool may_fill;			/* its client may upload the name */
+	bool table;			/* its client receives the table */
 	struct pxc_fill *claim;		/* holds this fill's claim */
 	struct pxc_fill *waiting;	/* pending on this fill */
 	struct wl_list wait_link;	/* fill->waiters */
@@ -363,9 +375,13 @@ void pxc_batch_resource_create(struct wl_client *wl_client,
 	struct pxc_client *client, uint32_t version, uint32_t id);
 /* Releases the batch's leases and leaves its object inert. */
 void pxc_batch_inert(struct pxc_batch *batch);
-/* Sends a record of found, or gathers it while a find runs. */
+/* Queues a record of found, sent before the loop sleeps (see out). */
 void pxc_batch_record(struct pxc_batch *batch,
 	const uint32_t record[PXC_RECORD_WORDS]);
+/* Sends the records the batch queued, in one found event. */
+void pxc_batch_flush(struct pxc_batch *batch);
+/* Sends every batch's queued records. */
+void pxc_batches_flush(struct pixcache_manager *manager);
 
 /* ---- lease.c ---- */
 
@@ -382,8 +398,10 @@ struct pxc_lease *pxc_lease_create_found(struct pxc_batch *batch,
  * limit.
  */
 int pxc_batch_reserve(struct pxc_batch *batch);
-/* The lease numbered number of batch, or NULL. */
-struct pxc_lease *pxc_batch_lease(struct pxc_batch *batch, uint32_t number);
+/* Releases the lease numbered number of batch: false if none is. */
+bool pxc_batch_release(struct pxc_batch *batch, uint32_t number);
+/* A lease of a find that holds its pixmap keeps only its hold. */
+void pxc_lease_compact(struct pxc_lease *lease);
 /* Answers a lookup that found hold: key, then a buffer, or failed. */
 void pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
 	const struct pxc_hit *hit, bool own_buffer);

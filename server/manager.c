@@ -594,6 +594,9 @@ manager_free(struct pixcache_manager *manager)
 	if (manager->timers != NULL) {
 		wl_event_source_remove(manager->timers);
 	}
+	if (manager->flush_idle != NULL) {
+		wl_event_source_remove(manager->flush_idle);
+	}
 	if (manager->notify_fd >= 0) {
 		close(manager->notify_fd);
 	}
@@ -658,6 +661,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	pthread_mutex_init(&manager->notify_lock, NULL);
 	wl_list_init(&manager->realms);
 	wl_list_init(&manager->connections);
+	wl_list_init(&manager->deferred);
 	wl_list_init(&manager->clients);
 	wl_signal_init(&manager->events.destroy);
 	wl_signal_init(&manager->events.refused);

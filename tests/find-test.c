@@ -202,9 +202,10 @@ TEST(destroying_the_batch_releases_its_leases)
 	teardown();
 }
 
-TEST(a_held_lease_is_told_of_its_eviction)
+TEST(an_eviction_shows_in_the_table_of_a_found_lease)
 {
 	const char *names[] = { "one" };
+	const volatile uint32_t *table;
 	struct pixcache_batch_v1 *batch;
 	struct th_upload *up;
 	const uint32_t *r;
@@ -216,11 +217,58 @@ TEST(a_held_lease_is_told_of_its_eviction)
 	th_commit(a, batch);
 	r = th_record(batch, 1);
 	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND);
+	table = mmap(NULL, ra->capacity * sizeof(*table), PROT_READ,
+		MAP_PRIVATE, ra->table_fd, 0);
+	assert(table != MAP_FAILED);
+	assert(table[r[SLOT] % ra->capacity] == r[GENERATION]);
 	assert(th_remove(b, rb, "one") == 1);
 	th_server_dispatch(server);
 	th_roundtrip(a);
-	assert(th_batch_state(batch)->nevicted == 1 &&
-		th_batch_state(batch)->evicted[0] == r[LEASE]);
+	/* The lease holds the bytes; the table says the key is stale. */
+	assert(table[r[SLOT] % ra->capacity] != r[GENERATION]);
+	munmap((void *)table, ra->capacity * sizeof(*table));
+	assert(stats_now().leases == 1);
+	th_release(batch, r[LEASE]);
+	th_commit(a, batch);
+	assert(stats_now().leases == 0);
+	th_batch_destroy(batch);
+	th_upload_destroy(up);
+	teardown();
+}
+
+static uint32_t
+no_table(void *data, struct wl_client *client, const char *realm)
+{
+	(void)data;
+	(void)client;
+	(void)realm;
+	return PIXCACHE_ACCESS_READ | PIXCACHE_ACCESS_WRITE;
+}
+
+TEST(without_the_table_a_find_says_lookup)
+{
+	static const struct pixcache_policy policy = {
+		.realm_access = no_table,
+	};
+	const char *names[] = { "one" };
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *up;
+	const uint32_t *r;
+
+	server = th_server_create(NULL, &policy);
+	a = th_client_connect(server);
+	b = th_client_connect(server);
+	ra = th_realm_get(a, "default");
+	rb = th_realm_get(b, "default");
+	up = th_put(b, rb, "one", 8, 8, 1);
+	batch = th_batch(a);
+	th_find(batch, ra, 1, names, 1);
+	th_commit(a, batch);
+	r = th_record(batch, 1);
+	/* Its client would never learn of the eviction: an object tells. */
+	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_LOOKUP &&
+		r[LEASE] == 0);
+	assert(stats_now().leases == 0);
 	th_batch_destroy(batch);
 	th_upload_destroy(up);
 	teardown();
@@ -310,7 +358,7 @@ TEST(more_than_64_names_in_a_find_is_a_protocol_error)
 	teardown();
 }
 
-TEST(a_large_pixmap_is_found_as_own_buffer)
+TEST(a_large_pixmap_is_found_as_lookup)
 {
 	const char *names[] = { "big" };
 	struct pixcache_batch_v1 *batch;
@@ -324,7 +372,7 @@ TEST(a_large_pixmap_is_found_as_own_buffer)
 	th_find(batch, ra, 1, names, 1);
 	th_commit(a, batch);
 	r = th_record(batch, 1);
-	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_OWN_BUFFER &&
+	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_LOOKUP &&
 		r[LEASE] == 0);
 	assert(stats_now().leases == 0);
 	th_batch_destroy(batch);

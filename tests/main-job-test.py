@@ -16,7 +16,8 @@ import tempfile
 
 with tempfile.NamedTemporaryFile(suffix=".json") as f:
     p = subprocess.run([sys.executable, sys.argv[1], "--build", sys.argv[2],
-                        "--clients", "2", "--sizes", "16", "--json",
+                        "--clients", "2", "--sizes", "16", "--rounds", "1",
+                        "--json",
                         f.name], capture_output=True, text=True,
                        timeout=600)
     try:

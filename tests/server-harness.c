@@ -516,23 +516,12 @@ batch_found(void *data, struct pixcache_batch_v1 *batch,
 	}
 }
 
-static void
-batch_evicted(void *data, struct pixcache_batch_v1 *batch, uint32_t lease)
-{
-	struct th_batch_state *state = data;
-
-	(void)batch;
-	assert(state->nevicted < TH_RECORDS);
-	state->evicted[state->nevicted++] = lease;
-}
-
 static const struct pixcache_batch_v1_listener batch_listener = {
 	.entry = batch_entry,
 	.stats = batch_stats,
 	.done = batch_done,
 	.listed = batch_listed,
 	.found = batch_found,
-	.evicted = batch_evicted,
 };
 
 void

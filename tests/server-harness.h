@@ -139,12 +139,10 @@ struct th_batch_state {
 	uint32_t stats[15];
 	int listed;			/* listed events */
 	uint32_t next;			/* the last one's */
-	/* Records of found, in order of arrival, and evicted leases. */
+	/* Records of found, in order of arrival. */
 	uint32_t records[TH_RECORDS][13];
 	int nrecords;
 	int found_events;
-	uint32_t evicted[TH_RECORDS];
-	int nevicted;
 };
 
 struct pixcache_batch_v1 *th_batch(struct th_client *client);

@@ -23,10 +23,14 @@ against one copy (what one client without the cache grows by), decodes
 per name desktop-wide, and the time until a client holds its icons.
 Stops everything it started.
 
+Each kind runs --rounds times in each mode, the kinds taking turns, and
+the figures are the medians over the rounds (on a shared 2-CPU machine a
+single run of eight clients varies by a quarter).
+
 usage: main-job.py [--build DIR] [--clients N] [--sizes 16,24,32,48]
                    [--batch N] [--order same|shuffled] [--warm] [--pin]
-                   [--no-kde] [--json FILE]
-  --order X  only the cold mode X (with --warm: the warm mode's order)
+                   [--rounds N] [--no-kde] [--json FILE] [--plot PNG]
+  --order X  only the cold mode X
   --warm     only the warm mode
   --pin      every process on CPU 0
 """
@@ -244,8 +248,12 @@ class Mode:
         failed = []
         if self.mode == "warm":
             # The filler: not counted, but what it leaves is.
+            fill0 = cpu_ns(pid) if pid else 0
             filler = self.start(self.args.clients, 1)
             result["filler"] = self.reports(filler)[0]
+            result["filler_cpu_s"] = (result["filler"]["icon_cpu_ns"] +
+                                      (cpu_ns(pid) if pid else 0) -
+                                      fill0) / 1e9
             failed += self.finish(filler)
         cpu0 = cpu_ns(pid) if pid else 0
         procs = self.start(0, self.args.clients)
@@ -284,6 +292,20 @@ def median(reports, key):
     return statistics.median(r[key] for r in reports)
 
 
+def median_run(runs):
+    """The round whose icon CPU is the median, with the medians of the
+    other figures over every round."""
+    runs = sorted(runs, key=lambda r: r["icon_cpu_s"])
+    mid = dict(runs[len(runs) // 2])
+    for key in ("icon_kib", "manager_kib", "manager_anon_kib",
+                "manager_cpu_s", "filler_cpu_s"):
+        if key in mid:
+            mid[key] = statistics.median(r[key] for r in runs)
+    mid["rounds"] = [{k: r[k] for k in ("icon_cpu_s", "icon_kib",
+                                        "decodes")} for r in runs]
+    return mid
+
+
 def total(reports, key):
     return sum(r[key] for r in reports)
 
@@ -292,7 +314,7 @@ def describe(results, args, icons, per_theme):
     n = args.clients
     print()
     print(f"pixcache main job: {n} clients started together, each needing "
-          f"{len(icons)} icons")
+          f"{len(icons)} icons; medians of {args.rounds} rounds")
     print("  (" + ", ".join(f"{t} {c} names" for t, c in per_theme.items())
           + f", at sizes {args.sizes}; lookups in batches of "
           f"{args.batch}" + ("; every process on CPU 0" if args.pin else "")
@@ -333,10 +355,13 @@ def describe(results, args, icons, per_theme):
                   f"{median(p['reports'], 'local_hit_ns'):.0f} ns; "
                   f"{median(p['reports'], 'fds'):.0f} fds and "
                   f"{median(p['reports'], 'mappings'):.0f} mappings a client")
-            if "filler" in p:
-                f = p["filler"]
-                print(f"    the filler alone: {f['icon_cpu_ns'] / 1e9:.2f} s"
-                      f" of its CPU, {f['decodes']} decodes")
+            if "filler" in p and "filler" in base:
+                alone = base["filler_cpu_s"]
+                print(f"    one client filling the empty cache: "
+                      f"{p['filler_cpu_s']:.3f} s of CPU, pixcached "
+                      f"included, against {alone:.3f} s for one client "
+                      f"decoding alone ({p['filler_cpu_s'] / alone:.2f}x), "
+                      f"{p['filler']['decodes']} decodes")
             last = [l for l in p["log"].splitlines() if "served" in l]
             if last:
                 print("    pixcached: " + re.sub(
@@ -382,7 +407,21 @@ def plot(results, path):
     plt.close(fig)
 
 
+def debian_python():
+    """The plot needs Debian's python3-matplotlib: if this interpreter is
+    another one (a pyenv, a venv) without it, run under Debian's."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        system = "/usr/bin/python3"
+        if os.path.exists(system) and \
+                os.path.realpath(sys.executable) != os.path.realpath(system):
+            os.execv(system, [system] + sys.argv)
+
+
 def main():
+    if "--plot" in sys.argv:
+        debian_python()
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default="build")
     parser.add_argument("--clients", type=int, default=8)
@@ -392,6 +431,7 @@ def main():
     parser.add_argument("--warm", action="store_true")
     parser.add_argument("--pin", action="store_true")
     parser.add_argument("--no-kde", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", help="also write the results there")
     parser.add_argument("--plot", help="and a plot of them, as PNG")
     args = parser.parse_args()
@@ -424,12 +464,15 @@ def main():
     results = {}
     try:
         for mode in modes:
-            results[mode] = {}
-            for kind in kinds:
-                print(f"main-job: {args.clients} clients, {kind}, "
-                      f"mode {mode}...", flush=True)
-                results[mode][kind] = Mode(args, listing, kind, mode,
-                                           runtime).run()
+            runs = {kind: [] for kind in kinds}
+            for n in range(args.rounds):
+                for kind in kinds:
+                    print(f"main-job: {args.clients} clients, {kind}, "
+                          f"mode {mode}, round {n + 1} of {args.rounds}...",
+                          flush=True)
+                    runs[kind].append(Mode(args, listing, kind, mode,
+                                           runtime).run())
+            results[mode] = {kind: median_run(r) for kind, r in runs.items()}
         describe(results, args, icons, per_theme)
         if args.plot:
             plot(results, args.plot)
