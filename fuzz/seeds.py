@@ -24,8 +24,18 @@ ARGB8888 = 0x34325241  # DRM_FORMAT_ARGB8888, 'AR24'
 # Opcodes in the order of protocol/pixcache-v1.xml.
 MANAGER = {"destroy": 0, "get_realm": 1, "create_batch": 2, "ack": 3}
 BATCH = {"destroy": 0, "lookup": 1, "lookup_key": 2, "upload": 3,
-         "used": 4, "list": 5, "get_stats": 6, "remove": 7, "commit": 8}
+         "find": 4, "release": 5, "used": 6, "list": 7, "get_stats": 8,
+         "remove": 9, "commit": 10, "stage": 11}
 UPLOAD = {"destroy": 0, "commit": 1}
+STAGING = {"destroy": 0, "upload": 1}
+# Events of a batch: entry, stats, done, listed, found.
+FOUND = 4
+
+
+def names(*texts):
+    """find's array: names each followed by NUL."""
+    data = b"".join(t.encode() + b"\0" for t in texts)
+    return u(len(data)) + data + b"\0" * (-len(data) % 4)
 
 
 def u(v):
@@ -74,6 +84,25 @@ def seeds():
         msg(3, MANAGER["ack"], u(0), u(1))
     yield "sessions", realm + batch + msg(3, MANAGER["destroy"]) + \
         msg(5, BATCH["commit"], u(1))
+    # Two clients' worth in one: a claim, a find of it (claimed again),
+    # an upload taking the claim over, the releases.
+    yield "find", realm + batch + \
+        msg(5, BATCH["find"], u(4), u(64), names("icon/a/16@1",
+                                               "icon/b/16@1")) + \
+        msg(5, BATCH["commit"], u(1)) + SEP + \
+        msg(5, BATCH["upload"], u(6), u(4), s("icon/a/16@1"), u(16), u(16),
+            u(ARGB8888), u(0)) + msg(5, BATCH["commit"], u(2)) + SEP + \
+        msg(6, UPLOAD["commit"]) + \
+        msg(5, BATCH["find"], u(4), u(128), names("icon/a/16@1")) + \
+        msg(5, BATCH["release"], a([1, 2])) + msg(5, BATCH["commit"], u(3))
+    # A staged upload from the first fd (1 KiB, sealed): two 8x8 pixmaps.
+    yield "stage", realm + batch + \
+        msg(5, BATCH["stage"], u(6), u(1024)) + \
+        msg(6, STAGING["upload"], u(7), u(4), s("s/0"), u(8), u(8),
+            u(ARGB8888), u(0), u(0)) + \
+        msg(6, STAGING["upload"], u(8), u(4), s("s/1"), u(8), u(8),
+            u(ARGB8888), u(0), u(512)) + \
+        msg(6, STAGING["destroy"]) + msg(5, BATCH["commit"], u(1))
 
 
 def key(slot):
@@ -88,14 +117,22 @@ def client_seeds():
         msg(8, 3) + msg(9, 5, u(7)) + msg(5, 2, u(1), u(0), u(7))
     yield "answers", b"\x01" + answers
     # the same, then a pool (fd 1: 4 KiB) and a pixmap in it for find_key
-    pool = msg(4, 4, u(0xff000000), u(4096))
+    pool = msg(4, 4, u(0xff000000), u(4096), u(1))
     yield "pool", b"\x02" + answers + SEP + pool + \
         msg(10, 0, key(2)) + \
         msg(10, 1, u(0xff000000), u(64), u(4), u(4), u(16), u(ARGB8888)) + \
         msg(5, 2, u(2), u(0), u(8))
-    # evictions and a table: the realm's generation table (fd 0)
-    yield "table", b"\x01" + msg(6, 0, u(7)) + msg(6, 2, u(256)) + \
-        msg(7, 0, key(1)) + msg(7, 6) + msg(5, 2, u(1), u(0), u(0))
+    # with the realm's table (fd 0) the library finds: its names are
+    # numbered from 64; a pool (fd 1) and records: found, claimed,
+    # pending, then the pending one found
+    record = [64, 0, 1, 1, 1, 0, 1, 1, 0, 4, 4, 16, ARGB8888]
+    yield "find", b"\x02" + msg(6, 0, u(7)) + msg(6, 2, u(256)) + \
+        msg(4, 4, u(0xff000000), u(4096), u(1)) + \
+        msg(5, FOUND, a(record + [65, 1, 2] + [0] * 10 +
+                        [66, 3, 3] + [0] * 10)) + \
+        msg(5, 2, u(1), u(0), u(7)) + SEP + \
+        msg(5, FOUND, a([66, 0, 3, 2, 1, 0, 2, 1, 64, 4, 4, 16,
+                         ARGB8888])) + msg(5, 2, u(2), u(0), u(8))
     yield "hangup", b"\x00"
 
 
@@ -108,7 +145,8 @@ def write(out, corpus):
 
 def main():
     write(os.path.join(sys.argv[1], "server"),
-          ((name, b"\0" + data) for name, data in seeds()))
+          ((name, (b"\1" if name == "stage" else b"\0") + data)
+           for name, data in seeds()))
     write(os.path.join(sys.argv[1], "client"), client_seeds())
 
 

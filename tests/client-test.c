@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <drm_fourcc.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,8 +400,10 @@ TEST(find_many_past_the_limits)
 	ch_server_stop(server);
 }
 
+/* calls is written by whichever thread calls back (the library's, with
+ * its thread started) and read by the test's: published last. */
 struct answer {
-	int calls;
+	atomic_int calls;
 	int result;
 	struct pixcache_pixmap *pixmap;
 };
@@ -410,15 +413,15 @@ on_answer(void *data, int result, struct pixcache_pixmap *pixmap)
 {
 	struct answer *answer = data;
 
-	answer->calls++;
 	answer->result = result;
 	answer->pixmap = pixmap;
+	atomic_fetch_add(&answer->calls, 1);
 }
 
 static void
-dispatch_until(struct pixcache_client *client, const int *calls)
+dispatch_until(struct pixcache_client *client, atomic_int *calls)
 {
-	for (int i = 0; i < 500 && *calls == 0; i++) {
+	for (int i = 0; i < 500 && atomic_load(calls) == 0; i++) {
 		struct pixcache_pixmap *unused = NULL;
 
 		/* A blocking call reads for the library's queue too. */
@@ -462,7 +465,7 @@ TEST(async_lookup_calls_back_once)
 }
 
 struct stored {
-	int calls;
+	atomic_int calls;
 	int result;
 	struct pixcache_key key;
 };
@@ -472,12 +475,12 @@ on_stored(void *data, int result, const struct pixcache_key *key)
 {
 	struct stored *stored = data;
 
-	stored->calls++;
 	stored->result = result;
 	assert((result == 0) == (key != NULL));
 	if (key != NULL) {
 		stored->key = *key;
 	}
+	atomic_fetch_add(&stored->calls, 1);
 }
 
 TEST(async_upload_is_filled_and_called_back)
