@@ -36,6 +36,6 @@ def dumps(cmd, others=False):
             else:
                 rest[label] = rest.get(label, 0) + int(total.group(1))
     if others:
-        return {label: (n, rest.get(label, 0)) for label, n in
-                counts.items()}
+        return {label: (counts.get(label, 0), rest.get(label, 0)) for label
+                in set(counts) | set(rest)}
     return counts

@@ -88,9 +88,10 @@ def hit_instructions(exe, n):
 def batch_instructions(exe):
     """Instructions per first hit of a batch of 100: the client's, and
     the manager's (on a thread of the bench)."""
-    client, manager = callgrind.dumps(
-        [exe, "batch-callgrind", *icons_48(100)], others=True)["batch"]
-    return {"client": client / 100, "manager": manager / 100}
+    counts = callgrind.dumps([exe, "batch-callgrind", *icons_48(101)],
+                             others=True)
+    return {"client": counts["batch"][0] / 100,
+            "manager": counts["batch-manager"][1] / 100}
 
 
 def debian_python():
@@ -129,7 +130,7 @@ def main():
         d = Daemon(args.build, pinned)
         try:
             r["batch"][label] = run_json(
-                d.prefix + [exe, "batch", d.socket, *icons_48(100)],
+                d.prefix + [exe, "batch", d.socket, *icons_48(101)],
                 env=d.env)[0]
             r["store"][label] = run_json(d.prefix + [exe, "store", d.socket],
                                          env=d.env)[0]
