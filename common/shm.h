@@ -51,10 +51,7 @@ int pxc_shm_check(int fd, int required, uint64_t size);
 /** Maps fd read-only and private. Returns the mapping or NULL (errno set). */
 const void *pxc_shm_map_read(const struct pxc_faults *faults, int fd,
 	uint64_t size);
-/** As pxc_shm_map_read(), with every page mapped at once: for a buffer
- * read whole, one system call instead of a fault per page. */
-const void *pxc_shm_map_read_all(const struct pxc_faults *faults, int fd,
-	uint64_t size);
+
 
 /** Maps fd shared and writable: the manager's own view, before sealing. */
 void *pxc_shm_map_write(const struct pxc_faults *faults, int fd,

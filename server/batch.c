@@ -144,6 +144,7 @@ pxc_batch_flush(struct pxc_batch *batch)
 	wl_list_init(&batch->deferred_link);
 	free(batch->out);
 	batch->out = NULL;
+	batch->out_cap = 0;
 }
 
 void
@@ -187,22 +188,47 @@ defer(struct pxc_batch *batch)
 	}
 }
 
+/*
+ * Room for one more record: the buffer starts small and doubles (most
+ * waiting batches get one record, a find up to 64). False without memory.
+ */
+static bool
+out_room(struct pxc_batch *batch)
+{
+	uint32_t cap = batch->out_cap ? batch->out_cap * 2 : 4;
+	uint32_t *out;
+
+	if (batch->nout < batch->out_cap) {
+		return true;
+	}
+	if (cap > PXC_FIND_MAX) {
+		cap = PXC_FIND_MAX;
+	}
+	if (pxc_fault(&batch->client->manager->faults, "alloc")) {
+		return false;
+	}
+	out = realloc(batch->out, cap * PXC_RECORD_WORDS * sizeof(*out));
+	if (out == NULL) {
+		return false;
+	}
+	batch->out = out;
+	batch->out_cap = cap;
+	return true;
+}
+
 void
 pxc_batch_record(struct pxc_batch *batch,
 	const uint32_t record[PXC_RECORD_WORDS])
 {
-	if (batch->out == NULL && !pxc_fault(&batch->client->manager->faults,
-			"alloc")) {
-		batch->out = malloc(PXC_FIND_MAX * PXC_RECORD_WORDS *
-			sizeof(uint32_t));
-	}
-	if (batch->out == NULL) {
-		struct wl_array one = {
-			.size = PXC_RECORD_WORDS * sizeof(uint32_t),
-			.alloc = PXC_RECORD_WORDS * sizeof(uint32_t),
-			.data = (void *)record,
-		};
+	struct wl_array one = {
+		.size = PXC_RECORD_WORDS * sizeof(uint32_t),
+		.alloc = PXC_RECORD_WORDS * sizeof(uint32_t),
+		.data = (void *)record,
+	};
 
+	if (!out_room(batch)) {
+		/* What waits goes first, so the order holds. */
+		pxc_batch_flush(batch);
 		pixcache_batch_v1_send_found(batch->resource, &one);
 		return;
 	}

@@ -199,8 +199,8 @@ struct pxc_batch {
 	 * (a fill stored, a claim passed on), sent together when the loop
 	 * is idle, before the next done or evicted, or when full.
 	 */
-	uint32_t *out;			/* PXC_FIND_MAX records; NULL: none */
-	uint32_t nout;
+	uint32_t *out;			/* records; NULL: none */
+	uint32_t nout, out_cap;		/* out_cap up to PXC_FIND_MAX */
 	struct wl_list deferred_link;	/* manager->deferred, while nout */
 };
 

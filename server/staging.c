@@ -94,9 +94,13 @@ staging_map(struct pxc_staging *staging, int fd)
 		close(fd);
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
-	/* Sealed against writes: reading it never waits on pins. */
-	staging->map = pxc_shm_map_read_all(&manager->faults, fd,
-		staging->size);
+	/*
+	 * Sealed against writes: reading it never waits on pins. Not
+	 * populated: a read fault on a hole of the client's memfd allocates
+	 * a page, so only what uploads read may be faulted in (a reviewer's
+	 * reproducer: a sparse buffer made the manager allocate all of it).
+	 */
+	staging->map = pxc_shm_map_read(&manager->faults, fd, staging->size);
 	close(fd);
 	if (staging->map == NULL) {
 		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;

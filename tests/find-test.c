@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <drm_fourcc.h>
@@ -469,6 +470,33 @@ TEST(a_staged_pixmap_beyond_the_buffer_is_a_protocol_error)
 		PIXCACHE_STAGING_V1_ERROR_BAD_OFFSET);
 	th_upload_destroy(up);
 	pixcache_staging_v1_destroy(staging);
+	th_batch_destroy(batch);
+	teardown();
+}
+
+/* A hostile client's sparse buffer: the manager must not fault its holes
+ * in (a reviewer found it did, allocating the whole buffer). */
+TEST(staging_a_sparse_buffer_allocates_none_of_its_holes)
+{
+	struct pixcache_staging_v1 *staging;
+	struct pixcache_batch_v1 *batch;
+	uint32_t size = 16u << 20;
+	struct stat st;
+	int fd;
+
+	setup();
+	batch = th_batch(a);
+	fd = memfd_create("sparse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	assert(fd >= 0 && ftruncate(fd, size) == 0);
+	assert(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
+		F_SEAL_GROW) == 0);
+	assert(fstat(fd, &st) == 0 && st.st_blocks == 0);
+	staging = pixcache_batch_v1_stage(batch, fd, size);
+	th_commit(a, batch);
+	pixcache_staging_v1_destroy(staging);
+	th_commit(a, batch);
+	assert(fstat(fd, &st) == 0 && st.st_blocks == 0);
+	close(fd);
 	th_batch_destroy(batch);
 	teardown();
 }
