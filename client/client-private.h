@@ -278,6 +278,7 @@ struct pixcache_client {
 	/* The local map. */
 	struct pxcl_entry **buckets;
 	uint32_t nbuckets;
+	uint32_t bucket_bits;		/* log2(nbuckets) */
 	uint32_t nentries;
 	struct wl_list lru;
 	uint64_t hash_key[2];
@@ -429,6 +430,18 @@ void pxcl_names_insert(struct pixcache_client *client, struct pxcl_realm *realm,
 void pxcl_names_remove(struct pixcache_client *client,
 	struct pxcl_entry *entry);
 void pxcl_names_clear(struct pixcache_client *client);
+
+/*
+ * The bucket of a hash among 2^bits: its top bits. The hash is a multiply
+ * last, which carries every bit of the name upwards only: low bits would
+ * never see a name's last bytes ("16@1" and "24@1" would share a bucket).
+ */
+static inline uint32_t
+pxcl_bucket(uint64_t hash, uint32_t bits)
+{
+	/* bits >= 1: a map with buckets has MIN_BUCKETS at least. */
+	return (uint32_t)(hash >> (64 - bits));
+}
 
 /* ---- upload.c ---- */
 

@@ -47,19 +47,9 @@ pxcl_name_hash(struct pixcache_client *client, const struct pxcl_realm *realm,
 		w = 0;
 		memcpy(&w, name, len);
 	}
-	/* The realm's address tells realms apart: it lives as long as them. */
-	h = (h ^ w ^ (uint64_t)(uintptr_t)realm ^ client->hash_key[1]) * k;
-	/*
-	 * A multiply carries bits upwards only: the low bits that index the
-	 * buckets would never see the name's last bytes (names differing
-	 * only there, "16@1" and "24@1", would share a bucket). A finalizer
-	 * that folds the high bits down (murmur3's constants) mixes all in.
-	 */
-	h ^= h >> 33;
-	h *= UINT64_C(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64_C(0xc4ceb9fe1a85ec53);
-	return h ^ h >> 33;
+	/* The realm's address tells realms apart: it lives as long as them.
+	 * Buckets take the top bits: see pxcl_bucket(). */
+	return (h ^ w ^ (uint64_t)(uintptr_t)realm ^ client->hash_key[1]) * k;
 }
 
 struct pxcl_entry *
@@ -71,8 +61,8 @@ pxcl_names_find(struct pixcache_client *client, const struct pxcl_realm *realm,
 	if (client->nbuckets == 0) {
 		return NULL;
 	}
-	for (e = client->buckets[hash & (client->nbuckets - 1)]; e != NULL;
-			e = e->next) {
+	for (e = client->buckets[pxcl_bucket(hash, client->bucket_bits)];
+			e != NULL; e = e->next) {
 		if (e->hash == hash && e->realm == realm &&
 				e->name_len == len &&
 				memcmp(e->name, name, len) == 0) {
@@ -85,8 +75,8 @@ pxcl_names_find(struct pixcache_client *client, const struct pxcl_realm *realm,
 static void
 unlink_entry(struct pixcache_client *client, struct pxcl_entry *entry)
 {
-	struct pxcl_entry **p = &client->buckets[entry->hash &
-		(client->nbuckets - 1)];
+	struct pxcl_entry **p = &client->buckets[pxcl_bucket(entry->hash,
+		client->bucket_bits)];
 
 	while (*p != entry) {
 		p = &(*p)->next;
@@ -115,6 +105,7 @@ static bool
 grow(struct pixcache_client *client)
 {
 	uint32_t n = client->nbuckets ? client->nbuckets * 2 : MIN_BUCKETS;
+	uint32_t bits = (uint32_t)__builtin_ctz(n);
 	struct pxcl_entry **buckets = calloc(n, sizeof(*buckets));
 
 	if (buckets == NULL) {
@@ -125,13 +116,14 @@ grow(struct pixcache_client *client)
 
 		for (; e != NULL; e = next) {
 			next = e->next;
-			e->next = buckets[e->hash & (n - 1)];
-			buckets[e->hash & (n - 1)] = e;
+			e->next = buckets[pxcl_bucket(e->hash, bits)];
+			buckets[pxcl_bucket(e->hash, bits)] = e;
 		}
 	}
 	free(client->buckets);
 	client->buckets = buckets;
 	client->nbuckets = n;
+	client->bucket_bits = bits;
 	return true;
 }
 
@@ -188,8 +180,8 @@ pxcl_names_insert(struct pixcache_client *client, struct pxcl_realm *realm,
 	entry->noted = client->commits - 1;
 	entry->name_len = len;
 	memcpy(entry->name, name, len + 1);
-	entry->next = client->buckets[hash & (client->nbuckets - 1)];
-	client->buckets[hash & (client->nbuckets - 1)] = entry;
+	entry->next = client->buckets[pxcl_bucket(hash, client->bucket_bits)];
+	client->buckets[pxcl_bucket(hash, client->bucket_bits)] = entry;
 	wl_list_insert(&client->lru, &entry->lru);
 	client->nentries++;
 	trim(client);
@@ -211,4 +203,5 @@ pxcl_names_finish(struct pixcache_client *client)
 	free(client->buckets);
 	client->buckets = NULL;
 	client->nbuckets = 0;
+	client->bucket_bits = 0;
 }
