@@ -72,8 +72,8 @@ pxc_shm_check(int fd, int required, uint64_t size)
 	return (uint64_t)st.st_size == size ? 0 : -EINVAL;
 }
 
-const void *
-pxc_shm_map_read(const struct pxc_faults *faults, int fd, uint64_t size)
+static const void *
+map_read(const struct pxc_faults *faults, int fd, uint64_t size, int flags)
 {
 	void *map;
 
@@ -81,8 +81,23 @@ pxc_shm_map_read(const struct pxc_faults *faults, int fd, uint64_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | flags, fd, 0);
 	return map == MAP_FAILED ? NULL : map;
+}
+
+const void *
+pxc_shm_map_read(const struct pxc_faults *faults, int fd, uint64_t size)
+{
+	return map_read(faults, fd, size, 0);
+}
+
+const void *
+pxc_shm_map_read_whole(const struct pxc_faults *faults, int fd, uint64_t size)
+{
+	off_t hole = lseek(fd, 0, SEEK_HOLE);
+
+	return map_read(faults, fd, size, hole >= 0 &&
+		(uint64_t)hole >= size ? MAP_POPULATE : 0);
 }
 
 void *

@@ -51,6 +51,14 @@ int pxc_shm_check(int fd, int required, uint64_t size);
 /** Maps fd read-only and private. Returns the mapping or NULL (errno set). */
 const void *pxc_shm_map_read(const struct pxc_faults *faults, int fd,
 	uint64_t size);
+/**
+ * As pxc_shm_map_read(), every page mapped by this one call instead of a
+ * fault each, when the file has no hole (reading a hole of shared memory
+ * allocates a page: a client's sparse file must not make the manager
+ * allocate it); else as pxc_shm_map_read().
+ */
+const void *pxc_shm_map_read_whole(const struct pxc_faults *faults, int fd,
+	uint64_t size);
 
 
 /** Maps fd shared and writable: the manager's own view, before sealing. */

@@ -95,12 +95,13 @@ staging_map(struct pxc_staging *staging, int fd)
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
 	/*
-	 * Sealed against writes: reading it never waits on pins. Not
-	 * populated: a read fault on a hole of the client's memfd allocates
-	 * a page, so only what uploads read may be faulted in (a reviewer's
-	 * reproducer: a sparse buffer made the manager allocate all of it).
+	 * Sealed against writes: reading it never waits on pins. Populated
+	 * only if it has no hole: reading a hole allocates a page (a
+	 * reviewer's reproducer: a sparse buffer made the manager allocate
+	 * all of it); the library writes every page of its own.
 	 */
-	staging->map = pxc_shm_map_read(&manager->faults, fd, staging->size);
+	staging->map = pxc_shm_map_read_whole(&manager->faults, fd,
+		staging->size);
 	close(fd);
 	if (staging->map == NULL) {
 		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
