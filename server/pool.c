@@ -101,7 +101,7 @@ pxc_pool_destroy(struct pxc_pool *pool)
 }
 
 /* Pages faulted in at once, ahead of the pixmaps written into them. */
-#define POPULATE_AHEAD (256u << 10)
+#define POPULATE_AHEAD (64u << 10)
 
 /*
  * Faults the pool's pages in up to end, a chunk at a time: one system
