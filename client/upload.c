@@ -82,29 +82,41 @@ pxcl_handle_upload(struct pixcache_client *client, void *object,
  * (pixman's formats are premultiplied, as the cache's are), then seals it
  * against writing. Runs without the lock: the target is ours alone.
  */
+/* Writes image at dst, rows of stride bytes, converted to format. */
+static int
+convert(void *dst, uint32_t stride, const struct pxc_format *format,
+	pixman_image_t *image)
+{
+	int width = pixman_image_get_width(image);
+	int height = pixman_image_get_height(image);
+	pixman_image_t *to = pixman_image_create_bits_no_clear(format->pixman,
+		width, height, dst, (int)stride);
+
+	if (to == NULL) {
+		return -ENOMEM;
+	}
+	pixman_image_composite32(PIXMAN_OP_SRC, image, NULL, to, 0, 0, 0, 0,
+		0, 0, width, height);
+	pixman_image_unref(to);
+	return 0;
+}
+
 static int
 fill_target(int fd, uint32_t size, uint32_t stride,
 	const struct pxc_format *format, pixman_image_t *image)
 {
-	int width = pixman_image_get_width(image);
-	int height = pixman_image_get_height(image);
-	pixman_image_t *dst;
 	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int ret;
 
 	if (map == MAP_FAILED) {
 		return -errno;
 	}
-	dst = pixman_image_create_bits_no_clear(format->pixman, width, height,
-		map, (int)stride);
-	if (dst == NULL) {
-		munmap(map, size);
-		return -ENOMEM;
-	}
-	pixman_image_composite32(PIXMAN_OP_SRC, image, NULL, dst, 0, 0, 0, 0,
-		0, 0, width, height);
-	pixman_image_unref(dst);
+	ret = convert(map, stride, format, image);
 	/* F_SEAL_WRITE needs every writable mapping gone first. */
 	munmap(map, size);
+	if (ret < 0) {
+		return ret;
+	}
 	return fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 ? -errno : 0;
 }
 
@@ -176,8 +188,9 @@ pxcl_fill_one(struct pixcache_client *client)
 	return true;
 }
 
+/* An upload's request, not sent yet; NULL with *ret set. Lock held. */
 static struct pxcl_request *
-send_upload(struct pixcache_client *client, const char *realm_name,
+upload_new(struct pixcache_client *client, const char *realm_name,
 	const char *name, pixman_image_t *image, uint32_t format,
 	uint32_t flags, int *ret)
 {
@@ -192,6 +205,22 @@ send_upload(struct pixcache_client *client, const char *realm_name,
 	req->width = (uint32_t)pixman_image_get_width(image);
 	req->height = (uint32_t)pixman_image_get_height(image);
 	req->format = format;
+	req->flags = flags;
+	return req;
+}
+
+static struct pxcl_request *
+send_upload(struct pixcache_client *client, const char *realm_name,
+	const char *name, pixman_image_t *image, uint32_t format,
+	uint32_t flags, int *ret)
+{
+	struct pxcl_request *req = upload_new(client, realm_name, name, image,
+		format, flags, ret);
+	struct pxcl_realm *realm = req ? req->realm : NULL;
+
+	if (req == NULL) {
+		return NULL;
+	}
 	pxcl_request_sent(client, req,
 		(struct wl_proxy *)pixcache_batch_v1_upload(client->batch,
 			realm->proxy, name, req->width, req->height, format,
@@ -329,42 +358,17 @@ stage_upload(struct pixcache_client *client, const char *realm_name,
 	const char *name, pixman_image_t *image, uint32_t format,
 	uint32_t flags, int *ret)
 {
-	struct pxcl_realm *realm = pxcl_realm_get(client, realm_name);
-	struct pxcl_request *req = realm ?
-		pxcl_request_new(client, PXCL_UPLOAD, realm, name) : NULL;
+	struct pxcl_request *req = upload_new(client, realm_name, name, image,
+		format, flags, ret);
 
 	if (req == NULL) {
-		*ret = -ENOMEM;
 		return NULL;
 	}
-	req->width = (uint32_t)pixman_image_get_width(image);
-	req->height = (uint32_t)pixman_image_get_height(image);
-	req->format = format;
-	req->flags = flags;
 	/* Outstanding from now: a break fails it with the rest. */
 	wl_list_insert(client->outstanding.prev, &req->link);
 	client->noutstanding++;
 	wl_list_insert(client->staged.prev, &req->fill_link);
 	return req;
-}
-
-/* Converts image into its place at map + offset, as fill_target does. */
-static int
-stage_one(uint8_t *map, uint32_t offset, uint32_t stride,
-	const struct pxc_format *format, pixman_image_t *image)
-{
-	int width = pixman_image_get_width(image);
-	int height = pixman_image_get_height(image);
-	pixman_image_t *dst = pixman_image_create_bits_no_clear(format->pixman,
-		width, height, (uint32_t *)(void *)(map + offset), (int)stride);
-
-	if (dst == NULL) {
-		return -ENOMEM;
-	}
-	pixman_image_composite32(PIXMAN_OP_SRC, image, NULL, dst, 0, 0, 0, 0,
-		0, 0, width, height);
-	pixman_image_unref(dst);
-	return 0;
 }
 
 /*
@@ -415,7 +419,7 @@ stage_buffer(struct pixcache_client *client, unsigned n, uint32_t total)
 		if (ret < 0 || n-- == 0) {
 			break;
 		}
-		ret = stage_one(map, req->size, req->stride, req->pxc_format,
+		ret = convert(map + req->size, req->stride, req->pxc_format,
 			req->image);
 	}
 	if (map != MAP_FAILED) {
