@@ -1,24 +1,29 @@
 /*
  * Failure at every fallible point of the manager: allocations, libwayland
  * objects, memfds, mappings, seals, realm creation, inserts. For a whole
- * client life (bind, realm, uploads small and large, lookups by name and
- * key, a usage report, releases) each point fails in turn, once and from
- * then on. Every request fails cleanly or the client dies of no_memory;
+ * client life (bind, realm, uploads small and large, a staged upload,
+ * lookups by name and key, a claim, a find and its release, a usage
+ * report, releases) each point fails in turn, once and from then on. Every request fails cleanly or the client dies of no_memory;
  * either way all its state is freed, its fds closed, the cache consistent,
  * and what it uploaded is there whole or not at all.
  */
 
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "manager-private.h"
 #include "server-harness.h"
 #include "test-runner.h"
 
-static const char *const names[2] = { "f-small", "f-large" };
+/* Uploaded with the seeds 11, 12 and 13 (the last one staged). */
+#define NAMES 3
+static const char *const names[NAMES] = { "f-small", "f-large", "f-staged" };
 
 /* "default" and "fresh" for everyone: the hostile client is the first to
  * use "fresh", so it creates that realm, its table and its pools. */
@@ -34,12 +39,59 @@ two_realms(void *data, struct wl_client *client, const char *realm)
 
 static const struct pixcache_policy policy = { .realm_access = two_realms };
 
+/* A staged upload of names[2]: 16x16, its pattern at offset 0. */
+static struct th_upload *
+stage(struct th_client *bad, struct pixcache_batch_v1 *batch,
+	struct th_realm *realm)
+{
+	int fd = memfd_create("fault-staging", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	struct pixcache_staging_v1 *staging;
+	struct th_upload *up;
+	uint8_t *map;
+
+	assert(fd >= 0 && ftruncate(fd, 1024) == 0);
+	map = mmap(NULL, 1024, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert(map != MAP_FAILED);
+	th_pattern_fill(map, 1024, 13);
+	munmap(map, 1024);
+	assert(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
+		F_SEAL_GROW) == 0);
+	staging = pixcache_batch_v1_stage(batch, fd, 1024);
+	close(fd);
+	up = th_upload_staged(bad, staging, realm, names[2], 16, 16,
+		0x34325241, 0);
+	pixcache_staging_v1_destroy(staging);
+	return up;
+}
+
+/* A claim (a lookup that misses) and a find of a stored name and a
+ * missing one, then the find's leases released. */
+static void
+claim_and_find(struct th_client *bad, struct pixcache_batch_v1 *batch,
+	struct th_realm *realm)
+{
+	const char *found[] = { names[0], "f-nothing" };
+	struct th_pixmap *claim = th_lookup(bad, batch, realm, "f-claimed");
+
+	th_find(batch, realm, 64, found, 2);
+	th_commit(bad, batch);
+	for (int i = 0; i < 2; i++) {
+		const uint32_t *r = th_record(batch, 64 + (uint32_t)i);
+
+		if (r != NULL && r[1] != PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED &&
+				r[2] != 0) {
+			th_release(batch, r[2]);
+		}
+	}
+	th_pixmap_destroy(claim);
+}
+
 /* Bad client's life; stops where it dies. */
 static void
 client_life(struct th_server *server)
 {
 	struct th_client *bad = th_client_connect_unchecked(server);
-	struct th_upload *small = NULL, *large = NULL;
+	struct th_upload *small = NULL, *large = NULL, *staged = NULL;
 	struct th_realm *realm = NULL;
 	struct pixcache_batch_v1 *batch;
 	struct th_pixmap *p1, *p2;
@@ -53,6 +105,8 @@ client_life(struct th_server *server)
 	small = th_put(bad, realm, names[0], 16, 16, 11);
 	large = th_put(bad, realm, names[1], 300, 300, 12);
 	batch = th_batch(bad);
+	staged = stage(bad, batch, realm);
+	claim_and_find(bad, batch, realm);
 	p1 = th_lookup(bad, batch, realm, names[0]);
 	p2 = th_lookup_key(bad, batch, large->key);
 	wl_array_init(&array);
@@ -72,6 +126,9 @@ out:
 		th_upload_destroy(small);
 		th_upload_destroy(large);
 	}
+	if (staged != NULL) {
+		th_upload_destroy(staged);
+	}
 	if (realm != NULL) {
 		th_realm_destroy(realm);
 	}
@@ -84,14 +141,14 @@ assert_whole_or_absent(struct th_server *server, struct th_client *good)
 {
 	struct th_realm *realm = th_realm_get(good, "fresh");
 	struct pixcache_batch_v1 *batch = th_batch(good);
-	struct th_pixmap *pm[2];
+	struct th_pixmap *pm[NAMES];
 	char why[256];
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NAMES; i++) {
 		pm[i] = th_lookup(good, batch, realm, names[i]);
 	}
 	assert(th_commit(good, batch));
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NAMES; i++) {
 		assert(pm[i]->missing || pm[i]->claimed || (pm[i]->buffer &&
 			th_pixmap_has_pattern(pm[i], 11 + (uint32_t)i)));
 		th_pixmap_destroy(pm[i]);
@@ -123,7 +180,8 @@ run_once(long n, bool rest)
 
 	assert(th_roundtrip(good));
 	pixcache_manager_get_stats(server->manager, &stats);
-	assert(stats.clients == 1 && stats.uploads == 0 && stats.leases == 0);
+	assert(stats.clients == 1 && stats.uploads == 0 && stats.leases == 0 &&
+		stats.claims == 0 && stats.found_leases == 0);
 	th_assert_fds(&before, server, good);
 	assert_whole_or_absent(server, good);
 
