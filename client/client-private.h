@@ -481,8 +481,7 @@ bool pxcl_claim_drop(struct pixcache_client *client, struct pxcl_realm *realm,
 	const char *name);
 /* Ends every claim. Lock held. */
 void pxcl_claims_clear(struct pixcache_client *client);
-/* Whether the calling thread holds claims. Lock held. */
-bool pxcl_claims_held(struct pixcache_client *client);
+
 void pxcl_names_finish(struct pixcache_client *client);
 
 /* ---- pixmap.c ---- */

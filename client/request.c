@@ -292,8 +292,9 @@ pxcl_claim_drop(struct pixcache_client *client, struct pxcl_realm *realm,
 	return dropped;
 }
 
-bool
-pxcl_claims_held(struct pixcache_client *client)
+/* Whether the calling thread holds claims. Lock held. */
+static bool
+claims_held(struct pixcache_client *client)
 {
 	struct pxcl_claim *claim;
 	pthread_t self = pthread_self();
@@ -738,9 +739,8 @@ find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
 	struct pxcl_request **reqs = calloc(2 * (size_t)count, sizeof(*reqs));
 	struct pxcl_request **asked = reqs + count;
 	int ret = reqs == NULL ? -ENOMEM : pxcl_make_room(client, count);
-	bool holds;
-
 	unsigned nasked = 0;
+	bool holds;
 
 	for (unsigned i = 0; ret == 0 && i < count; i++) {
 		if (pixmaps[i] == NULL && results[i] == -EAGAIN) {
@@ -766,7 +766,7 @@ find_chunk(struct pixcache_client *client, struct pxcl_realm *realm,
 				&deadline);
 		}
 	}
-	holds = pxcl_claims_held(client);
+	holds = claims_held(client);
 	for (unsigned i = 0; reqs != NULL && i < count; i++) {
 		if (reqs[i] == NULL) {
 			continue;

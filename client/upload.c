@@ -188,6 +188,23 @@ pxcl_fill_one(struct pixcache_client *client)
 	return true;
 }
 
+/* The wire's upload flags for the library's. */
+static uint32_t
+wire_flags(uint32_t flags)
+{
+	return flags & PIXCACHE_PUT_REPLACE ?
+		PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE : 0;
+}
+
+/* The upload of req went: the manager hands the name's claim over to it. */
+static void
+claim_handed_over(struct pixcache_client *client, struct pxcl_request *req)
+{
+	if (req->name != NULL) {
+		(void)pxcl_claim_drop(client, req->realm, req->name);
+	}
+}
+
 /* An upload's request, not sent yet; NULL with *ret set. Lock held. */
 static struct pxcl_request *
 upload_new(struct pixcache_client *client, const char *realm_name,
@@ -224,13 +241,8 @@ send_upload(struct pixcache_client *client, const char *realm_name,
 	pxcl_request_sent(client, req,
 		(struct wl_proxy *)pixcache_batch_v1_upload(client->batch,
 			realm->proxy, name, req->width, req->height, format,
-			flags & PIXCACHE_PUT_REPLACE ?
-			PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE : 0),
-		PXCL_PROXY_UPLOAD);
-	/* After the upload: the manager hands the claim over to it. */
-	if (name != NULL) {
-		(void)pxcl_claim_drop(client, realm, name);
-	}
+			wire_flags(flags)), PXCL_PROXY_UPLOAD);
+	claim_handed_over(client, req);
 	return req;
 }
 
@@ -452,17 +464,13 @@ stage_send(struct pixcache_client *client, unsigned n, int fd, uint32_t total)
 		wl_list_init(&req->fill_link);
 		req->proxy = (struct wl_proxy *)pixcache_staging_v1_upload(
 			staging, req->realm->proxy, req->name, req->width,
-			req->height, req->format,
-			req->flags & PIXCACHE_PUT_REPLACE ?
-			PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE : 0, req->size);
+			req->height, req->format, wire_flags(req->flags),
+			req->size);
 		pxcl_proxy_bind(client, req->proxy, PXCL_PROXY_UPLOAD, req);
 		pixman_image_unref(req->image);
 		req->image = NULL;
 		client->queued++;
-		/* After the upload: the manager hands the claim over to it. */
-		if (req->name != NULL) {
-			(void)pxcl_claim_drop(client, req->realm, req->name);
-		}
+		claim_handed_over(client, req);
 		/* A break is noted: the requests fail with the rest. */
 		(void)pxcl_flush_some(client, false);
 	}

@@ -77,12 +77,7 @@ lookup_name(struct pxc_lease *lease, struct pxc_client_realm *cr,
 	lease->table = cr->access & PIXCACHE_ACCESS_TABLE;
 	if (ret == 0) {
 		pxc_lease_answer(lease, hit.hold, &hit, false);
-	} else if ((fill = pxc_fill_find(cr->realm, name)) != NULL &&
-			fill->claimant != NULL &&
-			fill->claimant->client->conn == client->conn) {
-		/* Its own client's claim: its to fill, not to wait for. */
-		pxc_lease_claimed(lease);
-	} else if (fill != NULL) {
+	} else if ((fill = pxc_fill_find(cr->realm, name)) != NULL) {
 		pxc_fill_wait(fill, lease);
 	} else if (!pxc_fill_claim(cr->realm, name, lease)) {
 		/* Read only, or out of claims: it may race to upload. */
@@ -126,8 +121,9 @@ count_names(const struct wl_array *names)
 	return count;
 }
 
-void
-pxc_batch_flush(struct pxc_batch *batch)
+/* Sends the records the batch queued, in one found event. */
+static void
+batch_flush(struct pxc_batch *batch)
 {
 	struct wl_array array = {
 		.size = batch->nout * PXC_RECORD_WORDS * sizeof(uint32_t),
@@ -147,24 +143,18 @@ pxc_batch_flush(struct pxc_batch *batch)
 	batch->out_cap = 0;
 }
 
-void
-pxc_batches_flush(struct pixcache_manager *manager)
-{
-	struct pxc_batch *batch, *tmp;
-
-	wl_list_for_each_safe(batch, tmp, &manager->deferred, deferred_link) {
-		pxc_batch_flush(batch);
-	}
-}
-
+/* Sends every batch's queued records. Idle sources run once: this one
+ * is gone after it returns. */
 static void
 flush_when_idle(void *data)
 {
 	struct pixcache_manager *manager = data;
+	struct pxc_batch *batch, *tmp;
 
-	/* Idle sources run once: this one is gone after it returns. */
 	manager->flush_idle = NULL;
-	pxc_batches_flush(manager);
+	wl_list_for_each_safe(batch, tmp, &manager->deferred, deferred_link) {
+		batch_flush(batch);
+	}
 }
 
 /* Later answers of many leases, to many clients: an event each would
@@ -184,7 +174,7 @@ defer(struct pxc_batch *batch)
 	}
 	if (manager->flush_idle == NULL) {
 		/* Nothing to send them later: now. */
-		pxc_batch_flush(batch);
+		batch_flush(batch);
 	}
 }
 
@@ -201,9 +191,7 @@ out_room(struct pxc_batch *batch)
 	if (batch->nout < batch->out_cap) {
 		return true;
 	}
-	if (cap > PXC_FIND_MAX) {
-		cap = PXC_FIND_MAX;
-	}
+	/* Full at PXC_FIND_MAX, when it is sent: never past it. */
 	if (pxc_fault(&batch->client->manager->faults, "alloc")) {
 		return false;
 	}
@@ -228,7 +216,7 @@ pxc_batch_record(struct pxc_batch *batch,
 
 	if (!out_room(batch)) {
 		/* What waits goes first, so the order holds. */
-		pxc_batch_flush(batch);
+		batch_flush(batch);
 		pixcache_batch_v1_send_found(batch->resource, &one);
 		return;
 	}
@@ -236,7 +224,7 @@ pxc_batch_record(struct pxc_batch *batch,
 		PXC_RECORD_WORDS * sizeof(uint32_t));
 	/* A full buffer is a message's worth (libwayland's 4 KiB). */
 	if (++batch->nout == PXC_FIND_MAX) {
-		pxc_batch_flush(batch);
+		batch_flush(batch);
 	} else {
 		defer(batch);
 	}
@@ -294,14 +282,14 @@ batch_handle_find(struct wl_client *wl_client, struct wl_resource *resource,
 		return;
 	}
 	/* Its records in one event: room for every name's. */
-	pxc_batch_flush(batch);
+	batch_flush(batch);
 	for (uint32_t i = 0; i < count; i++) {
 		size_t len = strlen(name);
 
 		find_one(batch, cr, first + i, name, len);
 		name += len + 1;
 	}
-	pxc_batch_flush(batch);
+	batch_flush(batch);
 }
 
 static void
@@ -616,7 +604,7 @@ batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
 	(void)wl_client;
 	/* done follows every answer sent before it. */
 	if (batch != NULL) {
-		pxc_batch_flush(batch);
+		batch_flush(batch);
 	}
 	pixcache_batch_v1_send_done(resource, serial, (uint32_t)(token >> 32),
 		(uint32_t)token);
@@ -686,7 +674,8 @@ pxc_batch_resource_create(struct wl_client *wl_client,
 	if (client != NULL) {
 		batch = pxc_zalloc(client->manager, sizeof(*batch));
 	}
-	if ((client == NULL || batch != NULL) && (client == NULL ||
+	/* A refused client's batch is inert: its resource alone. */
+	if (client == NULL || (batch != NULL &&
 			!pxc_fault(&client->manager->faults, "resource"))) {
 		resource = wl_resource_create(wl_client,
 			&pixcache_batch_v1_interface, (int)version, id);

@@ -268,6 +268,12 @@ pxc_fill_claim(struct pxc_mrealm *realm, const char *name,
 void
 pxc_fill_wait(struct pxc_fill *fill, struct pxc_lease *lease)
 {
+	/* Its own client's claim: its to fill, not to wait for. */
+	if (fill->claimant != NULL &&
+			fill->claimant->client->conn == lease->client->conn) {
+		pxc_lease_claimed(lease);
+		return;
+	}
 	lease->waiting = fill;
 	wl_list_insert(fill->waiters.prev, &lease->wait_link);
 	pxc_lease_pending(lease);

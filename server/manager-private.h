@@ -197,7 +197,7 @@ struct pxc_batch {
 	/*
 	 * Records not sent yet: a find's, sent at its end; later answers
 	 * (a fill stored, a claim passed on), sent together when the loop
-	 * is idle, before the next done or evicted, or when full.
+	 * is idle, before the batch's next done, or when full.
 	 */
 	uint32_t *out;			/* records; NULL: none */
 	uint32_t nout, out_cap;		/* out_cap up to PXC_FIND_MAX */
@@ -378,10 +378,6 @@ void pxc_batch_inert(struct pxc_batch *batch);
 /* Queues a record of found, sent before the loop sleeps (see out). */
 void pxc_batch_record(struct pxc_batch *batch,
 	const uint32_t record[PXC_RECORD_WORDS]);
-/* Sends the records the batch queued, in one found event. */
-void pxc_batch_flush(struct pxc_batch *batch);
-/* Sends every batch's queued records. */
-void pxc_batches_flush(struct pixcache_manager *manager);
 
 /* ---- lease.c ---- */
 
@@ -451,7 +447,8 @@ struct pxc_fill *pxc_fill_find(struct pxc_mrealm *realm, const char *name);
  */
 bool pxc_fill_claim(struct pxc_mrealm *realm, const char *name,
 	struct pxc_lease *lease);
-/* A lookup waits for fill (sent pending). */
+/* A lookup waits for fill (sent pending), or, its client's claim, is told
+ * claimed (waiting for itself would never end). */
 void pxc_fill_wait(struct pxc_fill *fill, struct pxc_lease *lease);
 /* A waiting lease goes; nothing if it does not wait. */
 void pxc_fill_unwait(struct pxc_lease *lease);

@@ -129,7 +129,8 @@ pxc_staging_create(struct wl_client *wl_client, struct pxc_client *client,
 	if (client != NULL) {
 		staging = pxc_zalloc(client->manager, sizeof(*staging));
 	}
-	if ((client == NULL || staging != NULL) && (client == NULL ||
+	/* A refused client's staging is inert: its resource alone. */
+	if (client == NULL || (staging != NULL &&
 			!pxc_fault(&client->manager->faults, "resource"))) {
 		resource = wl_resource_create(wl_client,
 			&pixcache_staging_v1_interface,
