@@ -4,7 +4,7 @@
  * object each (a Wayland object costs more than the rest of a first hit).
  *
  * A find's names are numbered group->first + i; groups are found by
- * number through a table indexed by first / PXC_FIND_GROUP, whose slots
+ * number through a table indexed by first / FIND_GROUP, whose slots
  * outnumber the requests that can be outstanding, so a free one always
  * exists. A request that completes leaves its group; a record for it
  * after that (it was given up) finds nothing and is ignored, its lease
