@@ -644,8 +644,7 @@ pxc_batch_inert(struct pxc_batch *batch)
 	/* Records for leases now gone: nobody to tell. */
 	wl_list_remove(&batch->deferred_link);
 	free(batch->out);
-	free(batch->slots);
-	free(batch->free);
+	pxc_batch_numbers_free(batch);
 	free(batch);
 }
 

@@ -134,6 +134,17 @@ lease_from_resource(struct wl_resource *resource)
 
 /* ---- leases of finds: numbered in their batch ---- */
 
+/*
+ * Room for a batch's numbers is charged to its connection: at most twice
+ * the leases of finds it may hold, over all its batches (a table doubles),
+ * so that batches that once held many cannot keep that room for free.
+ */
+static uint32_t
+slots_limit(const struct pxc_client *client)
+{
+	return 4 * client->manager->config.max_leases;
+}
+
 int
 pxc_batch_reserve(struct pxc_batch *batch)
 {
@@ -149,8 +160,11 @@ pxc_batch_reserve(struct pxc_batch *batch)
 	if (batch->nfree > 0 || batch->top < batch->cap) {
 		return 0;
 	}
-	if (batch->cap > UINT32_MAX / 2 ||
-			pxc_fault(&client->manager->faults, "alloc")) {
+	if ((uint64_t)client->conn->found_slots + cap - batch->cap >
+			slots_limit(client)) {
+		return -ENOBUFS;
+	}
+	if (pxc_fault(&client->manager->faults, "alloc")) {
 		return -ENOMEM;
 	}
 	slots = realloc(batch->slots, cap * sizeof(*slots));
@@ -163,8 +177,20 @@ pxc_batch_reserve(struct pxc_batch *batch)
 		return -ENOMEM;
 	}
 	batch->free = free_numbers;
+	client->conn->found_slots += cap - batch->cap;
 	batch->cap = cap;
 	return 0;
+}
+
+void
+pxc_batch_numbers_free(struct pxc_batch *batch)
+{
+	batch->client->conn->found_slots -= batch->cap;
+	free(batch->slots);
+	free(batch->free);
+	batch->slots = NULL;
+	batch->free = NULL;
+	batch->cap = batch->top = batch->nfree = 0;
 }
 
 /* The lease's number, given now if it has none (reserved before). */
@@ -183,13 +209,20 @@ lease_number(struct pxc_lease *lease)
 	return lease->number;
 }
 
-/* The number is free again: only ever when its client released it. */
+/*
+ * The number is free again: only ever when its client released it. The
+ * batch's last gives its room back (a batch can hold the connection's
+ * whole share for a moment, and none is kept after).
+ */
 static void
 slot_free(struct pxc_batch *batch, uint32_t number)
 {
 	batch->slots[number - 1] = 0;
 	batch->free[batch->nfree++] = number;
 	batch->client->conn->found_leases--;
+	if (batch->nfree == batch->top) {
+		pxc_batch_numbers_free(batch);
+	}
 }
 
 static void

@@ -140,6 +140,7 @@ struct pxc_connection {
 	uint32_t copies;		/* of them, holding a shared copy */
 	uint32_t claims;		/* names it holds the claim of */
 	uint32_t found_leases;		/* numbered leases of finds */
+	uint32_t found_slots;		/* numbers its batches have room for */
 	/* File descriptors sent, and acknowledged through done tokens. */
 	uint64_t fds_sent;
 	uint64_t fds_acked;
@@ -394,6 +395,8 @@ struct pxc_lease *pxc_lease_create_found(struct pxc_batch *batch,
  * limit.
  */
 int pxc_batch_reserve(struct pxc_batch *batch);
+/* Frees the batch's numbers and gives their room back: none is held. */
+void pxc_batch_numbers_free(struct pxc_batch *batch);
 /* Releases the lease numbered number of batch: false if none is. */
 bool pxc_batch_release(struct pxc_batch *batch, uint32_t number);
 /* A lease of a find that holds its pixmap keeps only its hold. */

@@ -7,6 +7,7 @@
 
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -27,13 +28,19 @@ static struct th_client *a, *b;
 static struct th_realm *ra, *rb;
 
 static void
-setup(void)
+setup_with(const struct pixcache_config *config)
 {
-	server = th_server_create(NULL, NULL);
+	server = th_server_create(config, NULL);
 	a = th_client_connect(server);
 	b = th_client_connect(server);
 	ra = th_realm_get(a, "default");
 	rb = th_realm_get(b, "default");
+}
+
+static void
+setup(void)
+{
+	setup_with(NULL);
 }
 
 static struct pixcache_stats
@@ -498,5 +505,188 @@ TEST(staging_a_sparse_buffer_allocates_none_of_its_holes)
 	assert(fstat(fd, &st) == 0 && st.st_blocks == 0);
 	close(fd);
 	th_batch_destroy(batch);
+	teardown();
+}
+
+/* Bytes the process's allocator has handed out (the manager runs here). */
+#ifdef __SANITIZE_ADDRESS__
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+static size_t
+allocated_bytes(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	return mallinfo2().uordblks;
+#endif
+}
+
+/* A batch that only counts its records: thousands come. */
+static void
+quiet_entry(void *data, struct pixcache_batch_v1 *batch, const char *name,
+	uint32_t width, uint32_t height, uint32_t format, uint32_t ih,
+	uint32_t il, uint32_t slot, uint32_t gen, uint32_t th, uint32_t tl)
+{
+}
+
+static void
+quiet_stats(void *data, struct pixcache_batch_v1 *batch, uint32_t a0,
+	uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4, uint32_t a5,
+	uint32_t a6, uint32_t a7, uint32_t a8, uint32_t a9, uint32_t a10,
+	uint32_t a11, uint32_t a12, uint32_t a13, uint32_t a14)
+{
+}
+
+static void
+quiet_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
+	uint32_t token_hi, uint32_t token_lo)
+{
+}
+
+static void
+quiet_listed(void *data, struct pixcache_batch_v1 *batch, uint32_t next)
+{
+}
+
+static void
+quiet_found(void *data, struct pixcache_batch_v1 *batch,
+	struct wl_array *records)
+{
+	*(size_t *)data += records->size / (13 * sizeof(uint32_t));
+}
+
+static const struct pixcache_batch_v1_listener quiet_listener = {
+	.entry = quiet_entry,
+	.stats = quiet_stats,
+	.done = quiet_done,
+	.listed = quiet_listed,
+	.found = quiet_found,
+};
+
+/* finds of name, numbered from first, in finds of 64. */
+static void
+find_many_of(struct pixcache_batch_v1 *batch, struct th_realm *realm,
+	uint32_t first, const char *name, uint32_t n)
+{
+	const char *names[64];
+
+	for (int i = 0; i < 64; i++) {
+		names[i] = name;
+	}
+	for (uint32_t j = 0; j < n; j += 64) {
+		th_find(batch, realm, first + j, names,
+			(int)(n - j < 64 ? n - j : 64));
+		if (j % 512 == 448) {
+			th_roundtrip(a);
+		}
+	}
+}
+
+static void
+release_range(struct pixcache_batch_v1 *batch, uint32_t from, uint32_t to)
+{
+	while (from <= to) {
+		struct wl_array array;
+
+		wl_array_init(&array);
+		for (int i = 0; i < 1000 && from <= to; i++, from++) {
+			*(uint32_t *)wl_array_add(&array, sizeof(uint32_t)) =
+				from;
+		}
+		pixcache_batch_v1_release(batch, &array);
+		wl_array_release(&array);
+	}
+}
+
+/*
+ * Batches that once held many leases keep no room for them: a reviewer
+ * made 40 batches each wait on 8,192 leases and release them, and the
+ * manager kept 98,630 bytes a batch that no limit counted.
+ */
+TEST(released_lease_numbers_give_their_room_back)
+{
+	struct pixcache_batch_v1 *batches[8];
+	size_t records[8] = { 0 };
+	struct pixcache_config config;
+	struct th_pixmap *claim;
+	size_t before, after;
+	uint32_t per;
+
+	th_config(&config);
+	config.max_leases = 4096;
+	setup_with(&config);
+	per = 2 * config.max_leases;
+	claim = lookup(b, rb, "x");
+	assert(claim->claimed);
+	before = allocated_bytes();
+	for (int k = 0; k < 8; k++) {
+		batches[k] = pixcache_manager_v1_create_batch(a->manager);
+		pixcache_batch_v1_add_listener(batches[k], &quiet_listener,
+			&records[k]);
+		find_many_of(batches[k], ra, 1, "x", per);
+		pixcache_batch_v1_commit(batches[k], 1);
+		assert(th_roundtrip(a));
+		assert(stats_now().found_leases == per && records[k] == per);
+		release_range(batches[k], 1, per);
+		assert(th_roundtrip(a));
+		assert(stats_now().found_leases == 0);
+	}
+	after = allocated_bytes();
+	/* The batches and the harness's state of each (~17 KiB), not the
+	 * manager's ~96 KiB of numbers a batch at its peak. */
+	assert(after - before < 8 * 32768);
+	for (int k = 0; k < 8; k++) {
+		pixcache_batch_v1_destroy(batches[k]);
+	}
+	th_pixmap_destroy(claim);
+	teardown();
+}
+
+/* A batch's room for numbers is charged to its connection: batches that
+ * each keep one lease of a large peak cannot hold room past the limit. */
+TEST(room_for_lease_numbers_is_charged_to_the_connection)
+{
+	struct pixcache_batch_v1 *batches[3];
+	size_t records[3] = { 0 };
+	struct pixcache_config config;
+	struct th_pixmap *claim;
+	uint32_t per;
+
+	th_config(&config);
+	config.max_leases = 256;
+	setup_with(&config);
+	per = 2 * config.max_leases;
+	claim = lookup(b, rb, "x");
+	for (int k = 0; k < 2; k++) {
+		batches[k] = pixcache_manager_v1_create_batch(a->manager);
+		pixcache_batch_v1_add_listener(batches[k], &quiet_listener,
+			&records[k]);
+		/* The connection's share of leases of finds, over both. */
+		find_many_of(batches[k], ra, 1, "x", per - (uint32_t)k);
+		pixcache_batch_v1_commit(batches[k], 1);
+		assert(th_roundtrip(a));
+		/* All but the first released: the room stays with it. */
+		release_range(batches[k], 2, per - (uint32_t)k);
+		assert(th_roundtrip(a));
+	}
+	assert(stats_now().found_leases == 2);
+	batches[2] = th_batch(a);
+	find_many_of(batches[2], ra, 1, "x", 1);
+	th_commit(a, batches[2]);
+	assert(th_record(batches[2], 1)[1] ==
+		PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED &&
+		th_record(batches[2], 1)[2] == PIXCACHE_BATCH_V1_FAILURE_LEASES);
+	/* Its last lease gone, a batch gives its room back. */
+	release_range(batches[0], 1, 1);
+	th_find(batches[2], ra, 2, (const char *[]){ "x" }, 1);
+	th_commit(a, batches[2]);
+	assert(th_record(batches[2], 2)[1] ==
+		PIXCACHE_BATCH_V1_FOUND_STATUS_PENDING);
+	for (int k = 0; k < 2; k++) {
+		pixcache_batch_v1_destroy(batches[k]);
+	}
+	th_batch_destroy(batches[2]);
+	th_pixmap_destroy(claim);
 	teardown();
 }
