@@ -80,7 +80,11 @@ one_round(struct worker *w)
 		assert(ret == 0 || ret == -EEXIST || ret == -EBUSY);
 		ret = pixcache_client_find(client, "default", name, &pixmap);
 	}
-	/* Another thread may have removed it in between. */
+	/* Another thread may have removed it in between; then this
+	 * thread holds its claim again, and gives it up. */
+	if (ret == -ENOENT) {
+		pixcache_client_abandon(client, "default", name);
+	}
 	if (ret != 0 && ret != -ENOENT &&
 			!(ret == -EINPROGRESS && w->index == 1)) {
 		test_fail("find %s: %s", name, strerror(-ret));
