@@ -39,7 +39,7 @@ pxcl_handle_removal(struct pixcache_client *client, void *object,
 		finish(client, op, -ENOENT);
 		break;
 	case PXCL_REMOVAL_FAILED:
-		finish(client, op, pxcl_errno_of_failure(args[0].u));
+		finish(client, op, pxc_failure_errno(args[0].u));
 		break;
 	}
 }

@@ -41,6 +41,7 @@
 #include <wayland-client-core.h>
 #include <wayland-util.h>
 
+#include "failure.h"
 #include "format.h"
 #include "name.h"
 #include "pixcache-client.h"
@@ -515,7 +516,6 @@ bool pxcl_layout_ok(uint32_t width, uint32_t height, uint32_t stride,
 /* ---- request.c ---- */
 
 void pxcl_requests_fail_all(struct pixcache_client *client, int error);
-int pxcl_errno_of_failure(uint32_t reason);
 extern const struct pixcache_batch_v1_listener pxcl_batch_listener;
 int pxcl_check_name(const char *name);
 struct pxcl_request *pxcl_request_new(struct pixcache_client *client,

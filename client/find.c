@@ -327,7 +327,7 @@ record_answer(struct pxcl_request *req, const uint32_t *rec)
 	case PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED:
 		drop_leases(req, rec);
 		pxcl_request_complete(req,
-			pxcl_errno_of_failure(rec[REC_LEASE]));
+			pxc_failure_errno(rec[REC_LEASE]));
 		break;
 	default:
 		drop_leases(req, rec);

@@ -14,37 +14,6 @@
 #define FD_LIMIT_STALLS 2
 
 int
-pxcl_errno_of_failure(uint32_t reason)
-{
-	switch (reason) {
-	case PIXCACHE_BATCH_V1_FAILURE_POLICY:
-		return -EACCES;
-	case PIXCACHE_BATCH_V1_FAILURE_NAME:
-	case PIXCACHE_BATCH_V1_FAILURE_FORMAT:
-		return -EINVAL;
-	case PIXCACHE_BATCH_V1_FAILURE_SIZE:
-		return -EFBIG;
-	case PIXCACHE_BATCH_V1_FAILURE_EXISTS:
-		return -EEXIST;
-	case PIXCACHE_BATCH_V1_FAILURE_BUSY:
-		return -EBUSY;
-	case PIXCACHE_BATCH_V1_FAILURE_QUOTA:
-		return -EDQUOT;
-	case PIXCACHE_BATCH_V1_FAILURE_BUDGET:
-		return -ENOSPC;
-	case PIXCACHE_BATCH_V1_FAILURE_UPLOADS:
-	case PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT:
-		return -EAGAIN;
-	case PIXCACHE_BATCH_V1_FAILURE_LEASES:
-		return -ENOBUFS;
-	case PIXCACHE_BATCH_V1_FAILURE_TIMEOUT:
-		return -ETIMEDOUT;
-	default:
-		return -ENOMEM;
-	}
-}
-
-int
 pxcl_check_name(const char *name)
 {
 	return name != NULL && pxc_name_check(name, strlen(name)) == 0 ?
@@ -462,7 +431,7 @@ handle_answer(struct pxcl_request *req, struct wl_proxy *proxy,
 		pxcl_request_complete(req, -ENOENT);
 		break;
 	case PXCL_PIXMAP_FAILED:
-		pxcl_request_complete(req, pxcl_errno_of_failure(args[0].u));
+		pxcl_request_complete(req, pxc_failure_errno(args[0].u));
 		break;
 	}
 }

@@ -66,7 +66,7 @@ pxcl_handle_upload(struct pixcache_client *client, void *object,
 		upload_target(req, args[0].h, args[1].u, args[2].u);
 		break;
 	case PXCL_UPLOAD_FAILED:
-		pxcl_request_complete(req, pxcl_errno_of_failure(args[0].u));
+		pxcl_request_complete(req, pxc_failure_errno(args[0].u));
 		break;
 	case PXCL_UPLOAD_STORED:
 		req->key = pxcl_key_from_args(args);

@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "core.h"
+#include "failure.h"
 #include "faults.h"
 #include "format.h"
 #include "pixcache-server.h"
@@ -307,8 +308,6 @@ void pxc_client_sent_fds(struct pxc_client *client, uint32_t count);
 uint64_t pxc_client_done_token(struct pxc_client *client);
 void *pxc_zalloc(struct pixcache_manager *manager, size_t size);
 char *pxc_strdup(struct pixcache_manager *manager, const char *s);
-/* The failure reason of a negative errno of the core or of the system. */
-uint32_t pxc_failure_of(int err);
 
 /* ---- realm.c ---- */
 

@@ -76,30 +76,6 @@ pxc_strdup(struct pixcache_manager *manager, const char *s)
 	return strdup(s);
 }
 
-uint32_t
-pxc_failure_of(int err)
-{
-	switch (-err) {
-	case EEXIST:
-		return PIXCACHE_BATCH_V1_FAILURE_EXISTS;
-	case EDQUOT:
-		return PIXCACHE_BATCH_V1_FAILURE_QUOTA;
-	case ENOSPC:
-		return PIXCACHE_BATCH_V1_FAILURE_BUDGET;
-	case EFBIG:
-		return PIXCACHE_BATCH_V1_FAILURE_SIZE;
-	case EINVAL:
-	case ENAMETOOLONG:
-	case EILSEQ:
-		return PIXCACHE_BATCH_V1_FAILURE_NAME;
-	case EACCES:
-	case EPERM:
-		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
-	default:
-		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
-	}
-}
-
 /* ---- policy ---- */
 
 static uint32_t
