@@ -9,7 +9,7 @@
 static const struct pixcache_batch_v1_interface batch_impl;
 
 /* NULL for a refused client's batch, or once the manager is gone. */
-static struct pxc_batch *
+static struct pxc_batch_v1 *
 batch_from_resource(struct wl_resource *resource)
 {
 	assert(wl_resource_instance_of(resource, &pixcache_batch_v1_interface,
@@ -17,10 +17,10 @@ batch_from_resource(struct wl_resource *resource)
 	return wl_resource_get_user_data(resource);
 }
 
-static struct pxc_client *
+static struct pxc_manager_v1 *
 client_from_batch(struct wl_resource *resource)
 {
-	struct pxc_batch *batch = batch_from_resource(resource);
+	struct pxc_batch_v1 *batch = batch_from_resource(resource);
 
 	return batch != NULL ? batch->client : NULL;
 }
@@ -34,12 +34,12 @@ batch_handle_destroy(struct wl_client *wl_client, struct wl_resource *resource)
 
 /* Whether the client may hold one more pixmap; fails lease if not. */
 static bool
-lease_allowed(struct pxc_lease *lease)
+lease_allowed(struct pxc_pixmap_v1 *lease)
 {
-	struct pxc_client *client = lease->client;
+	struct pxc_manager_v1 *client = lease->client;
 
 	if (client->conn->holding >= client->manager->config.max_leases) {
-		pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
+		pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
 		return false;
 	}
 	return true;
@@ -47,25 +47,25 @@ lease_allowed(struct pxc_lease *lease)
 
 /* Answers a lookup of name in cr, on lease's object or in a record. */
 static void
-lookup_name(struct pxc_lease *lease, struct pxc_client_realm *cr,
+lookup_name(struct pxc_pixmap_v1 *lease, struct pxc_realm_v1 *cr,
 	const char *name, size_t len)
 {
-	struct pxc_client *client = lease->client;
+	struct pxc_manager_v1 *client = lease->client;
 	struct pxc_fill *fill;
 	struct pxc_hit hit;
 	int ret;
 
 	if (cr == NULL || cr->realm == NULL) {
-		pxc_lease_fail(lease, cr != NULL && cr->denied ? cr->denied :
+		pxc_pixmap_v1_fail(lease, cr != NULL && cr->denied ? cr->denied :
 			PIXCACHE_BATCH_V1_FAILURE_POLICY);
 		return;
 	}
 	if (!(cr->access & PIXCACHE_ACCESS_READ)) {
-		pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_POLICY);
+		pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_POLICY);
 		return;
 	}
 	if (pxc_name_check(name, len) < 0) {
-		pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_NAME);
+		pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_NAME);
 		return;
 	}
 	if (!lease_allowed(lease)) {
@@ -76,12 +76,12 @@ lookup_name(struct pxc_lease *lease, struct pxc_client_realm *cr,
 	lease->may_fill = cr->access & PIXCACHE_ACCESS_WRITE;
 	lease->table = cr->access & PIXCACHE_ACCESS_TABLE;
 	if (ret == 0) {
-		pxc_lease_answer(lease, hit.hold, &hit, false);
+		pxc_pixmap_v1_answer(lease, hit.hold, &hit, false);
 	} else if ((fill = pxc_fill_find(cr->realm, name)) != NULL) {
 		pxc_fill_wait(fill, lease);
 	} else if (!pxc_fill_claim(cr->realm, name, lease)) {
 		/* Read only, or out of claims: it may race to upload. */
-		pxc_lease_missing(lease);
+		pxc_pixmap_v1_missing(lease);
 	}
 }
 
@@ -89,13 +89,13 @@ static void
 batch_handle_lookup(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t id, struct wl_resource *realm_resource, const char *name)
 {
-	struct pxc_lease *lease = pxc_lease_create(wl_client,
+	struct pxc_pixmap_v1 *lease = pxc_pixmap_v1_create(wl_client,
 		client_from_batch(resource), wl_resource_get_version(resource),
 		id);
 
 	if (lease != NULL) {
 		lookup_name(lease,
-			pxc_client_realm_from_resource(realm_resource), name,
+			pxc_realm_v1_from_resource(realm_resource), name,
 			strlen(name));
 	}
 }
@@ -123,7 +123,7 @@ count_names(const struct wl_array *names)
 
 /* Sends the records the batch queued, in one found event. */
 static void
-batch_flush(struct pxc_batch *batch)
+batch_flush(struct pxc_batch_v1 *batch)
 {
 	struct wl_array array = {
 		.size = batch->nout * PXC_RECORD_WORDS * sizeof(uint32_t),
@@ -149,7 +149,7 @@ static void
 flush_when_idle(void *data)
 {
 	struct pixcache_manager *manager = data;
-	struct pxc_batch *batch, *tmp;
+	struct pxc_batch_v1 *batch, *tmp;
 
 	manager->flush_idle = NULL;
 	wl_list_for_each_safe(batch, tmp, &manager->deferred, deferred_link) {
@@ -160,7 +160,7 @@ flush_when_idle(void *data)
 /* Later answers of many leases, to many clients: an event each would
  * wake each client once a lease. They go together, once idle. */
 static void
-defer(struct pxc_batch *batch)
+defer(struct pxc_batch_v1 *batch)
 {
 	struct pixcache_manager *manager = batch->client->manager;
 
@@ -183,7 +183,7 @@ defer(struct pxc_batch *batch)
  * waiting batches get one record, a find up to 64). False without memory.
  */
 static bool
-out_room(struct pxc_batch *batch)
+out_room(struct pxc_batch_v1 *batch)
 {
 	uint32_t cap = batch->out_cap ? batch->out_cap * 2 : 4;
 	uint32_t *out;
@@ -205,7 +205,7 @@ out_room(struct pxc_batch *batch)
 }
 
 void
-pxc_batch_record(struct pxc_batch *batch,
+pxc_batch_v1_record(struct pxc_batch_v1 *batch,
 	const uint32_t record[PXC_RECORD_WORDS])
 {
 	struct wl_array one = {
@@ -232,13 +232,13 @@ pxc_batch_record(struct pxc_batch *batch,
 
 /* One name of a find: a lease answered, kept only if it was numbered. */
 static void
-find_one(struct pxc_batch *batch, struct pxc_client_realm *cr,
+find_one(struct pxc_batch_v1 *batch, struct pxc_realm_v1 *cr,
 	uint32_t number, const char *name, size_t len)
 {
-	struct pxc_lease *lease;
-	int ret = pxc_batch_reserve(batch);
+	struct pxc_pixmap_v1 *lease;
+	int ret = pxc_batch_v1_reserve(batch);
 
-	lease = ret == 0 ? pxc_lease_create_found(batch, number) : NULL;
+	lease = ret == 0 ? pxc_pixmap_v1_create_found(batch, number) : NULL;
 	if (lease == NULL) {
 		uint32_t record[PXC_RECORD_WORDS] = {
 			number, PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED,
@@ -246,15 +246,15 @@ find_one(struct pxc_batch *batch, struct pxc_client_realm *cr,
 				PIXCACHE_BATCH_V1_FAILURE_MEMORY,
 		};
 
-		pxc_batch_record(batch, record);
+		pxc_batch_v1_record(batch, record);
 		return;
 	}
 	lookup_name(lease, cr, name, len);
 	if (lease->number == 0) {
 		/* Answered for good (missing, failed): nothing to keep. */
-		pxc_lease_inert(lease);
+		pxc_pixmap_v1_inert(lease);
 	} else if (lease->hold != NULL) {
-		pxc_lease_compact(lease);
+		pxc_pixmap_v1_compact(lease);
 	}
 }
 
@@ -263,9 +263,9 @@ batch_handle_find(struct wl_client *wl_client, struct wl_resource *resource,
 	struct wl_resource *realm_resource, uint32_t first,
 	struct wl_array *names)
 {
-	struct pxc_batch *batch = batch_from_resource(resource);
-	struct pxc_client_realm *cr =
-		pxc_client_realm_from_resource(realm_resource);
+	struct pxc_batch_v1 *batch = batch_from_resource(resource);
+	struct pxc_realm_v1 *cr =
+		pxc_realm_v1_from_resource(realm_resource);
 	uint32_t count = count_names(names);
 	const char *name = names->data;
 
@@ -296,7 +296,7 @@ static void
 batch_handle_release(struct wl_client *wl_client, struct wl_resource *resource,
 	struct wl_array *leases)
 {
-	struct pxc_batch *batch = batch_from_resource(resource);
+	struct pxc_batch_v1 *batch = batch_from_resource(resource);
 	const uint32_t *number;
 
 	(void)wl_client;
@@ -311,7 +311,7 @@ batch_handle_release(struct wl_client *wl_client, struct wl_resource *resource,
 		return;
 	}
 	wl_array_for_each(number, leases) {
-		if (!pxc_batch_release(batch, *number)) {
+		if (!pxc_batch_v1_release(batch, *number)) {
 			wl_resource_post_error(resource,
 				PIXCACHE_BATCH_V1_ERROR_BAD_LEASE,
 				"release: lease %u is not held", *number);
@@ -328,8 +328,8 @@ batch_handle_lookup_key(struct wl_client *wl_client,
 	uint32_t instance_lo, uint32_t slot, uint32_t generation,
 	uint32_t tag_hi, uint32_t tag_lo)
 {
-	struct pxc_client *client = client_from_batch(resource);
-	struct pxc_lease *lease = pxc_lease_create(wl_client, client,
+	struct pxc_manager_v1 *client = client_from_batch(resource);
+	struct pxc_pixmap_v1 *lease = pxc_pixmap_v1_create(wl_client, client,
 		wl_resource_get_version(resource), id);
 	struct pxc_key key = {
 		.instance = (uint64_t)instance_hi << 32 | instance_lo,
@@ -337,7 +337,7 @@ batch_handle_lookup_key(struct wl_client *wl_client,
 		.generation = generation,
 		.tag = (uint64_t)tag_hi << 32 | tag_lo,
 	};
-	struct pxc_pixmap *pixmap;
+	struct pxc_buffer *buffer;
 	struct pxc_hit hit;
 	uint32_t access;
 
@@ -347,14 +347,14 @@ batch_handle_lookup_key(struct wl_client *wl_client,
 	/* Every key that does not resolve is simply missing. */
 	if (pxc_cache_find_key(client->manager->cache, &key, PXC_FIND_HOLD,
 			&hit) < 0) {
-		pxc_lease_missing(lease);
+		pxc_pixmap_v1_missing(lease);
 		return;
 	}
-	pixmap = hit.payload;
+	buffer = hit.payload;
 	access = pxc_policy_access(client->manager, wl_client,
-		pixmap->realm->name);
+		buffer->realm->name);
 	/* Handed over from another realm: a copy, never that realm's pool. */
-	pxc_lease_answer(lease, hit.hold, &hit,
+	pxc_pixmap_v1_answer(lease, hit.hold, &hit,
 		!(access & PIXCACHE_ACCESS_READ));
 }
 
@@ -363,7 +363,7 @@ batch_handle_upload(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t id, struct wl_resource *realm_resource, const char *name,
 	uint32_t width, uint32_t height, uint32_t format, uint32_t flags)
 {
-	struct pxc_client *client = client_from_batch(resource);
+	struct pxc_manager_v1 *client = client_from_batch(resource);
 
 	/* An inert batch raises no error (its upload is inert too). */
 	if (client != NULL &&
@@ -373,19 +373,19 @@ batch_handle_upload(struct wl_client *wl_client, struct wl_resource *resource,
 			"unknown upload flags 0x%x", flags);
 		return;
 	}
-	pxc_upload_start(wl_client, client,
+	pxc_upload_v1_start(wl_client, client,
 		wl_resource_get_version(resource), id,
-		pxc_client_realm_from_resource(realm_resource), name, width,
+		pxc_realm_v1_from_resource(realm_resource), name, width,
 		height, format, flags);
 }
 
 /* The realm of a key's slot, if the client may read it. */
-static struct pxc_mrealm *
-readable_realm_of_slot(struct pxc_client *client, uint32_t slot)
+static struct pxc_realm_shm *
+readable_realm_of_slot(struct pxc_manager_v1 *client, uint32_t slot)
 {
 	struct pixcache_manager *manager = client->manager;
 	uint32_t index = slot / manager->config.table_capacity;
-	struct pxc_mrealm *realm, *found = NULL;
+	struct pxc_realm_shm *realm, *found = NULL;
 
 	pthread_mutex_lock(&manager->realms_lock);
 	wl_list_for_each(realm, &manager->realms, link) {
@@ -406,7 +406,7 @@ static void
 batch_handle_used(struct wl_client *wl_client, struct wl_resource *resource,
 	struct wl_array *keys)
 {
-	struct pxc_client *client = client_from_batch(resource);
+	struct pxc_manager_v1 *client = client_from_batch(resource);
 	const uint32_t *pair;
 
 	(void)wl_client;
@@ -424,7 +424,7 @@ batch_handle_used(struct wl_client *wl_client, struct wl_resource *resource,
 	for (pair = keys->data;
 			(const char *)pair < (const char *)keys->data + keys->size;
 			pair += 2) {
-		struct pxc_mrealm *realm =
+		struct pxc_realm_shm *realm =
 			readable_realm_of_slot(client, pair[0]);
 
 		if (realm != NULL) {
@@ -449,7 +449,7 @@ static bool
 send_entry(const struct pxc_entry_info *info, void *data)
 {
 	struct list_context *ctx = data;
-	const struct pxc_pixmap *pixmap = info->payload;
+	const struct pxc_buffer *buffer = info->payload;
 
 	if (ctx->sent == LIST_PAGE) {
 		/* More after this page: it starts here. */
@@ -459,8 +459,8 @@ send_entry(const struct pxc_entry_info *info, void *data)
 	ctx->sent++;
 
 	pixcache_batch_v1_send_entry(ctx->batch,
-		info->name_len > 0 ? info->name : NULL, pixmap->width,
-		pixmap->height, pixmap->format,
+		info->name_len > 0 ? info->name : NULL, buffer->width,
+		buffer->height, buffer->format,
 		(uint32_t)(info->key.instance >> 32),
 		(uint32_t)info->key.instance, info->key.slot,
 		info->key.generation, (uint32_t)(info->key.tag >> 32),
@@ -472,9 +472,9 @@ static void
 batch_handle_list(struct wl_client *wl_client, struct wl_resource *resource,
 	struct wl_resource *realm_resource, uint32_t from)
 {
-	struct pxc_client *client = client_from_batch(resource);
-	struct pxc_client_realm *cr =
-		pxc_client_realm_from_resource(realm_resource);
+	struct pxc_manager_v1 *client = client_from_batch(resource);
+	struct pxc_realm_v1 *cr =
+		pxc_realm_v1_from_resource(realm_resource);
 	struct list_context ctx = { resource };
 
 	(void)wl_client;
@@ -491,7 +491,7 @@ static void
 batch_handle_get_stats(struct wl_client *wl_client,
 	struct wl_resource *resource)
 {
-	struct pxc_client *client = client_from_batch(resource);
+	struct pxc_manager_v1 *client = client_from_batch(resource);
 	struct pixcache_stats stats;
 
 	(void)wl_client;
@@ -525,7 +525,7 @@ static const struct pixcache_removal_v1_interface removal_impl = {
 
 /* Whether the client may remove it, and its key: 0, or a failure. */
 static uint32_t
-removal_check(struct pxc_client *client, struct pxc_client_realm *cr,
+removal_check(struct pxc_manager_v1 *client, struct pxc_realm_v1 *cr,
 	const char *name, struct pxc_hit *found, bool *missing)
 {
 	struct pixcache_manager *manager = client->manager;
@@ -556,7 +556,7 @@ static void
 batch_handle_remove(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t id, struct wl_resource *realm_resource, const char *name)
 {
-	struct pxc_client *client = client_from_batch(resource);
+	struct pxc_manager_v1 *client = client_from_batch(resource);
 	struct wl_resource *removal = NULL;
 	struct pxc_hit found;
 	uint32_t failure;
@@ -579,7 +579,7 @@ batch_handle_remove(struct wl_client *wl_client, struct wl_resource *resource,
 		return;
 	}
 	failure = removal_check(client,
-		pxc_client_realm_from_resource(realm_resource), name, &found,
+		pxc_realm_v1_from_resource(realm_resource), name, &found,
 		&missing);
 	if (failure != 0) {
 		pixcache_removal_v1_send_failed(removal, failure);
@@ -597,7 +597,7 @@ static void
 batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t serial)
 {
-	struct pxc_batch *batch = batch_from_resource(resource);
+	struct pxc_batch_v1 *batch = batch_from_resource(resource);
 	uint64_t token = batch != NULL ?
 		pxc_client_done_token(batch->client) : 0;
 
@@ -614,7 +614,7 @@ static void
 batch_handle_stage(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t id, int32_t fd, uint32_t size)
 {
-	pxc_staging_create(wl_client, client_from_batch(resource), resource,
+	pxc_staging_v1_create(wl_client, client_from_batch(resource), resource,
 		id, fd, size);
 }
 
@@ -634,41 +634,41 @@ static const struct pixcache_batch_v1_interface batch_impl = {
 };
 
 void
-pxc_batch_inert(struct pxc_batch *batch)
+pxc_batch_v1_inert(struct pxc_batch_v1 *batch)
 {
 	wl_resource_set_user_data(batch->resource, NULL);
 	for (uint32_t i = 0; i < batch->top; i++) {
-		(void)pxc_batch_release(batch, i + 1);
+		(void)pxc_batch_v1_release(batch, i + 1);
 	}
 	wl_list_remove(&batch->link);
 	/* Records for leases now gone: nobody to tell. */
 	wl_list_remove(&batch->deferred_link);
 	free(batch->out);
-	pxc_batch_numbers_free(batch);
+	pxc_batch_v1_numbers_free(batch);
 	free(batch);
 }
 
 static void
 batch_resource_destroy(struct wl_resource *resource)
 {
-	struct pxc_batch *batch = batch_from_resource(resource);
+	struct pxc_batch_v1 *batch = batch_from_resource(resource);
 	struct pixcache_manager *manager;
 
 	if (batch == NULL) {
 		return;
 	}
 	manager = batch->client->manager;
-	pxc_batch_inert(batch);
+	pxc_batch_v1_inert(batch);
 	/* Its leases may have been a pool's last. */
 	pxc_manager_settle(manager);
 }
 
 void
-pxc_batch_resource_create(struct wl_client *wl_client,
-	struct pxc_client *client, uint32_t version, uint32_t id)
+pxc_batch_v1_create(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client, uint32_t version, uint32_t id)
 {
 	struct wl_resource *resource = NULL;
-	struct pxc_batch *batch = NULL;
+	struct pxc_batch_v1 *batch = NULL;
 
 	if (client != NULL) {
 		batch = pxc_zalloc(client->manager, sizeof(*batch));

@@ -28,7 +28,7 @@ struct pxc_fills {
 };
 
 static uint64_t
-fill_hash(const struct pxc_fills *fills, const struct pxc_mrealm *realm,
+fill_hash(const struct pxc_fills *fills, const struct pxc_realm_shm *realm,
 	const char *name)
 {
 	/* Keyed: clients choose the names, and must not choose collisions. */
@@ -107,7 +107,7 @@ fills_grow(struct pixcache_manager *manager)
 }
 
 struct pxc_fill *
-pxc_fill_find(struct pxc_mrealm *realm, const char *name)
+pxc_fill_find(struct pxc_realm_shm *realm, const char *name)
 {
 	struct pxc_fills *fills = realm->manager->fills;
 	uint64_t hash = fill_hash(fills, realm, name);
@@ -124,7 +124,7 @@ pxc_fill_find(struct pxc_mrealm *realm, const char *name)
 
 /* A fill not in the table yet; NULL when out of memory. */
 static struct pxc_fill *
-fill_new(struct pxc_mrealm *realm, const char *name)
+fill_new(struct pxc_realm_shm *realm, const char *name)
 {
 	struct pixcache_manager *manager = realm->manager;
 	struct pxc_fill *fill = pxc_zalloc(manager, sizeof(*fill));
@@ -188,11 +188,11 @@ static int
 claim_timed_out(void *data)
 {
 	struct pxc_fill *fill = data;
-	struct pxc_lease *claimant = fill->claimant;
+	struct pxc_pixmap_v1 *claimant = fill->claimant;
 	struct pxc_connection *conn = claimant->client->conn;
 
 	claim_end(fill);
-	pxc_lease_fail(claimant, PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
+	pxc_pixmap_v1_fail(claimant, PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
 	fill_pass(fill, conn);
 	return 0;
 }
@@ -203,9 +203,9 @@ claim_timed_out(void *data)
  * or cannot claim.
  */
 static bool
-claim_take(struct pxc_fill *fill, struct pxc_lease *lease)
+claim_take(struct pxc_fill *fill, struct pxc_pixmap_v1 *lease)
 {
-	struct pxc_client *client = lease->client;
+	struct pxc_manager_v1 *client = lease->client;
 	struct pixcache_manager *manager = client->manager;
 
 	if (!lease->may_fill ||
@@ -235,7 +235,7 @@ claim_take(struct pxc_fill *fill, struct pxc_lease *lease)
 static void
 claim_end(struct pxc_fill *fill)
 {
-	struct pxc_lease *lease = fill->claimant;
+	struct pxc_pixmap_v1 *lease = fill->claimant;
 
 	if (lease == NULL) {
 		return;
@@ -248,8 +248,8 @@ claim_end(struct pxc_fill *fill)
 }
 
 bool
-pxc_fill_claim(struct pxc_mrealm *realm, const char *name,
-	struct pxc_lease *lease)
+pxc_fill_claim(struct pxc_realm_shm *realm, const char *name,
+	struct pxc_pixmap_v1 *lease)
 {
 	struct pxc_fill *fill = fill_new(realm, name);
 
@@ -261,26 +261,26 @@ pxc_fill_claim(struct pxc_mrealm *realm, const char *name,
 		return false;
 	}
 	fill_insert(fill);
-	pxc_lease_claimed(lease);
+	pxc_pixmap_v1_claimed(lease);
 	return true;
 }
 
 void
-pxc_fill_wait(struct pxc_fill *fill, struct pxc_lease *lease)
+pxc_fill_wait(struct pxc_fill *fill, struct pxc_pixmap_v1 *lease)
 {
 	/* Its own client's claim: its to fill, not to wait for. */
 	if (fill->claimant != NULL &&
 			fill->claimant->client->conn == lease->client->conn) {
-		pxc_lease_claimed(lease);
+		pxc_pixmap_v1_claimed(lease);
 		return;
 	}
 	lease->waiting = fill;
 	wl_list_insert(fill->waiters.prev, &lease->wait_link);
-	pxc_lease_pending(lease);
+	pxc_pixmap_v1_pending(lease);
 }
 
 static void
-unwait(struct pxc_lease *lease)
+unwait(struct pxc_pixmap_v1 *lease)
 {
 	wl_list_remove(&lease->wait_link);
 	wl_list_init(&lease->wait_link);
@@ -288,7 +288,7 @@ unwait(struct pxc_lease *lease)
 }
 
 void
-pxc_fill_unwait(struct pxc_lease *lease)
+pxc_fill_unwait(struct pxc_pixmap_v1 *lease)
 {
 	if (lease->waiting != NULL) {
 		unwait(lease);
@@ -304,25 +304,25 @@ pxc_fill_unwait(struct pxc_lease *lease)
 static void
 fill_pass(struct pxc_fill *fill, struct pxc_connection *late)
 {
-	struct pxc_lease *lease, *tmp;
+	struct pxc_pixmap_v1 *lease, *tmp;
 
 	wl_list_for_each_safe(lease, tmp, &fill->waiters, wait_link) {
 		unwait(lease);
 		if (lease->client->conn == late) {
-			pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
+			pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
 			continue;
 		}
 		if (claim_take(fill, lease)) {
-			pxc_lease_claimed(lease);
+			pxc_pixmap_v1_claimed(lease);
 			return;
 		}
-		pxc_lease_missing(lease);
+		pxc_pixmap_v1_missing(lease);
 	}
 	fill_free(fill);
 }
 
 void
-pxc_fill_unclaim(struct pxc_lease *lease)
+pxc_fill_unclaim(struct pxc_pixmap_v1 *lease)
 {
 	struct pxc_fill *fill = lease->claim;
 
@@ -334,8 +334,8 @@ pxc_fill_unclaim(struct pxc_lease *lease)
 }
 
 struct pxc_fill *
-pxc_fill_for_upload(struct pxc_mrealm *realm, const char *name,
-	struct pxc_client *client, uint32_t *refusal)
+pxc_fill_for_upload(struct pxc_realm_shm *realm, const char *name,
+	struct pxc_manager_v1 *client, uint32_t *refusal)
 {
 	struct pxc_fill *fill = pxc_fill_find(realm, name);
 
@@ -363,7 +363,7 @@ pxc_fill_drop(struct pxc_fill *fill)
 }
 
 void
-pxc_fill_start_upload(struct pxc_fill *fill, struct pxc_upload *upload)
+pxc_fill_start_upload(struct pxc_fill *fill, struct pxc_upload_v1 *upload)
 {
 	claim_end(fill);
 	fill->upload = upload;
@@ -381,30 +381,30 @@ static void
 answer_waiters(struct pxc_fill *fill, const struct pxc_key *key)
 {
 	struct pixcache_manager *manager = fill->realm->manager;
-	struct pxc_lease *lease, *tmp;
+	struct pxc_pixmap_v1 *lease, *tmp;
 
 	wl_list_for_each_safe(lease, tmp, &fill->waiters, wait_link) {
-		struct pxc_client *client = lease->client;
+		struct pxc_manager_v1 *client = lease->client;
 		struct pxc_hit hit;
 
 		unwait(lease);
 		if (client->conn->holding >= manager->config.max_leases) {
-			pxc_lease_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
+			pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
 		} else if (pxc_cache_find_key(manager->cache, key,
 				PXC_FIND_HOLD, &hit) == 0) {
-			pxc_lease_answer(lease, hit.hold, &hit, false);
+			pxc_pixmap_v1_answer(lease, hit.hold, &hit, false);
 			if (lease->batch != NULL && lease->hold != NULL) {
-				pxc_lease_compact(lease);
+				pxc_pixmap_v1_compact(lease);
 			}
 		} else {
 			/* Evicted already, by a later insert. */
-			pxc_lease_missing(lease);
+			pxc_pixmap_v1_missing(lease);
 		}
 	}
 }
 
 void
-pxc_fill_end_upload(struct pxc_upload *upload, const struct pxc_key *key)
+pxc_fill_end_upload(struct pxc_upload_v1 *upload, const struct pxc_key *key)
 {
 	struct pxc_fill *fill = upload->fill;
 

@@ -15,17 +15,17 @@ struct pixcache_image {
 	atomic_int refs;		/* the caller's, plus pixman images' */
 	struct pixcache_manager *manager;
 	struct pxc_entry *hold;
-	struct pxc_pixmap *pixmap;
+	struct pxc_buffer *buffer;
 	const void *data;
 	struct pxc_key key;
 };
 
 /* Writes image into the pixmap's memory, converted to its format. */
 static int
-fill_pixmap(struct pxc_pixmap *pixmap, const struct pxc_format *format,
+fill_pixmap(struct pxc_buffer *pixmap, const struct pxc_format *format,
 	pixman_image_t *image)
 {
-	void *data = pxc_pixmap_write_begin(pixmap);
+	void *data = pxc_buffer_write_begin(pixmap);
 	pixman_image_t *dst;
 
 	if (data == NULL) {
@@ -35,14 +35,14 @@ fill_pixmap(struct pxc_pixmap *pixmap, const struct pxc_format *format,
 		(int)pixmap->width, (int)pixmap->height, data,
 		(int)pixmap->stride);
 	if (dst == NULL) {
-		pxc_pixmap_write_end(pixmap, data);
+		pxc_buffer_write_end(pixmap, data);
 		return -ENOMEM;
 	}
 	/* pixman's formats are premultiplied, as the cache's are. */
 	pixman_image_composite32(PIXMAN_OP_SRC, image, NULL, dst, 0, 0, 0, 0,
 		0, 0, (int)pixmap->width, (int)pixmap->height);
 	pixman_image_unref(dst);
-	return pxc_pixmap_write_end(pixmap, data);
+	return pxc_buffer_write_end(pixmap, data);
 }
 
 /* After a change off the loop's thread, wake it to tell clients. */
@@ -67,8 +67,8 @@ pixcache_manager_insert(struct pixcache_manager *manager, const char *realm,
 		.flags = (flags & PIXCACHE_INSERT_REPLACE) ?
 			PXC_INSERT_REPLACE : 0,
 	};
-	struct pxc_pixmap *pixmap;
-	struct pxc_mrealm *mrealm;
+	struct pxc_buffer *buffer;
+	struct pxc_realm_shm *mrealm;
 	uint32_t width, height, stride, size;
 	struct pxc_hit hit;
 	int ret;
@@ -89,23 +89,23 @@ pixcache_manager_insert(struct pixcache_manager *manager, const char *realm,
 			size > manager->config.max_bytes) {
 		return -EFBIG;
 	}
-	ret = pxc_mrealm_get(manager, realm, &mrealm);
+	ret = pxc_realm_shm_get(manager, realm, &mrealm);
 	if (ret < 0) {
 		return ret;
 	}
-	pixmap = pxc_pixmap_create(mrealm, format, width, height);
-	if (pixmap == NULL) {
+	buffer = pxc_buffer_create(mrealm, format, width, height);
+	if (buffer == NULL) {
 		return -errno;
 	}
-	ret = fill_pixmap(pixmap, format, image);
+	ret = fill_pixmap(buffer, format, image);
 	if (ret == 0) {
 		insert.realm = mrealm->core;
-		insert.payload = pixmap;
+		insert.payload = buffer;
 		insert.cost = size;
 		ret = pxc_cache_insert(manager->cache, &insert, &hit);
 	}
 	if (ret < 0) {
-		pxc_pixmap_discard(pixmap);
+		pxc_buffer_discard(buffer);
 		return ret;
 	}
 	if (key != NULL) {
@@ -125,7 +125,7 @@ image_from_hit(struct pixcache_manager *manager, const struct pxc_hit *hit,
 	struct pixcache_image *image = pxc_zalloc(manager, sizeof(*image));
 
 	if (image != NULL) {
-		image->data = pxc_pixmap_data(hit->payload);
+		image->data = pxc_buffer_data(hit->payload);
 	}
 	if (image == NULL || image->data == NULL) {
 		free(image);
@@ -135,7 +135,7 @@ image_from_hit(struct pixcache_manager *manager, const struct pxc_hit *hit,
 	atomic_init(&image->refs, 1);
 	image->manager = manager;
 	image->hold = hit->hold;
-	image->pixmap = hit->payload;
+	image->buffer = hit->payload;
 	image->key = hit->key;
 	*out = image;
 	return 0;
@@ -145,7 +145,7 @@ int
 pixcache_manager_find(struct pixcache_manager *manager, const char *realm,
 	const char *name, struct pixcache_image **out)
 {
-	struct pxc_mrealm *mrealm = NULL, *r;
+	struct pxc_realm_shm *mrealm = NULL, *r;
 	struct pxc_hit hit;
 	int ret;
 
@@ -189,13 +189,13 @@ int
 pixcache_manager_remove(struct pixcache_manager *manager, const char *realm,
 	const char *name)
 {
-	struct pxc_mrealm *mrealm;
+	struct pxc_realm_shm *mrealm;
 	int ret;
 
 	if (manager == NULL || realm == NULL || name == NULL) {
 		return -EINVAL;
 	}
-	ret = pxc_mrealm_get(manager, realm, &mrealm);
+	ret = pxc_realm_shm_get(manager, realm, &mrealm);
 	if (ret < 0) {
 		return ret == -ENOMEM ? ret : -ENOENT;
 	}
@@ -214,25 +214,25 @@ pixcache_image_get_data(const struct pixcache_image *image)
 uint32_t
 pixcache_image_get_width(const struct pixcache_image *image)
 {
-	return image->pixmap->width;
+	return image->buffer->width;
 }
 
 uint32_t
 pixcache_image_get_height(const struct pixcache_image *image)
 {
-	return image->pixmap->height;
+	return image->buffer->height;
 }
 
 uint32_t
 pixcache_image_get_stride(const struct pixcache_image *image)
 {
-	return image->pixmap->stride;
+	return image->buffer->stride;
 }
 
 uint32_t
 pixcache_image_get_format(const struct pixcache_image *image)
 {
-	return image->pixmap->format;
+	return image->buffer->format;
 }
 
 void
@@ -256,11 +256,11 @@ pixman_image_t *
 pixcache_image_create_pixman(struct pixcache_image *image)
 {
 	const struct pxc_format *format =
-		pxc_format_find(image->pixmap->format);
+		pxc_format_find(image->buffer->format);
 	pixman_image_t *pixman = pixman_image_create_bits_no_clear(
-		format->pixman, (int)image->pixmap->width,
-		(int)image->pixmap->height, (uint32_t *)image->data,
-		(int)image->pixmap->stride);
+		format->pixman, (int)image->buffer->width,
+		(int)image->buffer->height, (uint32_t *)image->data,
+		(int)image->buffer->stride);
 
 	if (pixman == NULL) {
 		errno = ENOMEM;

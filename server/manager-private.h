@@ -48,7 +48,7 @@ struct pixcache_manager {
 	pthread_t loop_thread;
 
 	pthread_mutex_t realms_lock;
-	struct wl_list realms;		/* struct pxc_mrealm */
+	struct wl_list realms;		/* struct pxc_realm_shm */
 	pthread_mutex_t shm_lock;	/* pools: lists, space, counts */
 	uint32_t next_pool_id;
 	uint32_t pools;
@@ -57,15 +57,15 @@ struct pixcache_manager {
 	uint32_t uploads;		/* in flight, every connection's */
 	uint64_t upload_bytes;		/* their targets' bytes */
 	uint32_t copies;		/* shared copies alive; loop thread */
-	struct wl_list clients;		/* struct pxc_client: sessions */
+	struct wl_list clients;		/* struct pxc_manager_v1: sessions */
 	uint64_t next_owner;
 	struct pxc_fills *fills;	/* names claimed or uploading */
-	struct wl_list deferred;	/* struct pxc_batch with records */
+	struct wl_list deferred;	/* struct pxc_batch_v1 with records */
 	struct wl_event_source *flush_idle; /* sends them; once queued */
 
 	/* Pixmaps whose entry left the index, for the loop to tell leases. */
 	pthread_mutex_t notify_lock;
-	struct pxc_pixmap *notify;
+	struct pxc_buffer *notify;
 	int notify_fd;			/* eventfd waking the loop */
 	struct wl_event_source *notify_source;
 	/* Never armed: makes the loop's one timerfd (libwayland's, shared by
@@ -86,7 +86,7 @@ struct pixcache_manager {
 };
 
 /* A realm as the manager keeps it: its table, its pools. */
-struct pxc_mrealm {
+struct pxc_realm_shm {
 	struct wl_list link;		/* manager->realms */
 	struct pixcache_manager *manager;
 	char *name;
@@ -98,9 +98,9 @@ struct pxc_mrealm {
 };
 
 /* A pixmap: the core's payload. */
-struct pxc_pixmap {
+struct pxc_buffer {
 	struct pixcache_manager *manager;
-	struct pxc_mrealm *realm;
+	struct pxc_realm_shm *realm;
 	uint32_t width, height, stride, format, size;
 	struct pxc_pool *pool;		/* NULL: a buffer of its own */
 	uint32_t offset;
@@ -114,8 +114,8 @@ struct pxc_pixmap {
 	pthread_mutex_t map_lock;
 	/* The core's reference, plus one per queued notification. */
 	atomic_int refs;
-	struct pxc_pixmap *notify_next;
-	struct wl_list leases;		/* struct pxc_lease; loop thread */
+	struct pxc_buffer *notify_next;
+	struct wl_list leases;		/* struct pxc_pixmap_v1; loop thread */
 };
 
 /*
@@ -133,7 +133,7 @@ struct pxc_connection {
 	struct wl_listener destroy;
 	uid_t uid;
 	uint64_t owner;			/* stands for the wl_client */
-	struct wl_list sessions;	/* struct pxc_client */
+	struct wl_list sessions;	/* struct pxc_manager_v1 */
 	uint32_t nsessions;
 	uint32_t uploads_in_flight;
 	uint64_t upload_bytes;		/* their targets' bytes */
@@ -153,7 +153,7 @@ struct pxc_connection {
 };
 
 /* A session: what one manager object made. */
-struct pxc_client {
+struct pxc_manager_v1 {
 	struct wl_list link;		/* manager->clients */
 	struct wl_list connection_link;	/* conn->sessions */
 	struct pixcache_manager *manager;
@@ -161,17 +161,17 @@ struct pxc_client {
 	struct wl_client *client;
 	struct wl_resource *resource;	/* the manager object; NULL: gone */
 	struct wl_list batches;		/* batch objects */
-	struct wl_list realms;		/* struct pxc_client_realm */
-	struct wl_list pools;		/* struct pxc_client_pool */
-	struct wl_list uploads;		/* struct pxc_upload */
-	struct wl_list leases;		/* struct pxc_lease, all states */
-	struct wl_list stagings;	/* struct pxc_staging */
+	struct wl_list realms;		/* struct pxc_realm_v1 */
+	struct wl_list pools;		/* struct pxc_pool_v1 */
+	struct wl_list uploads;		/* struct pxc_upload_v1 */
+	struct wl_list leases;		/* struct pxc_pixmap_v1, all states */
+	struct wl_list stagings;	/* struct pxc_staging_v1 */
 };
 
 /* User data of a pixcache_staging_v1: the client's buffer, mapped. */
-struct pxc_staging {
+struct pxc_staging_v1 {
 	struct wl_resource *resource;
-	struct pxc_client *client;
+	struct pxc_manager_v1 *client;
 	struct wl_list link;		/* client->stagings */
 	const uint8_t *map;		/* NULL if failed */
 	uint32_t size;
@@ -187,9 +187,9 @@ struct pxc_staging {
  * more: its client learns of evictions from the realm's generation table
  * (finds are served from pools only to clients that receive it).
  */
-struct pxc_batch {
+struct pxc_batch_v1 {
 	struct wl_resource *resource;
-	struct pxc_client *client;
+	struct pxc_manager_v1 *client;
 	struct wl_list link;		/* client->batches */
 	uintptr_t *slots;
 	uint32_t *free;			/* free numbers, a stack */
@@ -212,18 +212,18 @@ struct pxc_batch {
 #define PXC_FIND_MAX 64
 
 /* User data of a pixcache_realm_v1. */
-struct pxc_client_realm {
+struct pxc_realm_v1 {
 	struct wl_resource *resource;
 	struct wl_list link;		/* client->realms */
-	struct pxc_client *client;
-	struct pxc_mrealm *realm;	/* NULL: denied */
+	struct pxc_manager_v1 *client;
+	struct pxc_realm_shm *realm;	/* NULL: denied */
 	uint32_t access;
 	uint32_t denied;		/* failure reason, if denied */
 	char *name;
 };
 
 /* User data of a pixcache_pool_v1. */
-struct pxc_client_pool {
+struct pxc_pool_v1 {
 	struct wl_resource *resource;
 	struct wl_list client_link;	/* client->pools */
 	struct wl_list pool_link;	/* pool->resources */
@@ -235,15 +235,15 @@ struct pxc_client_pool {
  * (resource), or a lease of a batch's find (batch, number), told through
  * records of found.
  */
-struct pxc_lease {
+struct pxc_pixmap_v1 {
 	struct wl_resource *resource;
-	struct pxc_batch *batch;
+	struct pxc_batch_v1 *batch;
 	uint32_t name_number;		/* find's number of the name */
 	uint32_t number;		/* the lease's, once given; 0 before */
-	struct pxc_client *client;
+	struct pxc_manager_v1 *client;
 	struct wl_list client_link;	/* client->leases */
 	struct pxc_entry *hold;		/* the lease; NULL before or without */
-	struct pxc_pixmap *pixmap;
+	struct pxc_buffer *buffer;
 	struct wl_list pixmap_link;	/* pixmap->leases, while holding */
 	bool copy;			/* holds the pixmap's shared copy */
 	bool may_fill;			/* its client may upload the name */
@@ -262,31 +262,31 @@ struct pxc_fill {
 	struct pxc_fill *next;		/* hash chain */
 	bool listed;			/* in the manager's table */
 	uint64_t hash;
-	struct pxc_mrealm *realm;
+	struct pxc_realm_shm *realm;
 	char *name;
-	struct pxc_lease *claimant;	/* holds the claim, until it uploads */
+	struct pxc_pixmap_v1 *claimant;	/* holds the claim, until it uploads */
 	struct wl_event_source *timer;	/* the claim's time */
-	struct pxc_upload *upload;	/* fills it now */
-	struct wl_list waiters;		/* struct pxc_lease, pending */
+	struct pxc_upload_v1 *upload;	/* fills it now */
+	struct wl_list waiters;		/* struct pxc_pixmap_v1, pending */
 };
 
-enum pxc_upload_state {
+enum pxc_upload_v1_state {
 	PXC_UPLOAD_TARGET = 1,		/* the client writes */
 	PXC_UPLOAD_DONE,		/* stored or failed: inert */
 };
 
 /* User data of a pixcache_upload_v1. */
-struct pxc_upload {
+struct pxc_upload_v1 {
 	struct wl_resource *resource;
-	struct pxc_client *client;
+	struct pxc_manager_v1 *client;
 	struct wl_list client_link;	/* client->uploads */
 	struct pxc_fill *fill;		/* its name's, named and in flight */
-	struct pxc_mrealm *realm;
+	struct pxc_realm_shm *realm;
 	char *name;			/* NULL: anonymous */
 	const struct pxc_format *format;
 	uint32_t width, height, stride, size, flags;
 	int fd;				/* the target, until the end */
-	enum pxc_upload_state state;
+	enum pxc_upload_v1_state state;
 	struct wl_event_source *timer;	/* while in flight */
 	bool expired;			/* failed for its time: commit ignored */
 	bool stored;			/* committed, whatever came of it */
@@ -300,36 +300,36 @@ void pxc_manager_settle(struct pixcache_manager *manager);
 uint32_t pxc_policy_access(struct pixcache_manager *manager,
 	struct wl_client *client, const char *realm);
 bool pxc_policy_may_replace(struct pixcache_manager *manager,
-	struct pxc_client *client, const char *realm, uint64_t owner);
+	struct pxc_manager_v1 *client, const char *realm, uint64_t owner);
 /* Whether count more file descriptors may go to the client now. */
-bool pxc_client_may_send_fds(struct pxc_client *client, uint32_t count);
-void pxc_client_sent_fds(struct pxc_client *client, uint32_t count);
+bool pxc_client_may_send_fds(struct pxc_manager_v1 *client, uint32_t count);
+void pxc_client_sent_fds(struct pxc_manager_v1 *client, uint32_t count);
 /* A done token covering everything sent so far: 64 unpredictable bits. */
-uint64_t pxc_client_done_token(struct pxc_client *client);
+uint64_t pxc_client_done_token(struct pxc_manager_v1 *client);
 void *pxc_zalloc(struct pixcache_manager *manager, size_t size);
 char *pxc_strdup(struct pixcache_manager *manager, const char *s);
 
 /* ---- realm.c ---- */
 
 /* The realm called name, created on first use. Any thread. */
-int pxc_mrealm_get(struct pixcache_manager *manager, const char *name,
-	struct pxc_mrealm **out);
-void pxc_mrealm_destroy(struct pxc_mrealm *realm);
+int pxc_realm_shm_get(struct pixcache_manager *manager, const char *name,
+	struct pxc_realm_shm **out);
+void pxc_realm_shm_destroy(struct pxc_realm_shm *realm);
 /* Pool space for bytes: an existing pool's, or a new pool's. Any thread. */
-int pxc_mrealm_alloc(struct pxc_mrealm *realm, uint32_t bytes,
+int pxc_realm_shm_alloc(struct pxc_realm_shm *realm, uint32_t bytes,
 	struct pxc_pool **pool, uint32_t *offset);
-void pxc_mrealm_free(struct pxc_mrealm *realm, struct pxc_pool *pool,
+void pxc_realm_shm_free(struct pxc_realm_shm *realm, struct pxc_pool *pool,
 	uint32_t offset, uint32_t bytes);
 /* Retires the realm's empty pools but one. Loop thread only. */
-void pxc_mrealm_retire_pools(struct pxc_mrealm *realm);
+void pxc_realm_shm_retire_pools(struct pxc_realm_shm *realm);
 /* client is NULL for a refused client's inert manager. */
-void pxc_realm_resource_create(struct wl_client *wl_client,
-	struct pxc_client *client, uint32_t version, uint32_t id,
+void pxc_realm_v1_create(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client, uint32_t version, uint32_t id,
 	const char *name);
-struct pxc_client_realm *pxc_client_realm_from_resource(
+struct pxc_realm_v1 *pxc_realm_v1_from_resource(
 	struct wl_resource *resource);
 /* Frees the state behind a realm object and leaves the object inert. */
-void pxc_client_realm_inert(struct pxc_client_realm *realm);
+void pxc_realm_v1_inert(struct pxc_realm_v1 *realm);
 
 /* ---- pixmap.c ---- */
 
@@ -338,20 +338,20 @@ void pxc_client_realm_inert(struct pxc_client_realm *realm);
  * space when it is small, else a buffer of its own. Returns NULL with
  * errno set.
  */
-struct pxc_pixmap *pxc_pixmap_create(struct pxc_mrealm *realm,
+struct pxc_buffer *pxc_buffer_create(struct pxc_realm_shm *realm,
 	const struct pxc_format *format, uint32_t width, uint32_t height);
 /* A pixmap whose own buffer is fd, already written and sealed. */
-struct pxc_pixmap *pxc_pixmap_adopt(struct pxc_mrealm *realm,
+struct pxc_buffer *pxc_buffer_adopt(struct pxc_realm_shm *realm,
 	const struct pxc_format *format, uint32_t width, uint32_t height,
 	int fd);
 /* Frees a pixmap the core never took. */
-void pxc_pixmap_discard(struct pxc_pixmap *pixmap);
-void pxc_pixmap_unref(struct pxc_pixmap *pixmap);
+void pxc_buffer_discard(struct pxc_buffer *buffer);
+void pxc_buffer_unref(struct pxc_buffer *buffer);
 /* The pixels, read-only; NULL with errno set if they cannot be mapped. */
-const void *pxc_pixmap_data(struct pxc_pixmap *pixmap);
+const void *pxc_buffer_data(struct pxc_buffer *buffer);
 /* Where the manager writes the pixels of a new pixmap. */
-void *pxc_pixmap_write_begin(struct pxc_pixmap *pixmap);
-int pxc_pixmap_write_end(struct pxc_pixmap *pixmap, void *data);
+void *pxc_buffer_write_begin(struct pxc_buffer *buffer);
+int pxc_buffer_write_end(struct pxc_buffer *buffer, void *data);
 /* A sealed copy in a memfd of its own, for a reader of another realm. */
 /*
  * The pixmap's sealed copy for readers of other realms, made on first use
@@ -361,71 +361,71 @@ int pxc_pixmap_write_end(struct pxc_pixmap *pixmap, void *data);
  * pixmap's; the caller's lease takes a use. Loop thread, under a hold. A
  * negative errno on failure.
  */
-int pxc_pixmap_shared_copy(struct pxc_pixmap *pixmap);
+int pxc_buffer_shared_copy(struct pxc_buffer *buffer);
 /* A lease lets go of the copy: the last closes it. Loop thread. */
-void pxc_pixmap_copy_unuse(struct pxc_pixmap *pixmap);
+void pxc_buffer_copy_unuse(struct pxc_buffer *buffer);
 /* The core's callbacks. */
-void pxc_pixmap_release_cb(void *data, void *payload);
-void pxc_pixmap_leave_cb(void *data, void *payload, const struct pxc_key *key,
+void pxc_buffer_release_cb(void *data, void *payload);
+void pxc_buffer_leave_cb(void *data, void *payload, const struct pxc_key *key,
 	enum pxc_leave_reason reason);
 
 /* ---- batch.c ---- */
 
-void pxc_batch_resource_create(struct wl_client *wl_client,
-	struct pxc_client *client, uint32_t version, uint32_t id);
+void pxc_batch_v1_create(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client, uint32_t version, uint32_t id);
 /* Releases the batch's leases and leaves its object inert. */
-void pxc_batch_inert(struct pxc_batch *batch);
+void pxc_batch_v1_inert(struct pxc_batch_v1 *batch);
 /* Queues a record of found, sent before the loop sleeps (see out). */
-void pxc_batch_record(struct pxc_batch *batch,
+void pxc_batch_v1_record(struct pxc_batch_v1 *batch,
 	const uint32_t record[PXC_RECORD_WORDS]);
 
 /* ---- lease.c ---- */
 
 /* A pixmap object; NULL (the client told of no memory) on failure. */
-struct pxc_lease *pxc_lease_create(struct wl_client *wl_client,
-	struct pxc_client *client, uint32_t version, uint32_t id);
+struct pxc_pixmap_v1 *pxc_pixmap_v1_create(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client, uint32_t version, uint32_t id);
 /* A lease of a find, for the name numbered name_number; NULL if no
  * memory. Its number comes with its first record that needs one. */
-struct pxc_lease *pxc_lease_create_found(struct pxc_batch *batch,
+struct pxc_pixmap_v1 *pxc_pixmap_v1_create_found(struct pxc_batch_v1 *batch,
 	uint32_t name_number);
 /*
  * Makes sure the batch can number one more lease, so that answering
  * cannot fail for it. 0, or -ENOMEM, or -ENOBUFS past the connection's
  * limit.
  */
-int pxc_batch_reserve(struct pxc_batch *batch);
+int pxc_batch_v1_reserve(struct pxc_batch_v1 *batch);
 /* Frees the batch's numbers and gives their room back: none is held. */
-void pxc_batch_numbers_free(struct pxc_batch *batch);
+void pxc_batch_v1_numbers_free(struct pxc_batch_v1 *batch);
 /* Releases the lease numbered number of batch: false if none is. */
-bool pxc_batch_release(struct pxc_batch *batch, uint32_t number);
+bool pxc_batch_v1_release(struct pxc_batch_v1 *batch, uint32_t number);
 /* A lease of a find that holds its pixmap keeps only its hold. */
-void pxc_lease_compact(struct pxc_lease *lease);
+void pxc_pixmap_v1_compact(struct pxc_pixmap_v1 *lease);
 /* Answers a lookup that found hold: key, then a buffer, or failed. */
-void pxc_lease_answer(struct pxc_lease *lease, struct pxc_entry *hold,
+void pxc_pixmap_v1_answer(struct pxc_pixmap_v1 *lease, struct pxc_entry *hold,
 	const struct pxc_hit *hit, bool own_buffer);
-void pxc_lease_fail(struct pxc_lease *lease, uint32_t reason);
-void pxc_lease_missing(struct pxc_lease *lease);
-void pxc_lease_claimed(struct pxc_lease *lease);
-void pxc_lease_pending(struct pxc_lease *lease);
+void pxc_pixmap_v1_fail(struct pxc_pixmap_v1 *lease, uint32_t reason);
+void pxc_pixmap_v1_missing(struct pxc_pixmap_v1 *lease);
+void pxc_pixmap_v1_claimed(struct pxc_pixmap_v1 *lease);
+void pxc_pixmap_v1_pending(struct pxc_pixmap_v1 *lease);
 /* The entry of pixmap left the cache: tell its leases. */
-void pxc_leases_evicted(struct pxc_pixmap *pixmap);
+void pxc_pixmap_v1_evict_all(struct pxc_buffer *buffer);
 /* Tells every pool object of a pool that it is retired. */
-void pxc_client_pools_retire(struct pxc_pool *pool);
+void pxc_pool_v1_retire_all(struct pxc_pool *pool);
 /* Each frees the state behind its object and leaves the object inert. */
-void pxc_client_pool_inert(struct pxc_client_pool *pool);
-void pxc_lease_inert(struct pxc_lease *lease);
+void pxc_pool_v1_inert(struct pxc_pool_v1 *pool);
+void pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease);
 
 /* ---- upload.c ---- */
 
 /* Starts an upload: checks it, then sends the target, or failed. */
-void pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
-	uint32_t version, uint32_t id, struct pxc_client_realm *realm,
+void pxc_upload_v1_start(struct wl_client *wl_client, struct pxc_manager_v1 *client,
+	uint32_t version, uint32_t id, struct pxc_realm_v1 *realm,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags);
-void pxc_upload_inert(struct pxc_upload *upload);
+void pxc_upload_v1_inert(struct pxc_upload_v1 *upload);
 /* An upload of the pixmap at offset of staging's buffer: stored at once. */
-void pxc_upload_staged(struct wl_client *wl_client, struct pxc_staging *staging,
-	uint32_t version, uint32_t id, struct pxc_client_realm *cr,
+void pxc_upload_v1_staged(struct wl_client *wl_client, struct pxc_staging_v1 *staging,
+	uint32_t version, uint32_t id, struct pxc_realm_v1 *cr,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags, uint32_t offset);
 
@@ -433,43 +433,43 @@ void pxc_upload_staged(struct wl_client *wl_client, struct pxc_staging *staging,
 
 /* Checks and maps the client's buffer fd (closed here, whatever comes),
  * or raises bad_stage on batch. */
-void pxc_staging_create(struct wl_client *wl_client, struct pxc_client *client,
+void pxc_staging_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	struct wl_resource *batch, uint32_t id, int fd, uint32_t size);
-void pxc_staging_inert(struct pxc_staging *staging);
+void pxc_staging_v1_inert(struct pxc_staging_v1 *staging);
 
 /* ---- fill.c ---- */
 
 int pxc_fills_create(struct pixcache_manager *manager);
 void pxc_fills_destroy(struct pixcache_manager *manager);
 /* The fill of name in realm, or NULL. */
-struct pxc_fill *pxc_fill_find(struct pxc_mrealm *realm, const char *name);
+struct pxc_fill *pxc_fill_find(struct pxc_realm_shm *realm, const char *name);
 /*
  * A lookup of name missed: lease claims it (sent claimed), if its client
  * may upload it and has claims left. False, nothing changed, if not.
  */
-bool pxc_fill_claim(struct pxc_mrealm *realm, const char *name,
-	struct pxc_lease *lease);
+bool pxc_fill_claim(struct pxc_realm_shm *realm, const char *name,
+	struct pxc_pixmap_v1 *lease);
 /* A lookup waits for fill (sent pending), or, its client's claim, is told
  * claimed (waiting for itself would never end). */
-void pxc_fill_wait(struct pxc_fill *fill, struct pxc_lease *lease);
+void pxc_fill_wait(struct pxc_fill *fill, struct pxc_pixmap_v1 *lease);
 /* A waiting lease goes; nothing if it does not wait. */
-void pxc_fill_unwait(struct pxc_lease *lease);
+void pxc_fill_unwait(struct pxc_pixmap_v1 *lease);
 /* A claimant's claim ends unfilled: it passes on. Nothing if none. */
-void pxc_fill_unclaim(struct pxc_lease *lease);
+void pxc_fill_unclaim(struct pxc_pixmap_v1 *lease);
 /*
  * The fill an upload of name by client takes: the fill of its own claim,
  * or a new one (not in the table until the upload starts). NULL with
  * *refusal set (busy, memory) otherwise. Changes nothing.
  */
-struct pxc_fill *pxc_fill_for_upload(struct pxc_mrealm *realm,
-	const char *name, struct pxc_client *client, uint32_t *refusal);
+struct pxc_fill *pxc_fill_for_upload(struct pxc_realm_shm *realm,
+	const char *name, struct pxc_manager_v1 *client, uint32_t *refusal);
 /* Frees a new fill no upload took; accepts NULL and taken fills. */
 void pxc_fill_drop(struct pxc_fill *fill);
 /* The upload starts: it fills fill, whose claim (if any) ends. */
-void pxc_fill_start_upload(struct pxc_fill *fill, struct pxc_upload *upload);
+void pxc_fill_start_upload(struct pxc_fill *fill, struct pxc_upload_v1 *upload);
 /* The upload ends: stored with key (waiters get it), or NULL (the claim
  * passes on). Nothing for an upload without a fill. */
-void pxc_fill_end_upload(struct pxc_upload *upload, const struct pxc_key *key);
+void pxc_fill_end_upload(struct pxc_upload_v1 *upload, const struct pxc_key *key);
 
 /* ---- image.c ---- */
 

@@ -100,7 +100,7 @@ pxc_policy_access(struct pixcache_manager *manager, struct wl_client *client,
 
 bool
 pxc_policy_may_replace(struct pixcache_manager *manager,
-	struct pxc_client *client, const char *realm, uint64_t owner)
+	struct pxc_manager_v1 *client, const char *realm, uint64_t owner)
 {
 	if (manager->policy.may_replace == NULL) {
 		return owner == client->conn->owner;
@@ -113,7 +113,7 @@ pxc_policy_may_replace(struct pixcache_manager *manager,
 
 /* Counted per connection: every session's fds share one socket. */
 bool
-pxc_client_may_send_fds(struct pxc_client *client, uint32_t count)
+pxc_client_may_send_fds(struct pxc_manager_v1 *client, uint32_t count)
 {
 	struct pxc_connection *conn = client->conn;
 	uint64_t in_flight = conn->fds_sent - conn->fds_acked;
@@ -122,7 +122,7 @@ pxc_client_may_send_fds(struct pxc_client *client, uint32_t count)
 }
 
 void
-pxc_client_sent_fds(struct pxc_client *client, uint32_t count)
+pxc_client_sent_fds(struct pxc_manager_v1 *client, uint32_t count)
 {
 	client->conn->fds_sent += count;
 }
@@ -133,7 +133,7 @@ pxc_client_sent_fds(struct pxc_client *client, uint32_t count)
  * average to lift its own cap.
  */
 uint64_t
-pxc_client_done_token(struct pxc_client *client)
+pxc_client_done_token(struct pxc_manager_v1 *client)
 {
 	struct pxc_connection *conn = client->conn;
 	uint64_t token = 0;
@@ -152,7 +152,7 @@ pxc_client_done_token(struct pxc_client *client)
 }
 
 static void
-client_ack(struct pxc_client *client, uint64_t token)
+client_ack(struct pxc_manager_v1 *client, uint64_t token)
 {
 	struct pxc_connection *conn = client->conn;
 
@@ -179,38 +179,38 @@ client_ack(struct pxc_client *client, uint64_t token)
  * them.
  */
 static void
-client_destroy(struct pxc_client *client)
+client_destroy(struct pxc_manager_v1 *client)
 {
 	struct pixcache_manager *manager = client->manager;
-	struct pxc_client_realm *realm, *tmp_realm;
-	struct pxc_client_pool *pool, *tmp_pool;
-	struct pxc_upload *upload, *tmp_upload;
-	struct pxc_lease *lease, *tmp_lease;
-	struct pxc_batch *batch, *tmp_batch;
-	struct pxc_staging *staging, *tmp_staging;
+	struct pxc_realm_v1 *realm, *tmp_realm;
+	struct pxc_pool_v1 *pool, *tmp_pool;
+	struct pxc_upload_v1 *upload, *tmp_upload;
+	struct pxc_pixmap_v1 *lease, *tmp_lease;
+	struct pxc_batch_v1 *batch, *tmp_batch;
+	struct pxc_staging_v1 *staging, *tmp_staging;
 
 	if (client->resource != NULL) {
 		wl_resource_set_user_data(client->resource, NULL);
 		client->resource = NULL;
 	}
 	wl_list_for_each_safe(batch, tmp_batch, &client->batches, link) {
-		pxc_batch_inert(batch);
+		pxc_batch_v1_inert(batch);
 	}
 	wl_list_for_each_safe(lease, tmp_lease, &client->leases, client_link) {
-		pxc_lease_inert(lease);
+		pxc_pixmap_v1_inert(lease);
 	}
 	wl_list_for_each_safe(upload, tmp_upload, &client->uploads,
 			client_link) {
-		pxc_upload_inert(upload);
+		pxc_upload_v1_inert(upload);
 	}
 	wl_list_for_each_safe(staging, tmp_staging, &client->stagings, link) {
-		pxc_staging_inert(staging);
+		pxc_staging_v1_inert(staging);
 	}
 	wl_list_for_each_safe(pool, tmp_pool, &client->pools, client_link) {
-		pxc_client_pool_inert(pool);
+		pxc_pool_v1_inert(pool);
 	}
 	wl_list_for_each_safe(realm, tmp_realm, &client->realms, link) {
-		pxc_client_realm_inert(realm);
+		pxc_realm_v1_inert(realm);
 	}
 	wl_list_remove(&client->connection_link);
 	client->conn->nsessions--;
@@ -223,7 +223,7 @@ client_destroy(struct pxc_client *client)
 static void
 connection_destroy(struct pxc_connection *conn)
 {
-	struct pxc_client *client, *tmp;
+	struct pxc_manager_v1 *client, *tmp;
 
 	wl_list_for_each_safe(client, tmp, &conn->sessions, connection_link) {
 		client_destroy(client);
@@ -315,12 +315,12 @@ connection_get(struct pixcache_manager *manager, struct wl_client *wl_client,
  * limits and owner id. NULL and *refusal set if refused, NULL and
  * *refusal 0 if out of memory.
  */
-static struct pxc_client *
+static struct pxc_manager_v1 *
 client_create(struct pixcache_manager *manager, struct wl_client *wl_client,
 	uint32_t *refusal)
 {
 	struct pxc_connection *conn;
-	struct pxc_client *client;
+	struct pxc_manager_v1 *client;
 
 	*refusal = 0;
 	conn = connection_get(manager, wl_client, refusal);
@@ -358,8 +358,8 @@ pixcache_manager_client_owner(struct pixcache_manager *manager,
 
 /* ---- the manager object ---- */
 
-static struct pxc_client *
-client_from_manager_resource(struct wl_resource *resource)
+static struct pxc_manager_v1 *
+manager_v1_from_resource(struct wl_resource *resource)
 {
 	assert(wl_resource_instance_of(resource, &pixcache_manager_v1_interface,
 		&manager_impl));
@@ -378,8 +378,8 @@ static void
 manager_handle_get_realm(struct wl_client *wl_client,
 	struct wl_resource *resource, uint32_t id, const char *name)
 {
-	struct pxc_client *client = client_from_manager_resource(resource);
-	struct pxc_client_realm *realm;
+	struct pxc_manager_v1 *client = manager_v1_from_resource(resource);
+	struct pxc_realm_v1 *realm;
 
 	if (client != NULL) {
 		wl_list_for_each(realm, &client->realms, link) {
@@ -391,7 +391,7 @@ manager_handle_get_realm(struct wl_client *wl_client,
 			}
 		}
 	}
-	pxc_realm_resource_create(wl_client, client,
+	pxc_realm_v1_create(wl_client, client,
 		wl_resource_get_version(resource), id, name);
 }
 
@@ -399,8 +399,8 @@ static void
 manager_handle_create_batch(struct wl_client *wl_client,
 	struct wl_resource *resource, uint32_t id)
 {
-	pxc_batch_resource_create(wl_client,
-		client_from_manager_resource(resource),
+	pxc_batch_v1_create(wl_client,
+		manager_v1_from_resource(resource),
 		wl_resource_get_version(resource), id);
 }
 
@@ -408,7 +408,7 @@ static void
 manager_handle_ack(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t token_hi, uint32_t token_lo)
 {
-	struct pxc_client *client = client_from_manager_resource(resource);
+	struct pxc_manager_v1 *client = manager_v1_from_resource(resource);
 
 	(void)wl_client;
 	if (client != NULL) {
@@ -427,7 +427,7 @@ static const struct pixcache_manager_v1_interface manager_impl = {
 static void
 manager_resource_destroy(struct wl_resource *resource)
 {
-	struct pxc_client *client = wl_resource_get_user_data(resource);
+	struct pxc_manager_v1 *client = wl_resource_get_user_data(resource);
 
 	if (client != NULL) {
 		client->resource = NULL;
@@ -460,7 +460,7 @@ manager_bind(struct wl_client *wl_client, void *data, uint32_t version,
 {
 	struct pixcache_manager *manager = data;
 	struct wl_resource *resource = NULL;
-	struct pxc_client *client;
+	struct pxc_manager_v1 *client;
 	uint32_t refusal;
 
 	if (!pxc_fault(&manager->faults, "resource")) {
@@ -500,8 +500,8 @@ pxc_on_loop_thread(const struct pixcache_manager *manager)
 void
 pxc_manager_settle(struct pixcache_manager *manager)
 {
-	struct pxc_pixmap *list;
-	struct pxc_mrealm *realm;
+	struct pxc_buffer *list;
+	struct pxc_realm_shm *realm;
 
 	pthread_mutex_lock(&manager->notify_lock);
 	list = manager->notify;
@@ -509,15 +509,15 @@ pxc_manager_settle(struct pixcache_manager *manager)
 	pthread_mutex_unlock(&manager->notify_lock);
 
 	while (list != NULL) {
-		struct pxc_pixmap *next = list->notify_next;
+		struct pxc_buffer *next = list->notify_next;
 
-		pxc_leases_evicted(list);
-		pxc_pixmap_unref(list);
+		pxc_pixmap_v1_evict_all(list);
+		pxc_buffer_unref(list);
 		list = next;
 	}
 	pthread_mutex_lock(&manager->realms_lock);
 	wl_list_for_each(realm, &manager->realms, link) {
-		pxc_mrealm_retire_pools(realm);
+		pxc_realm_shm_retire_pools(realm);
 	}
 	pthread_mutex_unlock(&manager->realms_lock);
 }
@@ -551,18 +551,18 @@ handle_display_destroy(struct wl_listener *listener, void *data)
 static void
 manager_free(struct pixcache_manager *manager)
 {
-	struct pxc_mrealm *realm, *tmp;
+	struct pxc_realm_shm *realm, *tmp;
 
 	pxc_cache_destroy(manager->cache);
 	/* The cache released every pixmap: tell no one, free them. */
 	while (manager->notify != NULL) {
-		struct pxc_pixmap *next = manager->notify->notify_next;
+		struct pxc_buffer *next = manager->notify->notify_next;
 
-		pxc_pixmap_unref(manager->notify);
+		pxc_buffer_unref(manager->notify);
 		manager->notify = next;
 	}
 	wl_list_for_each_safe(realm, tmp, &manager->realms, link) {
-		pxc_mrealm_destroy(realm);
+		pxc_realm_shm_destroy(realm);
 	}
 	if (manager->notify_source != NULL) {
 		wl_event_source_remove(manager->notify_source);
@@ -658,8 +658,8 @@ pxc_manager_create_internal(struct wl_display *display,
 	}
 	options.budget = manager->config.budget;
 	options.table_capacity = manager->config.table_capacity;
-	options.release = pxc_pixmap_release_cb;
-	options.leave = pxc_pixmap_leave_cb;
+	options.release = pxc_buffer_release_cb;
+	options.leave = pxc_buffer_leave_cb;
 	options.data = manager;
 	ret = pxc_cache_create(&options, &manager->cache);
 	if (ret < 0) {

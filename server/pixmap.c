@@ -1,275 +1,553 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "manager-private.h"
-#include "shm.h"
 
-static struct pxc_pixmap *
-pixmap_new(struct pxc_mrealm *realm, const struct pxc_format *format,
-	uint32_t width, uint32_t height)
+/* ---- clients' pool objects ---- */
+
+static const struct pixcache_pool_v1_interface pool_impl;
+
+static struct pxc_pool_v1 *
+pool_from_resource(struct wl_resource *resource)
 {
-	struct pixcache_manager *manager = realm->manager;
-	struct pxc_pixmap *pixmap = pxc_zalloc(manager, sizeof(*pixmap));
+	assert(wl_resource_instance_of(resource, &pixcache_pool_v1_interface,
+		&pool_impl));
+	return wl_resource_get_user_data(resource);
+}
 
-	if (pixmap == NULL) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	pixmap->manager = manager;
-	pixmap->realm = realm;
-	pixmap->width = width;
-	pixmap->height = height;
-	pixmap->format = format->fourcc;
-	pixmap->fd = -1;
-	pixmap->copy_fd = -1;
-	pxc_format_layout(format, width, height, &pixmap->stride,
-		&pixmap->size);
-	atomic_init(&pixmap->refs, 1);
-	pthread_mutex_init(&pixmap->map_lock, NULL);
-	wl_list_init(&pixmap->leases);
-	atomic_fetch_add(&manager->pixmaps, 1);
-	return pixmap;
+void
+pxc_pool_v1_inert(struct pxc_pool_v1 *cp)
+{
+	wl_resource_set_user_data(cp->resource, NULL);
+	wl_list_remove(&cp->client_link);
+	wl_list_remove(&cp->pool_link);
+	free(cp);
 }
 
 static void
-pixmap_free(struct pxc_pixmap *pixmap)
+pool_handle_destroy(struct wl_client *wl_client, struct wl_resource *resource)
 {
-	atomic_fetch_sub(&pixmap->manager->pixmaps, 1);
-	pthread_mutex_destroy(&pixmap->map_lock);
-	free(pixmap);
+	(void)wl_client;
+	wl_resource_destroy(resource);
 }
 
-struct pxc_pixmap *
-pxc_pixmap_create(struct pxc_mrealm *realm, const struct pxc_format *format,
-	uint32_t width, uint32_t height)
-{
-	struct pxc_pixmap *pixmap = pixmap_new(realm, format, width, height);
-	int ret;
+static const struct pixcache_pool_v1_interface pool_impl = {
+	.destroy = pool_handle_destroy,
+};
 
-	if (pixmap == NULL) {
-		return NULL;
+static void
+pool_resource_destroy(struct wl_resource *resource)
+{
+	struct pxc_pool_v1 *cp = pool_from_resource(resource);
+
+	if (cp != NULL) {
+		pxc_pool_v1_inert(cp);
 	}
-	if (pixmap->size <= realm->manager->config.pool_max_pixmap) {
-		ret = pxc_mrealm_alloc(realm, pixmap->size, &pixmap->pool,
-			&pixmap->offset);
-	} else {
-		ret = pixmap->fd = pxc_shm_create(&realm->manager->faults,
-			"pixcache-pixmap", pixmap->size);
-		if (ret >= 0) {
-			atomic_fetch_add(&realm->manager->pixmap_fds, 1);
-			ret = 0;
-		} else {
-			pixmap->fd = -1;
+}
+
+void
+pxc_pool_v1_retire_all(struct pxc_pool *pool)
+{
+	struct pxc_pool_v1 *cp, *tmp;
+
+	/* The objects stay until their clients destroy them. */
+	wl_list_for_each_safe(cp, tmp, &pool->resources, pool_link) {
+		pixcache_pool_v1_send_retired(cp->resource);
+		wl_list_remove(&cp->pool_link);
+		wl_list_init(&cp->pool_link);
+		cp->pool = NULL;
+	}
+}
+
+static struct pxc_pool_v1 *
+client_pool_find(struct pxc_manager_v1 *client, const struct pxc_pool *pool)
+{
+	struct pxc_pool_v1 *cp;
+
+	wl_list_for_each(cp, &client->pools, client_link) {
+		if (cp->pool == pool) {
+			return cp;
 		}
 	}
-	if (ret < 0) {
-		pixmap_free(pixmap);
-		errno = -ret;
+	return NULL;
+}
+
+/* The client's object of pool: sent now, through lease, if it has none. */
+static struct pxc_pool_v1 *
+client_pool_get(struct pxc_pixmap_v1 *lease, struct pxc_pool *pool,
+	uint32_t *failure)
+{
+	struct pxc_manager_v1 *client = lease->client;
+	struct pixcache_manager *manager = client->manager;
+	struct pxc_pool_v1 *cp = client_pool_find(client, pool);
+	struct wl_resource *resource = NULL;
+
+	if (cp != NULL) {
+		return cp;
+	}
+	if (client->resource == NULL) {
+		*failure = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 		return NULL;
 	}
-	return pixmap;
-}
-
-struct pxc_pixmap *
-pxc_pixmap_adopt(struct pxc_mrealm *realm, const struct pxc_format *format,
-	uint32_t width, uint32_t height, int fd)
-{
-	struct pxc_pixmap *pixmap = pixmap_new(realm, format, width, height);
-
-	if (pixmap != NULL) {
-		pixmap->fd = fd;
-		atomic_fetch_add(&realm->manager->pixmap_fds, 1);
+	if (!pxc_client_may_send_fds(client, 1)) {
+		*failure = PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
+		return NULL;
 	}
-	return pixmap;
-}
-
-/* Gives the pixmap's memory back; the struct may live on. */
-static void
-pixmap_release_memory(struct pxc_pixmap *pixmap)
-{
-	if (pixmap->pool != NULL) {
-		pxc_mrealm_free(pixmap->realm, pixmap->pool, pixmap->offset,
-			pixmap->size);
-		pixmap->pool = NULL;
+	cp = pxc_zalloc(manager, sizeof(*cp));
+	if (cp != NULL && !pxc_fault(&manager->faults, "resource")) {
+		resource = wl_resource_create(client->client,
+			&pixcache_pool_v1_interface,
+			wl_resource_get_version(client->resource), 0);
 	}
-	pxc_shm_unmap(pixmap->map, pixmap->size);
-	pixmap->map = NULL;
-	if (pixmap->fd >= 0) {
-		close(pixmap->fd);
-		pixmap->fd = -1;
-		atomic_fetch_sub(&pixmap->manager->pixmap_fds, 1);
+	if (resource == NULL) {
+		free(cp);
+		*failure = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+		return NULL;
 	}
-	/* Every lease let go of it before the last hold went. */
-	assert(pixmap->copy_fd < 0);
+	cp->resource = resource;
+	cp->pool = pool;
+	wl_resource_set_implementation(resource, &pool_impl, cp,
+		pool_resource_destroy);
+	wl_list_insert(&client->pools, &cp->client_link);
+	wl_list_insert(&pool->resources, &cp->pool_link);
+	/* On the manager object: see pixcache_manager_v1.pool. */
+	pixcache_manager_v1_send_pool(client->resource, resource, pool->fd,
+		pool->size, pool->id);
+	pxc_client_sent_fds(client, 1);
+	return cp;
 }
 
-/* What a copy of the pixmap costs: whole pages of shared memory. */
-static uint64_t
-copy_bytes(const struct pxc_pixmap *pixmap)
+/* ---- pixmap objects ---- */
+
+static const struct pixcache_pixmap_v1_interface pixmap_impl;
+
+static struct pxc_pixmap_v1 *
+pixmap_from_resource(struct wl_resource *resource)
 {
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-
-	return ((uint64_t)pixmap->size + page - 1) / page * page;
+	assert(wl_resource_instance_of(resource, &pixcache_pixmap_v1_interface,
+		&pixmap_impl));
+	return wl_resource_get_user_data(resource);
 }
 
-void
-pxc_pixmap_copy_unuse(struct pxc_pixmap *pixmap)
-{
-	if (--pixmap->copy_users > 0) {
-		return;
-	}
-	close(pixmap->copy_fd);
-	pixmap->copy_fd = -1;
-	pixmap->manager->copies--;
-	atomic_fetch_sub(&pixmap->manager->pixmap_fds, 1);
-	atomic_fetch_sub(&pixmap->manager->copy_bytes, copy_bytes(pixmap));
-}
-
-void
-pxc_pixmap_discard(struct pxc_pixmap *pixmap)
-{
-	pixmap_release_memory(pixmap);
-	pixmap_free(pixmap);
-}
-
-void
-pxc_pixmap_unref(struct pxc_pixmap *pixmap)
-{
-	if (atomic_fetch_sub_explicit(&pixmap->refs, 1,
-			memory_order_acq_rel) == 1) {
-		pixmap_free(pixmap);
-	}
-}
-
-const void *
-pxc_pixmap_data(struct pxc_pixmap *pixmap)
-{
-	const void *data;
-
-	if (pixmap->pool != NULL) {
-		return pixmap->pool->map + pixmap->offset;
-	}
-	pthread_mutex_lock(&pixmap->map_lock);
-	if (pixmap->map == NULL) {
-		pixmap->map = pxc_shm_map_read(&pixmap->manager->faults,
-			pixmap->fd, pixmap->size);
-	}
-	data = pixmap->map;
-	pthread_mutex_unlock(&pixmap->map_lock);
-	return data;
-}
-
-void *
-pxc_pixmap_write_begin(struct pxc_pixmap *pixmap)
-{
-	if (pixmap->pool != NULL) {
-		return pixmap->pool->map + pixmap->offset;
-	}
-	return pxc_shm_map_write(&pixmap->manager->faults, pixmap->fd,
-		pixmap->size);
-}
+/* ---- leases of finds: numbered in their batch ---- */
 
 /*
- * A buffer of its own is sealed against writing once the manager has
- * dropped its writable view: no one else ever had one, so nothing can be
- * pinned and the seal does not wait.
+ * Room for a batch's numbers is charged to its connection: at most twice
+ * the leases of finds it may hold, over all its batches (a table doubles),
+ * so that batches that once held many cannot keep that room for free.
  */
-int
-pxc_pixmap_write_end(struct pxc_pixmap *pixmap, void *data)
+static uint32_t
+slots_limit(const struct pxc_manager_v1 *client)
 {
-	if (pixmap->pool != NULL) {
+	return 4 * client->manager->config.max_leases;
+}
+
+int
+pxc_batch_v1_reserve(struct pxc_batch_v1 *batch)
+{
+	struct pxc_manager_v1 *client = batch->client;
+	uint32_t cap = batch->cap ? batch->cap * 2 : 64;
+	uintptr_t *slots;
+	uint32_t *free_numbers;
+
+	/* Holding, claiming or waiting: a connection's leases of finds. */
+	if (client->conn->found_leases >= 2 * client->manager->config.max_leases) {
+		return -ENOBUFS;
+	}
+	if (batch->nfree > 0 || batch->top < batch->cap) {
 		return 0;
 	}
-	pxc_shm_unmap(data, pixmap->size);
-	return pxc_shm_seal(&pixmap->manager->faults, pixmap->fd,
-		PXC_SEALS_FINAL);
+	if ((uint64_t)client->conn->found_slots + cap - batch->cap >
+			slots_limit(client)) {
+		return -ENOBUFS;
+	}
+	if (pxc_fault(&client->manager->faults, "alloc")) {
+		return -ENOMEM;
+	}
+	slots = realloc(batch->slots, cap * sizeof(*slots));
+	if (slots == NULL) {
+		return -ENOMEM;
+	}
+	batch->slots = slots;
+	free_numbers = realloc(batch->free, cap * sizeof(*free_numbers));
+	if (free_numbers == NULL) {
+		return -ENOMEM;
+	}
+	batch->free = free_numbers;
+	client->conn->found_slots += cap - batch->cap;
+	batch->cap = cap;
+	return 0;
 }
 
-int
-pxc_pixmap_shared_copy(struct pxc_pixmap *pixmap)
-{
-	const struct pxc_faults *faults = &pixmap->manager->faults;
-	const void *data;
-	int fd, ret;
-
-	if (pixmap->copy_fd >= 0) {
-		pixmap->copy_users++;
-		return pixmap->copy_fd;
-	}
-	if (pixmap->manager->copies >= pixmap->manager->config.max_copies) {
-		return -EMFILE;
-	}
-	data = pxc_pixmap_data(pixmap);
-	if (data == NULL) {
-		return -errno;
-	}
-	fd = pxc_shm_create(faults, "pixcache-copy", pixmap->size);
-	if (fd < 0) {
-		return fd;
-	}
-	/* pwrite, not a mapping: so the write seal cannot find it mapped. */
-	if (pxc_fault(faults, "pwrite") ||
-			pwrite(fd, data, pixmap->size, 0) !=
-			(ssize_t)pixmap->size) {
-		ret = -EIO;
-	} else {
-		ret = pxc_shm_seal(faults, fd, PXC_SEALS_FINAL);
-	}
-	if (ret < 0) {
-		close(fd);
-		return ret;
-	}
-	pixmap->copy_fd = fd;
-	pixmap->copy_users = 1;
-	pixmap->manager->copies++;
-	atomic_fetch_add(&pixmap->manager->pixmap_fds, 1);
-	atomic_fetch_add(&pixmap->manager->copy_bytes, copy_bytes(pixmap));
-	return fd;
-}
-
-/* The entry left and its last hold went: the memory is free to reuse. */
 void
-pxc_pixmap_release_cb(void *data, void *payload)
+pxc_batch_v1_numbers_free(struct pxc_batch_v1 *batch)
 {
-	struct pixcache_manager *manager = data;
-	struct pxc_pixmap *pixmap = payload;
-	uint64_t one = 1;
+	batch->client->conn->found_slots -= batch->cap;
+	free(batch->slots);
+	free(batch->free);
+	batch->slots = NULL;
+	batch->free = NULL;
+	batch->cap = batch->top = batch->nfree = 0;
+}
 
-	pixmap_release_memory(pixmap);
-	pxc_pixmap_unref(pixmap);
-	/* A pool may be empty now: the loop retires it. */
-	if (!pxc_on_loop_thread(manager) &&
-			write(manager->notify_fd, &one, sizeof(one)) < 0) {
-		/* The counter is saturated: the loop will run anyway. */
+/* The lease's number, given now if it has none (reserved before). */
+static uint32_t
+lease_number(struct pxc_pixmap_v1 *lease)
+{
+	struct pxc_batch_v1 *batch = lease->batch;
+
+	if (lease->number == 0) {
+		assert(batch->nfree > 0 || batch->top < batch->cap);
+		lease->number = batch->nfree > 0 ?
+			batch->free[--batch->nfree] : ++batch->top;
+		batch->slots[lease->number - 1] = (uintptr_t)lease;
+		lease->client->conn->found_leases++;
+	}
+	return lease->number;
+}
+
+/*
+ * The number is free again: only ever when its client released it. The
+ * batch's last gives its room back (a batch can hold the connection's
+ * whole share for a moment, and none is kept after).
+ */
+static void
+slot_free(struct pxc_batch_v1 *batch, uint32_t number)
+{
+	batch->slots[number - 1] = 0;
+	batch->free[batch->nfree++] = number;
+	batch->client->conn->found_leases--;
+	if (batch->nfree == batch->top) {
+		pxc_batch_v1_numbers_free(batch);
+	}
+}
+
+static void
+lease_unnumber(struct pxc_pixmap_v1 *lease)
+{
+	if (lease->batch == NULL || lease->number == 0) {
+		return;
+	}
+	slot_free(lease->batch, lease->number);
+	lease->number = 0;
+}
+
+void
+pxc_pixmap_v1_compact(struct pxc_pixmap_v1 *lease)
+{
+	struct pxc_batch_v1 *batch = lease->batch;
+
+	assert(batch != NULL && lease->number != 0 && lease->hold != NULL &&
+		!lease->copy && lease->claim == NULL && lease->waiting == NULL);
+	batch->slots[lease->number - 1] = (uintptr_t)lease->hold | 1;
+	wl_list_remove(&lease->pixmap_link);
+	wl_list_remove(&lease->client_link);
+	free(lease);
+}
+
+bool
+pxc_batch_v1_release(struct pxc_batch_v1 *batch, uint32_t number)
+{
+	uintptr_t slot;
+
+	if (number == 0 || number > batch->top ||
+			(slot = batch->slots[number - 1]) == 0) {
+		return false;
+	}
+	if (slot & 1) {
+		pxc_cache_release(batch->client->manager->cache,
+			(struct pxc_entry *)(slot & ~(uintptr_t)1));
+		batch->client->conn->holding--;
+		slot_free(batch, number);
+	} else {
+		pxc_pixmap_v1_inert((struct pxc_pixmap_v1 *)slot);
+	}
+	return true;
+}
+
+struct pxc_pixmap_v1 *
+pxc_pixmap_v1_create_found(struct pxc_batch_v1 *batch, uint32_t name_number)
+{
+	struct pxc_manager_v1 *client = batch->client;
+	struct pxc_pixmap_v1 *lease = pxc_zalloc(client->manager, sizeof(*lease));
+
+	if (lease == NULL) {
+		return NULL;
+	}
+	lease->client = client;
+	lease->batch = batch;
+	lease->name_number = name_number;
+	wl_list_init(&lease->pixmap_link);
+	wl_list_init(&lease->wait_link);
+	wl_list_insert(&client->leases, &lease->client_link);
+	return lease;
+}
+
+/* A record of found for the lease: status and word 2, the rest 0. */
+static void
+lease_record(struct pxc_pixmap_v1 *lease, uint32_t status, uint32_t word)
+{
+	uint32_t record[PXC_RECORD_WORDS] = {
+		lease->name_number, status, word,
+	};
+
+	pxc_batch_v1_record(lease->batch, record);
+}
+
+void
+pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease)
+{
+	struct pixcache_manager *manager = lease->client->manager;
+
+	if (lease->resource != NULL) {
+		wl_resource_set_user_data(lease->resource, NULL);
+	}
+	lease_unnumber(lease);
+	if (lease->hold != NULL) {
+		wl_list_remove(&lease->pixmap_link);
+		lease->client->conn->holding--;
+		if (lease->copy) {
+			lease->client->conn->copies--;
+			pxc_buffer_copy_unuse(lease->buffer);
+		}
+		pxc_cache_release(manager->cache, lease->hold);
+	}
+	pxc_fill_unwait(lease);
+	wl_list_remove(&lease->client_link);
+	/* Last: passing the claim on may tell another lease. */
+	pxc_fill_unclaim(lease);
+	free(lease);
+}
+
+static void
+pixmap_handle_destroy(struct wl_client *wl_client,
+	struct wl_resource *resource)
+{
+	(void)wl_client;
+	wl_resource_destroy(resource);
+}
+
+static const struct pixcache_pixmap_v1_interface pixmap_impl = {
+	.destroy = pixmap_handle_destroy,
+};
+
+static void
+pixmap_resource_destroy(struct wl_resource *resource)
+{
+	struct pxc_pixmap_v1 *lease = pixmap_from_resource(resource);
+	struct pixcache_manager *manager;
+
+	if (lease == NULL) {
+		return;
+	}
+	manager = lease->client->manager;
+	pxc_pixmap_v1_inert(lease);
+	/* The lease may have been a pool's last. */
+	pxc_manager_settle(manager);
+}
+
+struct pxc_pixmap_v1 *
+pxc_pixmap_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
+	uint32_t version, uint32_t id)
+{
+	struct pixcache_manager *manager = client ? client->manager : NULL;
+	struct wl_resource *resource = NULL;
+	struct pxc_pixmap_v1 *lease = NULL;
+
+	if (manager == NULL || !pxc_fault(&manager->faults, "resource")) {
+		resource = wl_resource_create(wl_client,
+			&pixcache_pixmap_v1_interface, (int)version, id);
+	}
+	if (resource == NULL) {
+		wl_client_post_no_memory(wl_client);
+		return NULL;
+	}
+	if (client == NULL) {
+		/* A refused client, or the manager is gone: inert. */
+		wl_resource_set_implementation(resource, &pixmap_impl, NULL,
+			pixmap_resource_destroy);
+		pixcache_pixmap_v1_send_failed(resource,
+			PIXCACHE_BATCH_V1_FAILURE_POLICY);
+		return NULL;
+	}
+	lease = pxc_zalloc(manager, sizeof(*lease));
+	if (lease == NULL) {
+		wl_resource_destroy(resource);
+		wl_client_post_no_memory(wl_client);
+		return NULL;
+	}
+	lease->resource = resource;
+	lease->client = client;
+	wl_list_init(&lease->pixmap_link);
+	wl_list_init(&lease->wait_link);
+	wl_list_insert(&client->leases, &lease->client_link);
+	wl_resource_set_implementation(resource, &pixmap_impl, lease,
+		pixmap_resource_destroy);
+	return lease;
+}
+
+void
+pxc_pixmap_v1_fail(struct pxc_pixmap_v1 *lease, uint32_t reason)
+{
+	if (lease->resource != NULL) {
+		pixcache_pixmap_v1_send_failed(lease->resource, reason);
+	} else {
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED,
+			reason);
+	}
+}
+
+void
+pxc_pixmap_v1_missing(struct pxc_pixmap_v1 *lease)
+{
+	if (lease->resource != NULL) {
+		pixcache_pixmap_v1_send_missing(lease->resource);
+	} else {
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_MISSING,
+			lease->number);
+	}
+}
+
+void
+pxc_pixmap_v1_claimed(struct pxc_pixmap_v1 *lease)
+{
+	if (lease->resource != NULL) {
+		pixcache_pixmap_v1_send_claimed(lease->resource);
+	} else {
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_CLAIMED,
+			lease_number(lease));
+	}
+}
+
+void
+pxc_pixmap_v1_pending(struct pxc_pixmap_v1 *lease)
+{
+	if (lease->resource != NULL) {
+		pixcache_pixmap_v1_send_pending(lease->resource);
+	} else {
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_PENDING,
+			lease_number(lease));
+	}
+}
+
+/* The record of a lease that now holds a buffer in a pool. */
+static void
+record_found(struct pxc_pixmap_v1 *lease, const struct pxc_hit *hit,
+	const struct pxc_pool_v1 *cp)
+{
+	const struct pxc_buffer *buffer = hit->payload;
+	uint32_t record[PXC_RECORD_WORDS] = {
+		lease->name_number, PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND,
+		lease_number(lease), hit->key.slot, hit->key.generation,
+		(uint32_t)(hit->key.tag >> 32), (uint32_t)hit->key.tag,
+		cp->pool->id, buffer->offset, buffer->width, buffer->height,
+		buffer->stride, buffer->format,
+	};
+
+	pxc_batch_v1_record(lease->batch, record);
+}
+
+static void
+send_key(struct pxc_pixmap_v1 *lease, const struct pxc_key *key)
+{
+	pixcache_pixmap_v1_send_key(lease->resource,
+		(uint32_t)(key->instance >> 32), (uint32_t)key->instance,
+		key->slot, key->generation, (uint32_t)(key->tag >> 32),
+		(uint32_t)key->tag);
+}
+
+/* The events of an answer on a pixmap object: key, then the buffer. */
+static void
+send_answer(struct pxc_pixmap_v1 *lease, const struct pxc_key *key,
+	const struct pxc_buffer *pixmap, const struct pxc_pool_v1 *cp,
+	int fd)
+{
+	send_key(lease, key);
+	if (cp != NULL) {
+		pixcache_pixmap_v1_send_buffer_pool(lease->resource,
+			cp->resource, pixmap->offset, pixmap->width,
+			pixmap->height, pixmap->stride, pixmap->format);
+	} else {
+		pixcache_pixmap_v1_send_buffer_fd(lease->resource, fd,
+			pixmap->width, pixmap->height, pixmap->stride,
+			pixmap->format);
+		pxc_client_sent_fds(lease->client, 1);
 	}
 }
 
 /*
- * Runs with the core's lock held, on whichever thread changed the cache:
- * queue the pixmap for the loop, which tells its leases. The generation
- * table was written before this, as the protocol promises.
+ * Answers with key, then buffer_pool (after pool if the client lacks it)
+ * or buffer_fd (the pixmap's own buffer, or its one sealed copy for
+ * readers of other realms). Everything that can fail comes before the
+ * first event.
  */
 void
-pxc_pixmap_leave_cb(void *data, void *payload, const struct pxc_key *key,
-	enum pxc_leave_reason reason)
+pxc_pixmap_v1_answer(struct pxc_pixmap_v1 *lease, struct pxc_entry *hold,
+	const struct pxc_hit *hit, bool own_buffer)
 {
-	struct pixcache_manager *manager = data;
-	struct pxc_pixmap *pixmap = payload;
-	uint64_t one = 1;
+	struct pxc_manager_v1 *client = lease->client;
+	struct pxc_buffer *pixmap = hit->payload;
+	struct pxc_pool_v1 *cp = NULL;
+	uint32_t failure = 0;
+	int fd = -1;
 
-	(void)key;
-	(void)reason;
-	atomic_fetch_add_explicit(&pixmap->refs, 1, memory_order_relaxed);
-	pthread_mutex_lock(&manager->notify_lock);
-	pixmap->notify_next = manager->notify;
-	manager->notify = pixmap;
-	pthread_mutex_unlock(&manager->notify_lock);
-	if (!pxc_on_loop_thread(manager) &&
-			write(manager->notify_fd, &one, sizeof(one)) < 0) {
-		/* The counter is saturated: the loop will run anyway. */
+	if (lease->resource == NULL && (own_buffer || pixmap->pool == NULL ||
+			!lease->table)) {
+		/* An fd cannot ride in a record, and a lease of a find is
+		 * told of no eviction: the client asks by lookup. */
+		pxc_cache_release(client->manager->cache, hold);
+		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_LOOKUP,
+			lease->number);
+		return;
+	}
+	if (!own_buffer && pixmap->pool != NULL) {
+		cp = client_pool_get(lease, pixmap->pool, &failure);
+	} else if (!pxc_client_may_send_fds(client, 1)) {
+		failure = PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
+	} else if (own_buffer && pixmap->pool != NULL &&
+			client->conn->copies >=
+			client->manager->config.max_copies_per_connection) {
+		/* Its share of the copies: no connection takes them all. */
+		failure = PIXCACHE_BATCH_V1_FAILURE_LEASES;
+	} else if (own_buffer && pixmap->pool != NULL) {
+		/* Never the pool: a copy of just this pixmap. A buffer of
+		 * its own, sealed for good, goes as it is. */
+		fd = pxc_buffer_shared_copy(pixmap);
+		failure = fd < 0 ? PIXCACHE_BATCH_V1_FAILURE_MEMORY : 0;
+	} else {
+		fd = pixmap->fd;
+	}
+	if (failure != 0) {
+		pxc_cache_release(client->manager->cache, hold);
+		pxc_pixmap_v1_fail(lease, failure);
+		return;
+	}
+
+	if (lease->resource == NULL) {
+		record_found(lease, hit, cp);
+	} else {
+		send_answer(lease, &hit->key, pixmap, cp, fd);
+	}
+	lease->hold = hold;
+	lease->buffer = pixmap;
+	/* The copy's use taken above is this lease's. */
+	lease->copy = own_buffer && pixmap->pool != NULL;
+	client->conn->copies += lease->copy;
+	wl_list_insert(&pixmap->leases, &lease->pixmap_link);
+	client->conn->holding++;
+}
+
+void
+pxc_pixmap_v1_evict_all(struct pxc_buffer *buffer)
+{
+	struct pxc_pixmap_v1 *lease;
+
+	/* Only buffer objects: leases of finds are compact, and their
+	 * clients have the realm's table. */
+	wl_list_for_each(lease, &buffer->leases, pixmap_link) {
+		pixcache_pixmap_v1_send_evicted(lease->resource);
 	}
 }

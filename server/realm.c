@@ -11,7 +11,7 @@
 /* ---- realms: generation tables and pools ---- */
 
 static void
-mrealm_free(struct pxc_mrealm *realm)
+realm_shm_free(struct pxc_realm_shm *realm)
 {
 	struct pxc_pool *pool, *tmp;
 
@@ -29,15 +29,15 @@ mrealm_free(struct pxc_mrealm *realm)
 }
 
 void
-pxc_mrealm_destroy(struct pxc_mrealm *realm)
+pxc_realm_shm_destroy(struct pxc_realm_shm *realm)
 {
 	wl_list_remove(&realm->link);
-	mrealm_free(realm);
+	realm_shm_free(realm);
 }
 
 /* The table lives in a sealed memfd: the core writes it, readers map it. */
 static int
-mrealm_make_table(struct pxc_mrealm *realm)
+realm_shm_make_table(struct pxc_realm_shm *realm)
 {
 	const struct pxc_faults *faults = &realm->manager->faults;
 	int ret;
@@ -58,10 +58,10 @@ mrealm_make_table(struct pxc_mrealm *realm)
 	return ret;
 }
 
-static struct pxc_mrealm *
-mrealm_find_locked(struct pixcache_manager *manager, const char *name)
+static struct pxc_realm_shm *
+realm_shm_find_locked(struct pixcache_manager *manager, const char *name)
 {
-	struct pxc_mrealm *realm;
+	struct pxc_realm_shm *realm;
 
 	wl_list_for_each(realm, &manager->realms, link) {
 		if (strcmp(realm->name, name) == 0) {
@@ -72,13 +72,13 @@ mrealm_find_locked(struct pixcache_manager *manager, const char *name)
 }
 
 static int
-mrealm_create_locked(struct pixcache_manager *manager, const char *name,
-	struct pxc_mrealm **out)
+realm_shm_create_locked(struct pixcache_manager *manager, const char *name,
+	struct pxc_realm_shm **out)
 {
 	struct pxc_realm_options options = {
 		.quota = manager->config.realm_quota,
 	};
-	struct pxc_mrealm *realm = pxc_zalloc(manager, sizeof(*realm));
+	struct pxc_realm_shm *realm = pxc_zalloc(manager, sizeof(*realm));
 	int ret;
 
 	if (realm == NULL) {
@@ -88,7 +88,7 @@ mrealm_create_locked(struct pixcache_manager *manager, const char *name,
 	realm->table_fd = -1;
 	wl_list_init(&realm->pools);
 	realm->name = pxc_strdup(manager, name);
-	ret = realm->name == NULL ? -ENOMEM : mrealm_make_table(realm);
+	ret = realm->name == NULL ? -ENOMEM : realm_shm_make_table(realm);
 	if (ret == 0) {
 		options.generation_table = realm->table;
 		ret = pxc_fault(&manager->faults, "realm") ? -ENOMEM :
@@ -96,7 +96,7 @@ mrealm_create_locked(struct pixcache_manager *manager, const char *name,
 				&realm->core);
 	}
 	if (ret < 0) {
-		mrealm_free(realm);
+		realm_shm_free(realm);
 		return ret;
 	}
 	wl_list_insert(manager->realms.prev, &realm->link);
@@ -105,8 +105,8 @@ mrealm_create_locked(struct pixcache_manager *manager, const char *name,
 }
 
 int
-pxc_mrealm_get(struct pixcache_manager *manager, const char *name,
-	struct pxc_mrealm **out)
+pxc_realm_shm_get(struct pixcache_manager *manager, const char *name,
+	struct pxc_realm_shm **out)
 {
 	int ret = pxc_name_check(name, strlen(name));
 
@@ -114,16 +114,16 @@ pxc_mrealm_get(struct pixcache_manager *manager, const char *name,
 		return ret;
 	}
 	pthread_mutex_lock(&manager->realms_lock);
-	*out = mrealm_find_locked(manager, name);
+	*out = realm_shm_find_locked(manager, name);
 	if (*out == NULL) {
-		ret = mrealm_create_locked(manager, name, out);
+		ret = realm_shm_create_locked(manager, name, out);
 	}
 	pthread_mutex_unlock(&manager->realms_lock);
 	return ret;
 }
 
 int
-pxc_mrealm_alloc(struct pxc_mrealm *realm, uint32_t bytes,
+pxc_realm_shm_alloc(struct pxc_realm_shm *realm, uint32_t bytes,
 	struct pxc_pool **out, uint32_t *offset)
 {
 	struct pixcache_manager *manager = realm->manager;
@@ -157,7 +157,7 @@ out:
 }
 
 void
-pxc_mrealm_free(struct pxc_mrealm *realm, struct pxc_pool *pool,
+pxc_realm_shm_free(struct pxc_realm_shm *realm, struct pxc_pool *pool,
 	uint32_t offset, uint32_t bytes)
 {
 	pthread_mutex_lock(&realm->manager->shm_lock);
@@ -171,7 +171,7 @@ pxc_mrealm_free(struct pxc_mrealm *realm, struct pxc_pool *pool,
  * mapping.
  */
 void
-pxc_mrealm_retire_pools(struct pxc_mrealm *realm)
+pxc_realm_shm_retire_pools(struct pxc_realm_shm *realm)
 {
 	struct pixcache_manager *manager = realm->manager;
 	struct pxc_pool *pool, *tmp;
@@ -189,7 +189,7 @@ pxc_mrealm_retire_pools(struct pxc_mrealm *realm)
 	pthread_mutex_unlock(&manager->shm_lock);
 
 	wl_list_for_each_safe(pool, tmp, &retired, link) {
-		pxc_client_pools_retire(pool);
+		pxc_pool_v1_retire_all(pool);
 		pxc_pool_destroy(pool);
 	}
 }
@@ -198,8 +198,8 @@ pxc_mrealm_retire_pools(struct pxc_mrealm *realm)
 
 static const struct pixcache_realm_v1_interface realm_impl;
 
-struct pxc_client_realm *
-pxc_client_realm_from_resource(struct wl_resource *resource)
+struct pxc_realm_v1 *
+pxc_realm_v1_from_resource(struct wl_resource *resource)
 {
 	assert(wl_resource_instance_of(resource, &pixcache_realm_v1_interface,
 		&realm_impl));
@@ -207,7 +207,7 @@ pxc_client_realm_from_resource(struct wl_resource *resource)
 }
 
 void
-pxc_client_realm_inert(struct pxc_client_realm *realm)
+pxc_realm_v1_inert(struct pxc_realm_v1 *realm)
 {
 	wl_resource_set_user_data(realm->resource, NULL);
 	wl_list_remove(&realm->link);
@@ -230,18 +230,18 @@ static const struct pixcache_realm_v1_interface realm_impl = {
 static void
 realm_resource_destroy(struct wl_resource *resource)
 {
-	struct pxc_client_realm *realm = wl_resource_get_user_data(resource);
+	struct pxc_realm_v1 *realm = wl_resource_get_user_data(resource);
 
 	if (realm != NULL) {
-		pxc_client_realm_inert(realm);
+		pxc_realm_v1_inert(realm);
 	}
 }
 
 /* What the client may do there, or the reason it may do nothing. */
 static uint32_t
-realm_open(struct pxc_client_realm *cr, uint32_t *denied)
+realm_open(struct pxc_realm_v1 *cr, uint32_t *denied)
 {
-	struct pxc_client *client = cr->client;
+	struct pxc_manager_v1 *client = cr->client;
 	struct pixcache_manager *manager = client->manager;
 	int ret;
 
@@ -255,7 +255,7 @@ realm_open(struct pxc_client_realm *cr, uint32_t *denied)
 		*denied = PIXCACHE_BATCH_V1_FAILURE_POLICY;
 		return 0;
 	}
-	ret = pxc_mrealm_get(manager, cr->name, &cr->realm);
+	ret = pxc_realm_shm_get(manager, cr->name, &cr->realm);
 	if (ret < 0) {
 		*denied = pxc_failure_of(ret);
 		return 0;
@@ -265,9 +265,9 @@ realm_open(struct pxc_client_realm *cr, uint32_t *denied)
 
 /* access first, then the table if it is granted and an fd may go out. */
 static void
-realm_send_access(struct pxc_client_realm *cr)
+realm_send_access(struct pxc_realm_v1 *cr)
 {
-	struct pxc_client *client = cr->client;
+	struct pxc_manager_v1 *client = cr->client;
 
 	if (!pxc_client_may_send_fds(client, 1)) {
 		cr->access &= ~(uint32_t)PIXCACHE_ACCESS_TABLE;
@@ -282,13 +282,13 @@ realm_send_access(struct pxc_client_realm *cr)
 }
 
 void
-pxc_realm_resource_create(struct wl_client *wl_client,
-	struct pxc_client *client, uint32_t version, uint32_t id,
+pxc_realm_v1_create(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client, uint32_t version, uint32_t id,
 	const char *name)
 {
 	struct pixcache_manager *manager = client ? client->manager : NULL;
 	struct wl_resource *resource = NULL;
-	struct pxc_client_realm *cr = NULL;
+	struct pxc_realm_v1 *cr = NULL;
 	uint32_t denied;
 
 	if (manager == NULL || !pxc_fault(&manager->faults, "resource")) {

@@ -17,7 +17,7 @@
 
 static const struct pixcache_staging_v1_interface staging_impl;
 
-static struct pxc_staging *
+static struct pxc_staging_v1 *
 staging_from_resource(struct wl_resource *resource)
 {
 	assert(wl_resource_instance_of(resource, &pixcache_staging_v1_interface,
@@ -26,7 +26,7 @@ staging_from_resource(struct wl_resource *resource)
 }
 
 void
-pxc_staging_inert(struct pxc_staging *staging)
+pxc_staging_v1_inert(struct pxc_staging_v1 *staging)
 {
 	wl_resource_set_user_data(staging->resource, NULL);
 	if (staging->map != NULL) {
@@ -51,7 +51,7 @@ staging_handle_upload(struct wl_client *wl_client,
 	struct wl_resource *realm_resource, const char *name, uint32_t width,
 	uint32_t height, uint32_t format, uint32_t flags, uint32_t offset)
 {
-	struct pxc_staging *staging = staging_from_resource(resource);
+	struct pxc_staging_v1 *staging = staging_from_resource(resource);
 
 	/* An inert staging raises no error (its upload is inert too). */
 	if (staging != NULL &&
@@ -61,9 +61,9 @@ staging_handle_upload(struct wl_client *wl_client,
 			"unknown upload flags 0x%x", flags);
 		return;
 	}
-	pxc_upload_staged(wl_client, staging,
+	pxc_upload_v1_staged(wl_client, staging,
 		wl_resource_get_version(resource), id,
-		pxc_client_realm_from_resource(realm_resource), name, width,
+		pxc_realm_v1_from_resource(realm_resource), name, width,
 		height, format, flags, offset);
 }
 
@@ -75,18 +75,18 @@ static const struct pixcache_staging_v1_interface staging_impl = {
 static void
 staging_resource_destroy(struct wl_resource *resource)
 {
-	struct pxc_staging *staging = staging_from_resource(resource);
+	struct pxc_staging_v1 *staging = staging_from_resource(resource);
 
 	if (staging != NULL) {
-		pxc_staging_inert(staging);
+		pxc_staging_v1_inert(staging);
 	}
 }
 
 /* Why the buffer cannot be used, or 0 with it mapped. fd is closed. */
 static uint32_t
-staging_map(struct pxc_staging *staging, int fd)
+staging_map(struct pxc_staging_v1 *staging, int fd)
 {
-	struct pxc_client *client = staging->client;
+	struct pxc_manager_v1 *client = staging->client;
 	struct pixcache_manager *manager = client->manager;
 
 	if (client->conn->upload_bytes + staging->size >
@@ -111,11 +111,11 @@ staging_map(struct pxc_staging *staging, int fd)
 }
 
 void
-pxc_staging_create(struct wl_client *wl_client, struct pxc_client *client,
+pxc_staging_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	struct wl_resource *batch, uint32_t id, int fd, uint32_t size)
 {
 	struct wl_resource *resource = NULL;
-	struct pxc_staging *staging = NULL;
+	struct pxc_staging_v1 *staging = NULL;
 
 	if (client != NULL && (size == 0 ||
 			pxc_shm_check(fd, PXC_SEALS_COMMITTED, size) < 0)) {

@@ -10,7 +10,7 @@
 
 static const struct pixcache_upload_v1_interface upload_impl;
 
-static struct pxc_upload *
+static struct pxc_upload_v1 *
 upload_from_resource(struct wl_resource *resource)
 {
 	assert(wl_resource_instance_of(resource, &pixcache_upload_v1_interface,
@@ -23,7 +23,7 @@ upload_from_resource(struct wl_resource *resource)
  * the claim passes to one of them.
  */
 static void
-upload_end(struct pxc_upload *upload, const struct pxc_key *key)
+upload_end(struct pxc_upload_v1 *upload, const struct pxc_key *key)
 {
 	if (upload->state != PXC_UPLOAD_TARGET) {
 		return;
@@ -45,7 +45,7 @@ upload_end(struct pxc_upload *upload, const struct pxc_key *key)
 }
 
 void
-pxc_upload_inert(struct pxc_upload *upload)
+pxc_upload_v1_inert(struct pxc_upload_v1 *upload)
 {
 	upload_end(upload, NULL);
 	wl_resource_set_user_data(upload->resource, NULL);
@@ -55,7 +55,7 @@ pxc_upload_inert(struct pxc_upload *upload)
 }
 
 static void
-upload_fail(struct pxc_upload *upload, uint32_t reason)
+upload_fail(struct pxc_upload_v1 *upload, uint32_t reason)
 {
 	upload_end(upload, NULL);
 	pixcache_upload_v1_send_failed(upload->resource, reason);
@@ -70,10 +70,10 @@ upload_handle_destroy(struct wl_client *wl_client,
 }
 
 /* A new pixmap for the upload, a copy of the size bytes at src. */
-static struct pxc_pixmap *
-pixmap_copy(struct pxc_upload *upload, const void *src)
+static struct pxc_buffer *
+pixmap_copy(struct pxc_upload_v1 *upload, const void *src)
 {
-	struct pxc_pixmap *pixmap = pxc_pixmap_create(upload->realm,
+	struct pxc_buffer *pixmap = pxc_buffer_create(upload->realm,
 		upload->format, upload->width, upload->height);
 	void *dst;
 
@@ -84,47 +84,47 @@ pixmap_copy(struct pxc_upload *upload, const void *src)
 	 * Same format, same stride: the whole buffer, padding included, so
 	 * nothing a previous pixmap left in the pool shows through.
 	 */
-	dst = pxc_pixmap_write_begin(pixmap);
+	dst = pxc_buffer_write_begin(pixmap);
 	memcpy(dst, src, upload->size);
-	pxc_pixmap_write_end(pixmap, dst);
+	pxc_buffer_write_end(pixmap, dst);
 	return pixmap;
 }
 
 /*
- * The pixmap for a committed upload: a pool copy when small, else its
+ * The buffer for a committed upload: a pool copy when small, else its
  * target itself; a copy of src for a staged upload.
  */
-static struct pxc_pixmap *
-upload_pixmap(struct pxc_upload *upload, const void *staged)
+static struct pxc_buffer *
+upload_pixmap(struct pxc_upload_v1 *upload, const void *staged)
 {
 	struct pixcache_manager *manager = upload->client->manager;
-	struct pxc_pixmap *pixmap;
+	struct pxc_buffer *buffer;
 	const void *src;
 
 	if (staged != NULL) {
 		return pixmap_copy(upload, staged);
 	}
 	if (upload->size > manager->config.pool_max_pixmap) {
-		pixmap = pxc_pixmap_adopt(upload->realm, upload->format,
+		buffer = pxc_buffer_adopt(upload->realm, upload->format,
 			upload->width, upload->height, upload->fd);
-		if (pixmap != NULL) {
+		if (buffer != NULL) {
 			upload->fd = -1;
 		}
-		return pixmap;
+		return buffer;
 	}
 	/* Reading a client's sealed pages never waits on its pins. */
 	src = pxc_shm_map_read(&manager->faults, upload->fd, upload->size);
 	if (src == NULL) {
 		return NULL;
 	}
-	pixmap = pixmap_copy(upload, src);
+	buffer = pixmap_copy(upload, src);
 	pxc_shm_unmap(src, upload->size);
-	return pixmap;
+	return buffer;
 }
 
 /* Insert flags for this upload: replacing only what the policy allows. */
 static uint32_t
-insert_flags(struct pxc_upload *upload)
+insert_flags(struct pxc_upload_v1 *upload)
 {
 	struct pixcache_manager *manager = upload->client->manager;
 	struct pxc_hit old;
@@ -149,16 +149,16 @@ insert_flags(struct pxc_upload *upload)
  * entry's key in *key, or the failure.
  */
 static uint32_t
-upload_insert(struct pxc_upload *upload, const void *staged,
+upload_insert(struct pxc_upload_v1 *upload, const void *staged,
 	struct pxc_key *key)
 {
 	struct pixcache_manager *manager = upload->client->manager;
-	struct pxc_pixmap *pixmap = upload_pixmap(upload, staged);
+	struct pxc_buffer *buffer = upload_pixmap(upload, staged);
 	struct pxc_insert insert = {
 		.realm = upload->realm->core,
 		.name = upload->name,
 		.name_len = upload->name ? strlen(upload->name) : 0,
-		.payload = pixmap,
+		.payload = buffer,
 		.cost = upload->size,
 		.owner = upload->client->conn->owner,
 		.flags = insert_flags(upload),
@@ -166,13 +166,13 @@ upload_insert(struct pxc_upload *upload, const void *staged,
 	struct pxc_hit hit;
 	int ret;
 
-	if (pixmap == NULL) {
+	if (buffer == NULL) {
 		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}
 	ret = pxc_fault(&manager->faults, "insert") ? -ENOMEM :
 		pxc_cache_insert(manager->cache, &insert, &hit);
 	if (ret < 0) {
-		pxc_pixmap_discard(pixmap);
+		pxc_buffer_discard(buffer);
 		return pxc_failure_of(ret);
 	}
 	*key = hit.key;
@@ -180,7 +180,7 @@ upload_insert(struct pxc_upload *upload, const void *staged,
 }
 
 static void
-send_stored(struct pxc_upload *upload, const struct pxc_key *key)
+send_stored(struct pxc_upload_v1 *upload, const struct pxc_key *key)
 {
 	pixcache_upload_v1_send_stored(upload->resource,
 		(uint32_t)(key->instance >> 32), (uint32_t)key->instance,
@@ -189,7 +189,7 @@ send_stored(struct pxc_upload *upload, const struct pxc_key *key)
 }
 
 static void
-upload_store(struct pxc_upload *upload)
+upload_store(struct pxc_upload_v1 *upload)
 {
 	struct pixcache_manager *manager = upload->client->manager;
 	struct pxc_key key;
@@ -207,7 +207,7 @@ upload_store(struct pxc_upload *upload)
 static void
 upload_handle_commit(struct wl_client *wl_client, struct wl_resource *resource)
 {
-	struct pxc_upload *upload = upload_from_resource(resource);
+	struct pxc_upload_v1 *upload = upload_from_resource(resource);
 	int ret;
 
 	(void)wl_client;
@@ -262,10 +262,10 @@ static const struct pixcache_upload_v1_interface upload_impl = {
 static void
 upload_resource_destroy(struct wl_resource *resource)
 {
-	struct pxc_upload *upload = upload_from_resource(resource);
+	struct pxc_upload_v1 *upload = upload_from_resource(resource);
 
 	if (upload != NULL) {
-		pxc_upload_inert(upload);
+		pxc_upload_v1_inert(upload);
 	}
 }
 
@@ -274,10 +274,10 @@ upload_resource_destroy(struct wl_resource *resource)
  * it will take in *fill.
  */
 static uint32_t
-upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
+upload_refusal(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 	const char *name, uint32_t format, bool staged, struct pxc_fill **fill)
 {
-	struct pxc_client *client = upload->client;
+	struct pxc_manager_v1 *client = upload->client;
 	const struct pixcache_config *config = &client->manager->config;
 	struct pxc_hit old;
 	uint32_t refusal;
@@ -343,7 +343,7 @@ upload_refusal(struct pxc_upload *upload, struct pxc_client_realm *cr,
 static int
 upload_timed_out(void *data)
 {
-	struct pxc_upload *upload = data;
+	struct pxc_upload_v1 *upload = data;
 
 	upload->expired = true;
 	upload_fail(upload, PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
@@ -353,7 +353,7 @@ upload_timed_out(void *data)
 /* The target: a memfd the client may write but never resize, and the
  * timer that bounds how long it may hold the name. */
 static int
-upload_make_target(struct pxc_upload *upload)
+upload_make_target(struct pxc_upload_v1 *upload)
 {
 	struct pixcache_manager *manager = upload->client->manager;
 	const struct pxc_faults *faults = &manager->faults;
@@ -393,14 +393,14 @@ upload_make_target(struct pxc_upload *upload)
  * An upload object, its state made; NULL if the client is refused (the
  * object inert and told) or out of memory (told).
  */
-static struct pxc_upload *
-upload_create(struct wl_client *wl_client, struct pxc_client *client,
+static struct pxc_upload_v1 *
+upload_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	uint32_t version, uint32_t id, const char *name, uint32_t width,
 	uint32_t height, uint32_t flags)
 {
 	struct pixcache_manager *manager = client ? client->manager : NULL;
 	struct wl_resource *resource = NULL;
-	struct pxc_upload *upload;
+	struct pxc_upload_v1 *upload;
 
 	if (manager == NULL || !pxc_fault(&manager->faults, "resource")) {
 		resource = wl_resource_create(wl_client,
@@ -441,12 +441,12 @@ upload_create(struct wl_client *wl_client, struct pxc_client *client,
 }
 
 void
-pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
-	uint32_t version, uint32_t id, struct pxc_client_realm *cr,
+pxc_upload_v1_start(struct wl_client *wl_client, struct pxc_manager_v1 *client,
+	uint32_t version, uint32_t id, struct pxc_realm_v1 *cr,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags)
 {
-	struct pxc_upload *upload = upload_create(wl_client, client, version,
+	struct pxc_upload_v1 *upload = upload_create(wl_client, client, version,
 		id, name, width, height, flags);
 	struct pixcache_manager *manager = client ? client->manager : NULL;
 	struct wl_resource *resource = upload ? upload->resource : NULL;
@@ -480,13 +480,13 @@ pxc_upload_start(struct wl_client *wl_client, struct pxc_client *client,
 }
 
 void
-pxc_upload_staged(struct wl_client *wl_client, struct pxc_staging *staging,
-	uint32_t version, uint32_t id, struct pxc_client_realm *cr,
+pxc_upload_v1_staged(struct wl_client *wl_client, struct pxc_staging_v1 *staging,
+	uint32_t version, uint32_t id, struct pxc_realm_v1 *cr,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags, uint32_t offset)
 {
-	struct pxc_client *client = staging ? staging->client : NULL;
-	struct pxc_upload *upload = upload_create(wl_client, client, version,
+	struct pxc_manager_v1 *client = staging ? staging->client : NULL;
+	struct pxc_upload_v1 *upload = upload_create(wl_client, client, version,
 		id, name, width, height, flags);
 	const struct pxc_format *f = pxc_format_find(format);
 	struct pxc_fill *fill = NULL;

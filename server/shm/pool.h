@@ -10,7 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <wayland-server-core.h>
+#include <wayland-util.h>
 
 #include "faults.h"
 

@@ -1,0 +1,275 @@
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "manager-private.h"
+#include "shm.h"
+
+static struct pxc_buffer *
+buffer_new(struct pxc_realm_shm *realm, const struct pxc_format *format,
+	uint32_t width, uint32_t height)
+{
+	struct pixcache_manager *manager = realm->manager;
+	struct pxc_buffer *buffer = pxc_zalloc(manager, sizeof(*buffer));
+
+	if (buffer == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	buffer->manager = manager;
+	buffer->realm = realm;
+	buffer->width = width;
+	buffer->height = height;
+	buffer->format = format->fourcc;
+	buffer->fd = -1;
+	buffer->copy_fd = -1;
+	pxc_format_layout(format, width, height, &buffer->stride,
+		&buffer->size);
+	atomic_init(&buffer->refs, 1);
+	pthread_mutex_init(&buffer->map_lock, NULL);
+	wl_list_init(&buffer->leases);
+	atomic_fetch_add(&manager->pixmaps, 1);
+	return buffer;
+}
+
+static void
+buffer_free(struct pxc_buffer *buffer)
+{
+	atomic_fetch_sub(&buffer->manager->pixmaps, 1);
+	pthread_mutex_destroy(&buffer->map_lock);
+	free(buffer);
+}
+
+struct pxc_buffer *
+pxc_buffer_create(struct pxc_realm_shm *realm, const struct pxc_format *format,
+	uint32_t width, uint32_t height)
+{
+	struct pxc_buffer *buffer = buffer_new(realm, format, width, height);
+	int ret;
+
+	if (buffer == NULL) {
+		return NULL;
+	}
+	if (buffer->size <= realm->manager->config.pool_max_pixmap) {
+		ret = pxc_realm_shm_alloc(realm, buffer->size, &buffer->pool,
+			&buffer->offset);
+	} else {
+		ret = buffer->fd = pxc_shm_create(&realm->manager->faults,
+			"pixcache-pixmap", buffer->size);
+		if (ret >= 0) {
+			atomic_fetch_add(&realm->manager->pixmap_fds, 1);
+			ret = 0;
+		} else {
+			buffer->fd = -1;
+		}
+	}
+	if (ret < 0) {
+		buffer_free(buffer);
+		errno = -ret;
+		return NULL;
+	}
+	return buffer;
+}
+
+struct pxc_buffer *
+pxc_buffer_adopt(struct pxc_realm_shm *realm, const struct pxc_format *format,
+	uint32_t width, uint32_t height, int fd)
+{
+	struct pxc_buffer *buffer = buffer_new(realm, format, width, height);
+
+	if (buffer != NULL) {
+		buffer->fd = fd;
+		atomic_fetch_add(&realm->manager->pixmap_fds, 1);
+	}
+	return buffer;
+}
+
+/* Gives the buffer's memory back; the struct may live on. */
+static void
+buffer_release_memory(struct pxc_buffer *buffer)
+{
+	if (buffer->pool != NULL) {
+		pxc_realm_shm_free(buffer->realm, buffer->pool, buffer->offset,
+			buffer->size);
+		buffer->pool = NULL;
+	}
+	pxc_shm_unmap(buffer->map, buffer->size);
+	buffer->map = NULL;
+	if (buffer->fd >= 0) {
+		close(buffer->fd);
+		buffer->fd = -1;
+		atomic_fetch_sub(&buffer->manager->pixmap_fds, 1);
+	}
+	/* Every lease let go of it before the last hold went. */
+	assert(buffer->copy_fd < 0);
+}
+
+/* What a copy of the buffer costs: whole pages of shared memory. */
+static uint64_t
+copy_bytes(const struct pxc_buffer *buffer)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	return ((uint64_t)buffer->size + page - 1) / page * page;
+}
+
+void
+pxc_buffer_copy_unuse(struct pxc_buffer *buffer)
+{
+	if (--buffer->copy_users > 0) {
+		return;
+	}
+	close(buffer->copy_fd);
+	buffer->copy_fd = -1;
+	buffer->manager->copies--;
+	atomic_fetch_sub(&buffer->manager->pixmap_fds, 1);
+	atomic_fetch_sub(&buffer->manager->copy_bytes, copy_bytes(buffer));
+}
+
+void
+pxc_buffer_discard(struct pxc_buffer *buffer)
+{
+	buffer_release_memory(buffer);
+	buffer_free(buffer);
+}
+
+void
+pxc_buffer_unref(struct pxc_buffer *buffer)
+{
+	if (atomic_fetch_sub_explicit(&buffer->refs, 1,
+			memory_order_acq_rel) == 1) {
+		buffer_free(buffer);
+	}
+}
+
+const void *
+pxc_buffer_data(struct pxc_buffer *buffer)
+{
+	const void *data;
+
+	if (buffer->pool != NULL) {
+		return buffer->pool->map + buffer->offset;
+	}
+	pthread_mutex_lock(&buffer->map_lock);
+	if (buffer->map == NULL) {
+		buffer->map = pxc_shm_map_read(&buffer->manager->faults,
+			buffer->fd, buffer->size);
+	}
+	data = buffer->map;
+	pthread_mutex_unlock(&buffer->map_lock);
+	return data;
+}
+
+void *
+pxc_buffer_write_begin(struct pxc_buffer *buffer)
+{
+	if (buffer->pool != NULL) {
+		return buffer->pool->map + buffer->offset;
+	}
+	return pxc_shm_map_write(&buffer->manager->faults, buffer->fd,
+		buffer->size);
+}
+
+/*
+ * A buffer of its own is sealed against writing once the manager has
+ * dropped its writable view: no one else ever had one, so nothing can be
+ * pinned and the seal does not wait.
+ */
+int
+pxc_buffer_write_end(struct pxc_buffer *buffer, void *data)
+{
+	if (buffer->pool != NULL) {
+		return 0;
+	}
+	pxc_shm_unmap(data, buffer->size);
+	return pxc_shm_seal(&buffer->manager->faults, buffer->fd,
+		PXC_SEALS_FINAL);
+}
+
+int
+pxc_buffer_shared_copy(struct pxc_buffer *buffer)
+{
+	const struct pxc_faults *faults = &buffer->manager->faults;
+	const void *data;
+	int fd, ret;
+
+	if (buffer->copy_fd >= 0) {
+		buffer->copy_users++;
+		return buffer->copy_fd;
+	}
+	if (buffer->manager->copies >= buffer->manager->config.max_copies) {
+		return -EMFILE;
+	}
+	data = pxc_buffer_data(buffer);
+	if (data == NULL) {
+		return -errno;
+	}
+	fd = pxc_shm_create(faults, "pixcache-copy", buffer->size);
+	if (fd < 0) {
+		return fd;
+	}
+	/* pwrite, not a mapping: so the write seal cannot find it mapped. */
+	if (pxc_fault(faults, "pwrite") ||
+			pwrite(fd, data, buffer->size, 0) !=
+			(ssize_t)buffer->size) {
+		ret = -EIO;
+	} else {
+		ret = pxc_shm_seal(faults, fd, PXC_SEALS_FINAL);
+	}
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	buffer->copy_fd = fd;
+	buffer->copy_users = 1;
+	buffer->manager->copies++;
+	atomic_fetch_add(&buffer->manager->pixmap_fds, 1);
+	atomic_fetch_add(&buffer->manager->copy_bytes, copy_bytes(buffer));
+	return fd;
+}
+
+/* The entry left and its last hold went: the memory is free to reuse. */
+void
+pxc_buffer_release_cb(void *data, void *payload)
+{
+	struct pixcache_manager *manager = data;
+	struct pxc_buffer *buffer = payload;
+	uint64_t one = 1;
+
+	buffer_release_memory(buffer);
+	pxc_buffer_unref(buffer);
+	/* A pool may be empty now: the loop retires it. */
+	if (!pxc_on_loop_thread(manager) &&
+			write(manager->notify_fd, &one, sizeof(one)) < 0) {
+		/* The counter is saturated: the loop will run anyway. */
+	}
+}
+
+/*
+ * Runs with the core's lock held, on whichever thread changed the cache:
+ * queue the buffer for the loop, which tells its leases. The generation
+ * table was written before this, as the protocol promises.
+ */
+void
+pxc_buffer_leave_cb(void *data, void *payload, const struct pxc_key *key,
+	enum pxc_leave_reason reason)
+{
+	struct pixcache_manager *manager = data;
+	struct pxc_buffer *buffer = payload;
+	uint64_t one = 1;
+
+	(void)key;
+	(void)reason;
+	atomic_fetch_add_explicit(&buffer->refs, 1, memory_order_relaxed);
+	pthread_mutex_lock(&manager->notify_lock);
+	buffer->notify_next = manager->notify;
+	manager->notify = buffer;
+	pthread_mutex_unlock(&manager->notify_lock);
+	if (!pxc_on_loop_thread(manager) &&
+			write(manager->notify_fd, &one, sizeof(one)) < 0) {
+		/* The counter is saturated: the loop will run anyway. */
+	}
+}
