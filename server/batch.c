@@ -599,7 +599,7 @@ batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
 {
 	struct pxc_batch_v1 *batch = batch_from_resource(resource);
 	uint64_t token = batch != NULL ?
-		pxc_client_done_token(batch->client) : 0;
+		pxc_connection_done_token(batch->client->conn) : 0;
 
 	(void)wl_client;
 	/* done follows every answer sent before it. */
@@ -667,29 +667,19 @@ void
 pxc_batch_v1_create(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client, uint32_t version, uint32_t id)
 {
-	struct wl_resource *resource = NULL;
-	struct pxc_batch_v1 *batch = NULL;
+	struct wl_resource *resource = pxc_resource_create(
+		client ? client->manager : NULL, wl_client,
+		&pixcache_batch_v1_interface, version, id, &batch_impl,
+		batch_resource_destroy, sizeof(struct pxc_batch_v1));
+	struct pxc_batch_v1 *batch;
 
-	if (client != NULL) {
-		batch = pxc_zalloc(client->manager, sizeof(*batch));
-	}
 	/* A refused client's batch is inert: its resource alone. */
-	if (client == NULL || (batch != NULL &&
-			!pxc_fault(&client->manager->faults, "resource"))) {
-		resource = wl_resource_create(wl_client,
-			&pixcache_batch_v1_interface, (int)version, id);
-	}
-	if (resource == NULL) {
-		free(batch);
-		wl_client_post_no_memory(wl_client);
+	if (resource == NULL || client == NULL) {
 		return;
 	}
-	wl_resource_set_implementation(resource, &batch_impl, batch,
-		batch_resource_destroy);
-	if (batch != NULL) {
-		batch->resource = resource;
-		batch->client = client;
-		wl_list_init(&batch->deferred_link);
-		wl_list_insert(&client->batches, &batch->link);
-	}
+	batch = wl_resource_get_user_data(resource);
+	batch->resource = resource;
+	batch->client = client;
+	wl_list_init(&batch->deferred_link);
+	wl_list_insert(&client->batches, &batch->link);
 }

@@ -20,29 +20,29 @@ struct pixcache_image {
 	struct pxc_key key;
 };
 
-/* Writes image into the pixmap's memory, converted to its format. */
+/* Writes image into the buffer, converted to its format. */
 static int
-fill_pixmap(struct pxc_buffer *pixmap, const struct pxc_format *format,
+fill_buffer(struct pxc_buffer *buffer, const struct pxc_format *format,
 	pixman_image_t *image)
 {
-	void *data = pxc_buffer_write_begin(pixmap);
+	void *data = pxc_buffer_write_begin(buffer);
 	pixman_image_t *dst;
 
 	if (data == NULL) {
 		return -errno;
 	}
 	dst = pixman_image_create_bits_no_clear(format->pixman,
-		(int)pixmap->width, (int)pixmap->height, data,
-		(int)pixmap->stride);
+		(int)buffer->width, (int)buffer->height, data,
+		(int)buffer->stride);
 	if (dst == NULL) {
-		pxc_buffer_write_end(pixmap, data);
+		pxc_buffer_write_end(buffer, data);
 		return -ENOMEM;
 	}
 	/* pixman's formats are premultiplied, as the cache's are. */
 	pixman_image_composite32(PIXMAN_OP_SRC, image, NULL, dst, 0, 0, 0, 0,
-		0, 0, (int)pixmap->width, (int)pixmap->height);
+		0, 0, (int)buffer->width, (int)buffer->height);
 	pixman_image_unref(dst);
-	return pxc_buffer_write_end(pixmap, data);
+	return pxc_buffer_write_end(buffer, data);
 }
 
 /* After a change off the loop's thread, wake it to tell clients. */
@@ -97,7 +97,7 @@ pixcache_manager_insert(struct pixcache_manager *manager, const char *realm,
 	if (buffer == NULL) {
 		return -errno;
 	}
-	ret = fill_pixmap(buffer, format, image);
+	ret = fill_buffer(buffer, format, image);
 	if (ret == 0) {
 		insert.realm = mrealm->core;
 		insert.payload = buffer;

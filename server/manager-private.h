@@ -219,7 +219,7 @@ struct pxc_realm_v1 {
 	struct pxc_realm_shm *realm;	/* NULL: denied */
 	uint32_t access;
 	uint32_t denied;		/* failure reason, if denied */
-	char *name;
+	char name[];			/* as the client asked */
 };
 
 /* User data of a pixcache_pool_v1. */
@@ -282,7 +282,7 @@ struct pxc_upload_v1 {
 	struct wl_list client_link;	/* client->uploads */
 	struct pxc_fill *fill;		/* its name's, named and in flight */
 	struct pxc_realm_shm *realm;
-	char *name;			/* NULL: anonymous */
+	char *name;			/* NULL: anonymous, else name_buf */
 	const struct pxc_format *format;
 	uint32_t width, height, stride, size, flags;
 	int fd;				/* the target, until the end */
@@ -290,6 +290,7 @@ struct pxc_upload_v1 {
 	struct wl_event_source *timer;	/* while in flight */
 	bool expired;			/* failed for its time: commit ignored */
 	bool stored;			/* committed, whatever came of it */
+	char name_buf[];
 };
 
 /* ---- manager.c ---- */
@@ -297,17 +298,68 @@ struct pxc_upload_v1 {
 bool pxc_on_loop_thread(const struct pixcache_manager *manager);
 /* Tells leases of pixmaps that left, and retires empty pools. Loop only. */
 void pxc_manager_settle(struct pixcache_manager *manager);
+void *pxc_zalloc(struct pixcache_manager *manager, size_t size);
+char *pxc_strdup(struct pixcache_manager *manager, const char *s);
+/*
+ * Every object the manager makes: id (0: one the server makes) of
+ * interface at version, for wl_client, with impl and destroy, and
+ * state_size bytes of zeroed state as its user data (0: none yet).
+ * manager NULL makes a refused client's object: inert, user data NULL. It
+ * fails, like an allocation, at the manager's fault points "resource" and
+ * "alloc": then a client's object (id not 0) posts no_memory to the
+ * client, and NULL comes back.
+ */
+struct wl_resource *pxc_resource_create(struct pixcache_manager *manager,
+	struct wl_client *wl_client, const struct wl_interface *interface,
+	uint32_t version, uint32_t id, const void *impl,
+	wl_resource_destroy_func_t destroy, size_t state_size);
+/*
+ * Frees everything of a session and leaves its objects inert. Either the
+ * client is going (libwayland destroys its objects after its destroy
+ * signal, and their handlers then find nothing), or the session ended, or
+ * the manager is going, and the objects stay until the client destroys
+ * them.
+ */
+void pxc_manager_v1_destroy(struct pxc_manager_v1 *client);
+/* Tells the refused listeners; realm NULL for the manager itself. */
+void pxc_manager_refused(struct pixcache_manager *manager,
+	struct wl_client *client, const char *realm, uint32_t reason);
+
+/* ---- config.c ---- */
+
+/* Whether the manager can honour config. */
+bool pxc_config_valid(const struct pixcache_config *config);
+
+/* ---- policy.c ---- */
+
+/* The compositor's policy (given may be NULL), defaults filled in. */
+void pxc_policy_init(struct pixcache_policy *policy,
+	const struct pixcache_policy *given);
 uint32_t pxc_policy_access(struct pixcache_manager *manager,
 	struct wl_client *client, const char *realm);
 bool pxc_policy_may_replace(struct pixcache_manager *manager,
 	struct pxc_manager_v1 *client, const char *realm, uint64_t owner);
+
+/* ---- connection.c ---- */
+
+/*
+ * The connection of wl_client, made on its first bind: NULL with *refusal
+ * set if refused, NULL with *refusal 0 if out of memory.
+ */
+struct pxc_connection *pxc_connection_get(struct pixcache_manager *manager,
+	struct wl_client *wl_client, uint32_t *refusal);
+/* Ends every session of the connection, and forgets it. */
+void pxc_connection_destroy(struct pxc_connection *conn);
+/* The connection of wl_client, if it bound the manager. */
+struct pxc_connection *pxc_connection_find(struct pixcache_manager *manager,
+	struct wl_client *wl_client);
 /* Whether count more file descriptors may go to the client now. */
-bool pxc_client_may_send_fds(struct pxc_manager_v1 *client, uint32_t count);
-void pxc_client_sent_fds(struct pxc_manager_v1 *client, uint32_t count);
+bool pxc_connection_may_send_fds(struct pxc_connection *conn, uint32_t count);
+void pxc_connection_sent_fds(struct pxc_connection *conn, uint32_t count);
 /* A done token covering everything sent so far: 64 unpredictable bits. */
-uint64_t pxc_client_done_token(struct pxc_manager_v1 *client);
-void *pxc_zalloc(struct pixcache_manager *manager, size_t size);
-char *pxc_strdup(struct pixcache_manager *manager, const char *s);
+uint64_t pxc_connection_done_token(struct pxc_connection *conn);
+/* The client read every fd sent before the done that carried token. */
+void pxc_connection_ack(struct pxc_connection *conn, uint64_t token);
 
 /* ---- realm.c ---- */
 
@@ -409,6 +461,12 @@ void pxc_pixmap_v1_claimed(struct pxc_pixmap_v1 *lease);
 void pxc_pixmap_v1_pending(struct pxc_pixmap_v1 *lease);
 /* The entry of pixmap left the cache: tell its leases. */
 void pxc_pixmap_v1_evict_all(struct pxc_buffer *buffer);
+/* ---- pool.c ---- */
+
+/* The client's object of pool in *out: sent now, through lease, if it has
+ * none. 0, or the failure reason why it cannot be. */
+uint32_t pxc_pool_v1_get(struct pxc_pixmap_v1 *lease, struct pxc_pool *pool,
+	struct pxc_pool_v1 **out);
 /* Tells every pool object of a pool that it is retired. */
 void pxc_pool_v1_retire_all(struct pxc_pool *pool);
 /* Each frees the state behind its object and leaves the object inert. */
@@ -481,9 +539,5 @@ pxc_key_from_public(const struct pixcache_key *key)
 		key->instance, key->slot, key->generation, key->tag,
 	};
 }
-
-/* Tells the refused listeners; realm NULL for the manager itself. */
-void pxc_manager_refused(struct pixcache_manager *manager,
-	struct wl_client *client, const char *realm, uint32_t reason);
 
 #endif

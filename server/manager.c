@@ -14,49 +14,7 @@
 
 static const struct pixcache_manager_v1_interface manager_impl;
 
-void
-pixcache_config_init(struct pixcache_config *config)
-{
-	*config = (struct pixcache_config){
-		.budget = UINT64_C(256) << 20,
-		.realm_quota = 0,
-		.table_capacity = 65536,
-		.pool_size = 4 << 20,
-		.pool_max_pixmap = 128 << 10,
-		.max_width = 16384,
-		.max_height = 16384,
-		.max_bytes = 64 << 20,
-		.max_uploads = 64,
-		.max_leases = 4096,
-		.max_fds_in_flight = 64,
-		.max_connections_per_uid = 512,
-		.max_sessions_per_connection = 8,
-		.upload_timeout_ms = 10000,
-		.max_uploads_total = 4096,
-		.max_copies = 4096,
-		.max_copies_per_connection = 256,
-		.max_upload_bytes = 128 << 20,
-		.max_claims = 1024,
-	};
-}
-
-static bool
-config_valid(const struct pixcache_config *c)
-{
-	return c->table_capacity > 0 && c->table_capacity <= (1u << 30) &&
-		c->pool_size >= 4096 && c->pool_size % PXC_POOL_UNIT == 0 &&
-		c->pool_max_pixmap <= c->pool_size && c->max_width > 0 &&
-		c->max_height > 0 && c->max_bytes > 0 && c->max_uploads > 0 &&
-		c->max_leases > 0 && c->max_fds_in_flight > 0 &&
-		c->max_connections_per_uid > 0 &&
-		c->max_sessions_per_connection > 0 &&
-		c->upload_timeout_ms > 0 && c->upload_timeout_ms <= INT32_MAX &&
-		c->max_uploads_total > 0 && c->max_copies > 0 &&
-		c->max_copies_per_connection > 0 &&
-		c->max_upload_bytes > 0 && c->max_claims > 0;
-}
-
-/* ---- allocation, errors ---- */
+/* ---- allocation ---- */
 
 void *
 pxc_zalloc(struct pixcache_manager *manager, size_t size)
@@ -76,110 +34,40 @@ pxc_strdup(struct pixcache_manager *manager, const char *s)
 	return strdup(s);
 }
 
-/* ---- policy ---- */
-
-static uint32_t
-default_realm_access(void *data, struct wl_client *client, const char *realm)
+struct wl_resource *
+pxc_resource_create(struct pixcache_manager *manager,
+	struct wl_client *wl_client, const struct wl_interface *interface,
+	uint32_t version, uint32_t id, const void *impl,
+	wl_resource_destroy_func_t destroy, size_t state_size)
 {
-	(void)data;
-	(void)client;
-	return strcmp(realm, "default") == 0 ? PIXCACHE_ACCESS_READ |
-		PIXCACHE_ACCESS_WRITE | PIXCACHE_ACCESS_TABLE : 0;
-}
+	struct wl_resource *resource = NULL;
+	void *state = NULL;
 
-uint32_t
-pxc_policy_access(struct pixcache_manager *manager, struct wl_client *client,
-	const char *realm)
-{
-	uint32_t access = manager->policy.realm_access(manager->policy.data,
-		client, realm);
-
-	return access & (PIXCACHE_ACCESS_READ | PIXCACHE_ACCESS_WRITE |
-		PIXCACHE_ACCESS_TABLE);
-}
-
-bool
-pxc_policy_may_replace(struct pixcache_manager *manager,
-	struct pxc_manager_v1 *client, const char *realm, uint64_t owner)
-{
-	if (manager->policy.may_replace == NULL) {
-		return owner == client->conn->owner;
+	if (manager == NULL || !pxc_fault(&manager->faults, "resource")) {
+		resource = wl_resource_create(wl_client, interface,
+			(int)version, id);
 	}
-	return manager->policy.may_replace(manager->policy.data,
-		client->client, realm, owner);
+	if (resource != NULL && manager != NULL && state_size > 0) {
+		state = pxc_zalloc(manager, state_size);
+		if (state == NULL) {
+			wl_resource_destroy(resource);
+			resource = NULL;
+		}
+	}
+	if (resource == NULL) {
+		if (id != 0) {
+			wl_client_post_no_memory(wl_client);
+		}
+		return NULL;
+	}
+	wl_resource_set_implementation(resource, impl, state, destroy);
+	return resource;
 }
 
-/* ---- file descriptors in flight ---- */
-
-/* Counted per connection: every session's fds share one socket. */
-bool
-pxc_client_may_send_fds(struct pxc_manager_v1 *client, uint32_t count)
-{
-	struct pxc_connection *conn = client->conn;
-	uint64_t in_flight = conn->fds_sent - conn->fds_acked;
-
-	return in_flight + count <= client->manager->config.max_fds_in_flight;
-}
+/* ---- sessions ---- */
 
 void
-pxc_client_sent_fds(struct pxc_manager_v1 *client, uint32_t count)
-{
-	client->conn->fds_sent += count;
-}
-
-/*
- * 64 bits from the manager's ChaCha20 generator: with PXC_ACKS live per
- * connection, a client that does not read would need ~2^59 guesses on
- * average to lift its own cap.
- */
-uint64_t
-pxc_client_done_token(struct pxc_manager_v1 *client)
-{
-	struct pxc_connection *conn = client->conn;
-	uint64_t token = 0;
-
-	/* 0 never goes out, so a client's zeroed state acks nothing. */
-	while (token == 0) {
-		if (pxc_random_bytes(&client->manager->rng, &token,
-				sizeof(token)) < 0) {
-			return 0;
-		}
-	}
-	conn->acks[conn->next_ack].token = token;
-	conn->acks[conn->next_ack].fds_sent = conn->fds_sent;
-	conn->next_ack = (conn->next_ack + 1) % PXC_ACKS;
-	return token;
-}
-
-static void
-client_ack(struct pxc_manager_v1 *client, uint64_t token)
-{
-	struct pxc_connection *conn = client->conn;
-
-	if (token == 0) {
-		return;
-	}
-	for (unsigned i = 0; i < PXC_ACKS; i++) {
-		if (conn->acks[i].token == token) {
-			if (conn->acks[i].fds_sent > conn->fds_acked) {
-				conn->fds_acked = conn->acks[i].fds_sent;
-			}
-			return;
-		}
-	}
-}
-
-/* ---- clients ---- */
-
-/*
- * Frees everything of a session and leaves its objects inert. Either the
- * client is going (libwayland destroys its objects after its destroy
- * signal, and their handlers then find nothing), or the session ended, or
- * the manager is going, and the objects stay until the client destroys
- * them.
- */
-static void
-client_destroy(struct pxc_manager_v1 *client)
+pxc_manager_v1_destroy(struct pxc_manager_v1 *client)
 {
 	struct pixcache_manager *manager = client->manager;
 	struct pxc_realm_v1 *realm, *tmp_realm;
@@ -219,96 +107,6 @@ client_destroy(struct pxc_manager_v1 *client)
 	pxc_manager_settle(manager);
 }
 
-/* Ends every session of the connection, and forgets it. */
-static void
-connection_destroy(struct pxc_connection *conn)
-{
-	struct pxc_manager_v1 *client, *tmp;
-
-	wl_list_for_each_safe(client, tmp, &conn->sessions, connection_link) {
-		client_destroy(client);
-	}
-	wl_list_remove(&conn->destroy.link);
-	wl_list_remove(&conn->link);
-	free(conn);
-}
-
-static void
-connection_handle_destroy(struct wl_listener *listener, void *data)
-{
-	struct pxc_connection *conn = wl_container_of(listener, conn, destroy);
-
-	(void)data;
-	connection_destroy(conn);
-}
-
-static struct pxc_connection *
-connection_find(struct pixcache_manager *manager, struct wl_client *wl_client)
-{
-	struct pxc_connection *conn;
-
-	wl_list_for_each(conn, &manager->connections, link) {
-		if (conn->client == wl_client) {
-			return conn;
-		}
-	}
-	return NULL;
-}
-
-/* Connections of uid with a session: the ones using the manager now. */
-static uint32_t
-connections_of_uid(struct pixcache_manager *manager, uid_t uid)
-{
-	struct pxc_connection *conn;
-	uint32_t n = 0;
-
-	wl_list_for_each(conn, &manager->connections, link) {
-		n += conn->uid == uid && conn->nsessions > 0;
-	}
-	return n;
-}
-
-/*
- * The connection of wl_client, made on its first bind: NULL with *refusal
- * set if refused, NULL with *refusal 0 if out of memory.
- */
-static struct pxc_connection *
-connection_get(struct pixcache_manager *manager, struct wl_client *wl_client,
-	uint32_t *refusal)
-{
-	struct pxc_connection *conn = connection_find(manager, wl_client);
-	uid_t uid;
-
-	wl_client_get_credentials(wl_client, NULL, &uid, NULL);
-	if (conn != NULL && conn->nsessions >=
-			manager->config.max_sessions_per_connection) {
-		*refusal = PIXCACHE_MANAGER_V1_REFUSAL_SESSIONS;
-		return NULL;
-	}
-	if ((conn == NULL || conn->nsessions == 0) &&
-			connections_of_uid(manager, uid) >=
-			manager->config.max_connections_per_uid) {
-		*refusal = PIXCACHE_MANAGER_V1_REFUSAL_CONNECTIONS;
-		return NULL;
-	}
-	if (conn != NULL) {
-		return conn;
-	}
-	conn = pxc_zalloc(manager, sizeof(*conn));
-	if (conn == NULL) {
-		return NULL;
-	}
-	conn->manager = manager;
-	conn->client = wl_client;
-	conn->uid = uid;
-	conn->owner = ++manager->next_owner;
-	wl_list_init(&conn->sessions);
-	conn->destroy.notify = connection_handle_destroy;
-	wl_client_add_destroy_listener(wl_client, &conn->destroy);
-	wl_list_insert(&manager->connections, &conn->link);
-	return conn;
-}
-
 /*
  * A session: the state of one manager object. A connection may have
  * several (two libraries of one process); they share the connection's
@@ -323,7 +121,7 @@ client_create(struct pixcache_manager *manager, struct wl_client *wl_client,
 	struct pxc_manager_v1 *client;
 
 	*refusal = 0;
-	conn = connection_get(manager, wl_client, refusal);
+	conn = pxc_connection_get(manager, wl_client, refusal);
 	if (conn == NULL) {
 		return NULL;
 	}
@@ -345,15 +143,6 @@ client_create(struct pixcache_manager *manager, struct wl_client *wl_client,
 	conn->nsessions++;
 	wl_list_insert(&manager->clients, &client->link);
 	return client;
-}
-
-uint64_t
-pixcache_manager_client_owner(struct pixcache_manager *manager,
-	struct wl_client *wl_client)
-{
-	struct pxc_connection *conn = connection_find(manager, wl_client);
-
-	return conn != NULL ? conn->owner : 0;
 }
 
 /* ---- the manager object ---- */
@@ -412,7 +201,7 @@ manager_handle_ack(struct wl_client *wl_client, struct wl_resource *resource,
 
 	(void)wl_client;
 	if (client != NULL) {
-		client_ack(client, (uint64_t)token_hi << 32 | token_lo);
+		pxc_connection_ack(client->conn, (uint64_t)token_hi << 32 | token_lo);
 	}
 }
 
@@ -431,7 +220,7 @@ manager_resource_destroy(struct wl_resource *resource)
 
 	if (client != NULL) {
 		client->resource = NULL;
-		client_destroy(client);
+		pxc_manager_v1_destroy(client);
 	}
 }
 
@@ -459,16 +248,13 @@ manager_bind(struct wl_client *wl_client, void *data, uint32_t version,
 	uint32_t id)
 {
 	struct pixcache_manager *manager = data;
-	struct wl_resource *resource = NULL;
+	struct wl_resource *resource = pxc_resource_create(manager, wl_client,
+		&pixcache_manager_v1_interface, version, id, &manager_impl,
+		manager_resource_destroy, 0);
 	struct pxc_manager_v1 *client;
 	uint32_t refusal;
 
-	if (!pxc_fault(&manager->faults, "resource")) {
-		resource = wl_resource_create(wl_client,
-			&pixcache_manager_v1_interface, (int)version, id);
-	}
 	if (resource == NULL) {
-		wl_client_post_no_memory(wl_client);
 		return;
 	}
 	client = client_create(manager, wl_client, &refusal);
@@ -477,8 +263,7 @@ manager_bind(struct wl_client *wl_client, void *data, uint32_t version,
 		wl_client_post_no_memory(wl_client);
 		return;
 	}
-	wl_resource_set_implementation(resource, &manager_impl, client,
-		manager_resource_destroy);
+	wl_resource_set_user_data(resource, client);
 	if (client == NULL) {
 		/* Inert: every request ignored. */
 		pixcache_manager_v1_send_refused(resource, refusal);
@@ -623,12 +408,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	} else {
 		pixcache_config_init(&manager->config);
 	}
-	if (policy != NULL) {
-		manager->policy = *policy;
-	}
-	if (manager->policy.realm_access == NULL) {
-		manager->policy.realm_access = default_realm_access;
-	}
+	pxc_policy_init(&manager->policy, policy);
 	if (faults != NULL) {
 		manager->faults = *faults;
 	}
@@ -645,7 +425,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	atomic_init(&manager->pixmap_fds, 0);
 	atomic_init(&manager->copy_bytes, 0);
 
-	if (!config_valid(&manager->config)) {
+	if (!pxc_config_valid(&manager->config)) {
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -715,7 +495,7 @@ pixcache_manager_destroy(struct pixcache_manager *manager)
 	wl_list_remove(&manager->display_destroy.link);
 	wl_global_destroy(manager->global);
 	wl_list_for_each_safe(conn, tmp, &manager->connections, link) {
-		connection_destroy(conn);
+		pxc_connection_destroy(conn);
 	}
 	manager_free(manager);
 }

@@ -6,120 +6,6 @@
 
 #include "manager-private.h"
 
-/* ---- clients' pool objects ---- */
-
-static const struct pixcache_pool_v1_interface pool_impl;
-
-static struct pxc_pool_v1 *
-pool_from_resource(struct wl_resource *resource)
-{
-	assert(wl_resource_instance_of(resource, &pixcache_pool_v1_interface,
-		&pool_impl));
-	return wl_resource_get_user_data(resource);
-}
-
-void
-pxc_pool_v1_inert(struct pxc_pool_v1 *cp)
-{
-	wl_resource_set_user_data(cp->resource, NULL);
-	wl_list_remove(&cp->client_link);
-	wl_list_remove(&cp->pool_link);
-	free(cp);
-}
-
-static void
-pool_handle_destroy(struct wl_client *wl_client, struct wl_resource *resource)
-{
-	(void)wl_client;
-	wl_resource_destroy(resource);
-}
-
-static const struct pixcache_pool_v1_interface pool_impl = {
-	.destroy = pool_handle_destroy,
-};
-
-static void
-pool_resource_destroy(struct wl_resource *resource)
-{
-	struct pxc_pool_v1 *cp = pool_from_resource(resource);
-
-	if (cp != NULL) {
-		pxc_pool_v1_inert(cp);
-	}
-}
-
-void
-pxc_pool_v1_retire_all(struct pxc_pool *pool)
-{
-	struct pxc_pool_v1 *cp, *tmp;
-
-	/* The objects stay until their clients destroy them. */
-	wl_list_for_each_safe(cp, tmp, &pool->resources, pool_link) {
-		pixcache_pool_v1_send_retired(cp->resource);
-		wl_list_remove(&cp->pool_link);
-		wl_list_init(&cp->pool_link);
-		cp->pool = NULL;
-	}
-}
-
-static struct pxc_pool_v1 *
-client_pool_find(struct pxc_manager_v1 *client, const struct pxc_pool *pool)
-{
-	struct pxc_pool_v1 *cp;
-
-	wl_list_for_each(cp, &client->pools, client_link) {
-		if (cp->pool == pool) {
-			return cp;
-		}
-	}
-	return NULL;
-}
-
-/* The client's object of pool: sent now, through lease, if it has none. */
-static struct pxc_pool_v1 *
-client_pool_get(struct pxc_pixmap_v1 *lease, struct pxc_pool *pool,
-	uint32_t *failure)
-{
-	struct pxc_manager_v1 *client = lease->client;
-	struct pixcache_manager *manager = client->manager;
-	struct pxc_pool_v1 *cp = client_pool_find(client, pool);
-	struct wl_resource *resource = NULL;
-
-	if (cp != NULL) {
-		return cp;
-	}
-	if (client->resource == NULL) {
-		*failure = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
-		return NULL;
-	}
-	if (!pxc_client_may_send_fds(client, 1)) {
-		*failure = PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
-		return NULL;
-	}
-	cp = pxc_zalloc(manager, sizeof(*cp));
-	if (cp != NULL && !pxc_fault(&manager->faults, "resource")) {
-		resource = wl_resource_create(client->client,
-			&pixcache_pool_v1_interface,
-			wl_resource_get_version(client->resource), 0);
-	}
-	if (resource == NULL) {
-		free(cp);
-		*failure = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
-		return NULL;
-	}
-	cp->resource = resource;
-	cp->pool = pool;
-	wl_resource_set_implementation(resource, &pool_impl, cp,
-		pool_resource_destroy);
-	wl_list_insert(&client->pools, &cp->client_link);
-	wl_list_insert(&pool->resources, &cp->pool_link);
-	/* On the manager object: see pixcache_manager_v1.pool. */
-	pixcache_manager_v1_send_pool(client->resource, resource, pool->fd,
-		pool->size, pool->id);
-	pxc_client_sent_fds(client, 1);
-	return cp;
-}
-
 /* ---- pixmap objects ---- */
 
 static const struct pixcache_pixmap_v1_interface pixmap_impl;
@@ -353,39 +239,27 @@ struct pxc_pixmap_v1 *
 pxc_pixmap_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	uint32_t version, uint32_t id)
 {
-	struct pixcache_manager *manager = client ? client->manager : NULL;
-	struct wl_resource *resource = NULL;
-	struct pxc_pixmap_v1 *lease = NULL;
+	struct wl_resource *resource = pxc_resource_create(
+		client ? client->manager : NULL, wl_client,
+		&pixcache_pixmap_v1_interface, version, id, &pixmap_impl,
+		pixmap_resource_destroy, sizeof(struct pxc_pixmap_v1));
+	struct pxc_pixmap_v1 *lease;
 
-	if (manager == NULL || !pxc_fault(&manager->faults, "resource")) {
-		resource = wl_resource_create(wl_client,
-			&pixcache_pixmap_v1_interface, (int)version, id);
-	}
 	if (resource == NULL) {
-		wl_client_post_no_memory(wl_client);
 		return NULL;
 	}
 	if (client == NULL) {
 		/* A refused client, or the manager is gone: inert. */
-		wl_resource_set_implementation(resource, &pixmap_impl, NULL,
-			pixmap_resource_destroy);
 		pixcache_pixmap_v1_send_failed(resource,
 			PIXCACHE_BATCH_V1_FAILURE_POLICY);
 		return NULL;
 	}
-	lease = pxc_zalloc(manager, sizeof(*lease));
-	if (lease == NULL) {
-		wl_resource_destroy(resource);
-		wl_client_post_no_memory(wl_client);
-		return NULL;
-	}
+	lease = wl_resource_get_user_data(resource);
 	lease->resource = resource;
 	lease->client = client;
 	wl_list_init(&lease->pixmap_link);
 	wl_list_init(&lease->wait_link);
 	wl_list_insert(&client->leases, &lease->client_link);
-	wl_resource_set_implementation(resource, &pixmap_impl, lease,
-		pixmap_resource_destroy);
 	return lease;
 }
 
@@ -462,19 +336,19 @@ send_key(struct pxc_pixmap_v1 *lease, const struct pxc_key *key)
 /* The events of an answer on a pixmap object: key, then the buffer. */
 static void
 send_answer(struct pxc_pixmap_v1 *lease, const struct pxc_key *key,
-	const struct pxc_buffer *pixmap, const struct pxc_pool_v1 *cp,
+	const struct pxc_buffer *buffer, const struct pxc_pool_v1 *cp,
 	int fd)
 {
 	send_key(lease, key);
 	if (cp != NULL) {
 		pixcache_pixmap_v1_send_buffer_pool(lease->resource,
-			cp->resource, pixmap->offset, pixmap->width,
-			pixmap->height, pixmap->stride, pixmap->format);
+			cp->resource, buffer->offset, buffer->width,
+			buffer->height, buffer->stride, buffer->format);
 	} else {
 		pixcache_pixmap_v1_send_buffer_fd(lease->resource, fd,
-			pixmap->width, pixmap->height, pixmap->stride,
-			pixmap->format);
-		pxc_client_sent_fds(lease->client, 1);
+			buffer->width, buffer->height, buffer->stride,
+			buffer->format);
+		pxc_connection_sent_fds(lease->client->conn, 1);
 	}
 }
 
@@ -489,12 +363,12 @@ pxc_pixmap_v1_answer(struct pxc_pixmap_v1 *lease, struct pxc_entry *hold,
 	const struct pxc_hit *hit, bool own_buffer)
 {
 	struct pxc_manager_v1 *client = lease->client;
-	struct pxc_buffer *pixmap = hit->payload;
+	struct pxc_buffer *buffer = hit->payload;
 	struct pxc_pool_v1 *cp = NULL;
 	uint32_t failure = 0;
 	int fd = -1;
 
-	if (lease->resource == NULL && (own_buffer || pixmap->pool == NULL ||
+	if (lease->resource == NULL && (own_buffer || buffer->pool == NULL ||
 			!lease->table)) {
 		/* An fd cannot ride in a record, and a lease of a find is
 		 * told of no eviction: the client asks by lookup. */
@@ -503,22 +377,22 @@ pxc_pixmap_v1_answer(struct pxc_pixmap_v1 *lease, struct pxc_entry *hold,
 			lease->number);
 		return;
 	}
-	if (!own_buffer && pixmap->pool != NULL) {
-		cp = client_pool_get(lease, pixmap->pool, &failure);
-	} else if (!pxc_client_may_send_fds(client, 1)) {
+	if (!own_buffer && buffer->pool != NULL) {
+		failure = pxc_pool_v1_get(lease, buffer->pool, &cp);
+	} else if (!pxc_connection_may_send_fds(client->conn, 1)) {
 		failure = PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
-	} else if (own_buffer && pixmap->pool != NULL &&
+	} else if (own_buffer && buffer->pool != NULL &&
 			client->conn->copies >=
 			client->manager->config.max_copies_per_connection) {
 		/* Its share of the copies: no connection takes them all. */
 		failure = PIXCACHE_BATCH_V1_FAILURE_LEASES;
-	} else if (own_buffer && pixmap->pool != NULL) {
+	} else if (own_buffer && buffer->pool != NULL) {
 		/* Never the pool: a copy of just this pixmap. A buffer of
 		 * its own, sealed for good, goes as it is. */
-		fd = pxc_buffer_shared_copy(pixmap);
+		fd = pxc_buffer_shared_copy(buffer);
 		failure = fd < 0 ? PIXCACHE_BATCH_V1_FAILURE_MEMORY : 0;
 	} else {
-		fd = pixmap->fd;
+		fd = buffer->fd;
 	}
 	if (failure != 0) {
 		pxc_cache_release(client->manager->cache, hold);
@@ -529,14 +403,14 @@ pxc_pixmap_v1_answer(struct pxc_pixmap_v1 *lease, struct pxc_entry *hold,
 	if (lease->resource == NULL) {
 		record_found(lease, hit, cp);
 	} else {
-		send_answer(lease, &hit->key, pixmap, cp, fd);
+		send_answer(lease, &hit->key, buffer, cp, fd);
 	}
 	lease->hold = hold;
-	lease->buffer = pixmap;
+	lease->buffer = buffer;
 	/* The copy's use taken above is this lease's. */
-	lease->copy = own_buffer && pixmap->pool != NULL;
+	lease->copy = own_buffer && buffer->pool != NULL;
 	client->conn->copies += lease->copy;
-	wl_list_insert(&pixmap->leases, &lease->pixmap_link);
+	wl_list_insert(&buffer->leases, &lease->pixmap_link);
 	client->conn->holding++;
 }
 

@@ -211,7 +211,6 @@ pxc_realm_v1_inert(struct pxc_realm_v1 *realm)
 {
 	wl_resource_set_user_data(realm->resource, NULL);
 	wl_list_remove(&realm->link);
-	free(realm->name);
 	free(realm);
 }
 
@@ -230,7 +229,7 @@ static const struct pixcache_realm_v1_interface realm_impl = {
 static void
 realm_resource_destroy(struct wl_resource *resource)
 {
-	struct pxc_realm_v1 *realm = wl_resource_get_user_data(resource);
+	struct pxc_realm_v1 *realm = pxc_realm_v1_from_resource(resource);
 
 	if (realm != NULL) {
 		pxc_realm_v1_inert(realm);
@@ -269,7 +268,7 @@ realm_send_access(struct pxc_realm_v1 *cr)
 {
 	struct pxc_manager_v1 *client = cr->client;
 
-	if (!pxc_client_may_send_fds(client, 1)) {
+	if (!pxc_connection_may_send_fds(client->conn, 1)) {
 		cr->access &= ~(uint32_t)PIXCACHE_ACCESS_TABLE;
 	}
 	pixcache_realm_v1_send_access(cr->resource, cr->access);
@@ -277,7 +276,7 @@ realm_send_access(struct pxc_realm_v1 *cr)
 		pixcache_realm_v1_send_generation_table(cr->resource,
 			cr->realm->table_fd,
 			client->manager->config.table_capacity);
-		pxc_client_sent_fds(client, 1);
+		pxc_connection_sent_fds(client->conn, 1);
 	}
 }
 
@@ -287,38 +286,24 @@ pxc_realm_v1_create(struct wl_client *wl_client,
 	const char *name)
 {
 	struct pixcache_manager *manager = client ? client->manager : NULL;
-	struct wl_resource *resource = NULL;
-	struct pxc_realm_v1 *cr = NULL;
+	struct wl_resource *resource = pxc_resource_create(manager, wl_client,
+		&pixcache_realm_v1_interface, version, id, &realm_impl,
+		realm_resource_destroy,
+		sizeof(struct pxc_realm_v1) + strlen(name) + 1);
+	struct pxc_realm_v1 *cr;
 	uint32_t denied;
 
-	if (manager == NULL || !pxc_fault(&manager->faults, "resource")) {
-		resource = wl_resource_create(wl_client,
-			&pixcache_realm_v1_interface, (int)version, id);
-	}
 	if (resource == NULL) {
-		wl_client_post_no_memory(wl_client);
 		return;
 	}
-	if (client != NULL) {
-		cr = pxc_zalloc(manager, sizeof(*cr));
-		if (cr != NULL) {
-			cr->name = pxc_strdup(manager, name);
-		}
-		if (cr == NULL || cr->name == NULL) {
-			free(cr);
-			wl_resource_destroy(resource);
-			wl_client_post_no_memory(wl_client);
-			return;
-		}
-	}
-	wl_resource_set_implementation(resource, &realm_impl, cr,
-		realm_resource_destroy);
-	if (cr == NULL) {
+	if (client == NULL) {
 		/* A refused client's manager: nothing to open. */
 		pixcache_realm_v1_send_denied(resource,
 			PIXCACHE_BATCH_V1_FAILURE_POLICY);
 		return;
 	}
+	cr = wl_resource_get_user_data(resource);
+	strcpy(cr->name, name);
 	cr->resource = resource;
 	cr->client = client;
 	wl_list_insert(&client->realms, &cr->link);

@@ -114,8 +114,8 @@ void
 pxc_staging_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	struct wl_resource *batch, uint32_t id, int fd, uint32_t size)
 {
-	struct wl_resource *resource = NULL;
-	struct pxc_staging_v1 *staging = NULL;
+	struct wl_resource *resource;
+	struct pxc_staging_v1 *staging;
 
 	if (client != NULL && (size == 0 ||
 			pxc_shm_check(fd, PXC_SEALS_COMMITTED, size) < 0)) {
@@ -126,29 +126,16 @@ pxc_staging_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client
 			size);
 		return;
 	}
-	if (client != NULL) {
-		staging = pxc_zalloc(client->manager, sizeof(*staging));
-	}
-	/* A refused client's staging is inert: its resource alone. */
-	if (client == NULL || (staging != NULL &&
-			!pxc_fault(&client->manager->faults, "resource"))) {
-		resource = wl_resource_create(wl_client,
-			&pixcache_staging_v1_interface,
-			wl_resource_get_version(batch), id);
-	}
-	if (resource == NULL) {
-		close(fd);
-		free(staging);
-		wl_client_post_no_memory(wl_client);
-		return;
-	}
-	wl_resource_set_implementation(resource, &staging_impl, staging,
-		staging_resource_destroy);
-	if (staging == NULL) {
-		/* A refused client's: inert, its uploads fail. */
+	resource = pxc_resource_create(client ? client->manager : NULL,
+		wl_client, &pixcache_staging_v1_interface,
+		wl_resource_get_version(batch), id, &staging_impl,
+		staging_resource_destroy, sizeof(struct pxc_staging_v1));
+	if (resource == NULL || client == NULL) {
+		/* A refused client's staging is inert: its uploads fail. */
 		close(fd);
 		return;
 	}
+	staging = wl_resource_get_user_data(resource);
 	staging->resource = resource;
 	staging->client = client;
 	staging->size = size;

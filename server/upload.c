@@ -50,7 +50,6 @@ pxc_upload_v1_inert(struct pxc_upload_v1 *upload)
 	upload_end(upload, NULL);
 	wl_resource_set_user_data(upload->resource, NULL);
 	wl_list_remove(&upload->client_link);
-	free(upload->name);
 	free(upload);
 }
 
@@ -69,25 +68,25 @@ upload_handle_destroy(struct wl_client *wl_client,
 	wl_resource_destroy(resource);
 }
 
-/* A new pixmap for the upload, a copy of the size bytes at src. */
+/* A new buffer for the upload, a copy of the size bytes at src. */
 static struct pxc_buffer *
-pixmap_copy(struct pxc_upload_v1 *upload, const void *src)
+buffer_copy(struct pxc_upload_v1 *upload, const void *src)
 {
-	struct pxc_buffer *pixmap = pxc_buffer_create(upload->realm,
+	struct pxc_buffer *buffer = pxc_buffer_create(upload->realm,
 		upload->format, upload->width, upload->height);
 	void *dst;
 
-	if (pixmap == NULL) {
+	if (buffer == NULL) {
 		return NULL;
 	}
 	/*
 	 * Same format, same stride: the whole buffer, padding included, so
 	 * nothing a previous pixmap left in the pool shows through.
 	 */
-	dst = pxc_buffer_write_begin(pixmap);
+	dst = pxc_buffer_write_begin(buffer);
 	memcpy(dst, src, upload->size);
-	pxc_buffer_write_end(pixmap, dst);
-	return pixmap;
+	pxc_buffer_write_end(buffer, dst);
+	return buffer;
 }
 
 /*
@@ -95,14 +94,14 @@ pixmap_copy(struct pxc_upload_v1 *upload, const void *src)
  * target itself; a copy of src for a staged upload.
  */
 static struct pxc_buffer *
-upload_pixmap(struct pxc_upload_v1 *upload, const void *staged)
+upload_buffer(struct pxc_upload_v1 *upload, const void *staged)
 {
 	struct pixcache_manager *manager = upload->client->manager;
 	struct pxc_buffer *buffer;
 	const void *src;
 
 	if (staged != NULL) {
-		return pixmap_copy(upload, staged);
+		return buffer_copy(upload, staged);
 	}
 	if (upload->size > manager->config.pool_max_pixmap) {
 		buffer = pxc_buffer_adopt(upload->realm, upload->format,
@@ -117,7 +116,7 @@ upload_pixmap(struct pxc_upload_v1 *upload, const void *staged)
 	if (src == NULL) {
 		return NULL;
 	}
-	buffer = pixmap_copy(upload, src);
+	buffer = buffer_copy(upload, src);
 	pxc_shm_unmap(src, upload->size);
 	return buffer;
 }
@@ -153,7 +152,7 @@ upload_insert(struct pxc_upload_v1 *upload, const void *staged,
 	struct pxc_key *key)
 {
 	struct pixcache_manager *manager = upload->client->manager;
-	struct pxc_buffer *buffer = upload_pixmap(upload, staged);
+	struct pxc_buffer *buffer = upload_buffer(upload, staged);
 	struct pxc_insert insert = {
 		.realm = upload->realm->core,
 		.name = upload->name,
@@ -328,7 +327,7 @@ upload_refusal(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 					cr->realm->name, old.owner)))) {
 		return PIXCACHE_BATCH_V1_FAILURE_EXISTS;
 	}
-	if (!staged && !pxc_client_may_send_fds(client, 1)) {
+	if (!staged && !pxc_connection_may_send_fds(client->conn, 1)) {
 		return PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
 	}
 	/* Last: the only check that allocates. */
@@ -398,34 +397,24 @@ upload_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	uint32_t version, uint32_t id, const char *name, uint32_t width,
 	uint32_t height, uint32_t flags)
 {
-	struct pixcache_manager *manager = client ? client->manager : NULL;
-	struct wl_resource *resource = NULL;
+	struct wl_resource *resource = pxc_resource_create(
+		client ? client->manager : NULL, wl_client,
+		&pixcache_upload_v1_interface, version, id, &upload_impl,
+		upload_resource_destroy, sizeof(struct pxc_upload_v1) +
+		(name != NULL ? strlen(name) + 1 : 0));
 	struct pxc_upload_v1 *upload;
 
-	if (manager == NULL || !pxc_fault(&manager->faults, "resource")) {
-		resource = wl_resource_create(wl_client,
-			&pixcache_upload_v1_interface, (int)version, id);
-	}
 	if (resource == NULL) {
-		wl_client_post_no_memory(wl_client);
 		return NULL;
 	}
 	if (client == NULL) {
-		wl_resource_set_implementation(resource, &upload_impl, NULL,
-			upload_resource_destroy);
 		pixcache_upload_v1_send_failed(resource,
 			PIXCACHE_BATCH_V1_FAILURE_POLICY);
 		return NULL;
 	}
-	upload = pxc_zalloc(manager, sizeof(*upload));
-	if (upload != NULL && name != NULL) {
-		upload->name = pxc_strdup(manager, name);
-	}
-	if (upload == NULL || (name != NULL && upload->name == NULL)) {
-		free(upload);
-		wl_resource_destroy(resource);
-		wl_client_post_no_memory(wl_client);
-		return NULL;
+	upload = wl_resource_get_user_data(resource);
+	if (name != NULL) {
+		upload->name = strcpy(upload->name_buf, name);
 	}
 	upload->resource = resource;
 	upload->client = client;
@@ -435,8 +424,6 @@ upload_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	upload->flags = flags;
 	upload->state = PXC_UPLOAD_DONE;
 	wl_list_insert(&client->uploads, &upload->client_link);
-	wl_resource_set_implementation(resource, &upload_impl, upload,
-		upload_resource_destroy);
 	return upload;
 }
 
@@ -476,7 +463,7 @@ pxc_upload_v1_start(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	}
 	pixcache_upload_v1_send_target(resource, upload->fd, upload->stride,
 		upload->size);
-	pxc_client_sent_fds(client, 1);
+	pxc_connection_sent_fds(client->conn, 1);
 }
 
 void
