@@ -121,6 +121,11 @@ client_life(struct th_server *server)
 	th_batch_destroy(batch);
 	th_roundtrip(bad);
 out:
+	/* A failure the client cannot answer kills it: of no_memory. */
+	if (!th_alive(bad)) {
+		th_expect_protocol_error(bad, &wl_display_interface,
+			th_id(bad->display), WL_DISPLAY_ERROR_NO_MEMORY);
+	}
 	/* On a dead display these only free the proxies. */
 	if (small != NULL) {
 		th_upload_destroy(small);

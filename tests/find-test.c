@@ -81,19 +81,6 @@ lookup(struct th_client *c, struct th_realm *r, const char *name)
 	return pixmap;
 }
 
-/* The protocol error the client died of, after asserting it died. */
-static int
-died_of(struct th_client *c, const char *interface)
-{
-	const char *got = NULL;
-	int code;
-
-	assert(!th_roundtrip(c));
-	code = th_protocol_error(c, &got);
-	assert(got != NULL && strcmp(got, interface) == 0);
-	return code;
-}
-
 TEST(a_find_answers_every_name_in_one_event)
 {
 	const char *names[] = { "one", "two", "three" };
@@ -289,8 +276,8 @@ TEST(releasing_a_lease_not_held_is_a_protocol_error)
 	setup();
 	batch = th_batch(a);
 	th_release(batch, 42);
-	assert(died_of(a, "pixcache_batch_v1") ==
-		PIXCACHE_BATCH_V1_ERROR_BAD_LEASE);
+	th_expect_protocol_error(a, &pixcache_batch_v1_interface,
+		th_id(batch), PIXCACHE_BATCH_V1_ERROR_BAD_LEASE);
 	th_batch_destroy(batch);
 	teardown();
 }
@@ -309,19 +296,19 @@ TEST(releasing_a_lease_twice_is_a_protocol_error)
 	assert(r && r[LEASE] != 0);
 	th_release(batch, r[LEASE]);
 	th_release(batch, r[LEASE]);
-	assert(died_of(a, "pixcache_batch_v1") ==
-		PIXCACHE_BATCH_V1_ERROR_BAD_LEASE);
+	th_expect_protocol_error(a, &pixcache_batch_v1_interface,
+		th_id(batch), PIXCACHE_BATCH_V1_ERROR_BAD_LEASE);
 	th_batch_destroy(batch);
 	teardown();
 }
 
-/* Sends a find whose names array is the len bytes of raw; a's death. */
-static int
-find_raw(const void *raw, size_t len)
+/* Sends a find whose names array is the len bytes of raw: a dies of
+ * bad_names on the batch. */
+static void
+find_raw_is_bad_names(const void *raw, size_t len)
 {
 	struct pixcache_batch_v1 *batch = th_batch(a);
 	struct wl_array array;
-	int code;
 
 	wl_array_init(&array);
 	if (len > 0) {
@@ -329,9 +316,9 @@ find_raw(const void *raw, size_t len)
 	}
 	pixcache_batch_v1_find(batch, ra->proxy, 0, &array);
 	wl_array_release(&array);
-	code = died_of(a, "pixcache_batch_v1");
+	th_expect_protocol_error(a, &pixcache_batch_v1_interface,
+		th_id(batch), PIXCACHE_BATCH_V1_ERROR_BAD_NAMES);
 	th_batch_destroy(batch);
-	return code;
 }
 
 TEST(malformed_names_of_a_find_are_a_protocol_error)
@@ -347,8 +334,7 @@ TEST(malformed_names_of_a_find_are_a_protocol_error)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		setup();
-		assert(find_raw(cases[i].bytes, cases[i].len) ==
-			PIXCACHE_BATCH_V1_ERROR_BAD_NAMES);
+		find_raw_is_bad_names(cases[i].bytes, cases[i].len);
 		teardown();
 	}
 }
@@ -362,7 +348,7 @@ TEST(more_than_64_names_in_a_find_is_a_protocol_error)
 		raw[2 * i + 1] = '\0';
 	}
 	setup();
-	assert(find_raw(raw, sizeof(raw)) == PIXCACHE_BATCH_V1_ERROR_BAD_NAMES);
+	find_raw_is_bad_names(raw, sizeof(raw));
 	teardown();
 }
 
@@ -452,8 +438,8 @@ TEST(a_staging_buffer_without_its_seals_is_a_protocol_error)
 	fd = staging_fd(512, 1, F_SEAL_SHRINK | F_SEAL_GROW);
 	staging = pixcache_batch_v1_stage(batch, fd, 512);
 	close(fd);
-	assert(died_of(a, "pixcache_batch_v1") ==
-		PIXCACHE_BATCH_V1_ERROR_BAD_STAGE);
+	th_expect_protocol_error(a, &pixcache_batch_v1_interface,
+		th_id(batch), PIXCACHE_BATCH_V1_ERROR_BAD_STAGE);
 	pixcache_staging_v1_destroy(staging);
 	th_batch_destroy(batch);
 	teardown();
@@ -473,8 +459,8 @@ TEST(a_staged_pixmap_beyond_the_buffer_is_a_protocol_error)
 	close(fd);
 	/* 8 rows of 64 bytes from 64: 64 bytes past the end. */
 	up = th_upload_staged(a, staging, ra, "s", 8, 8, ARGB, 64);
-	assert(died_of(a, "pixcache_staging_v1") ==
-		PIXCACHE_STAGING_V1_ERROR_BAD_OFFSET);
+	th_expect_protocol_error(a, &pixcache_staging_v1_interface,
+		th_id(staging), PIXCACHE_STAGING_V1_ERROR_BAD_OFFSET);
 	th_upload_destroy(up);
 	pixcache_staging_v1_destroy(staging);
 	th_batch_destroy(batch);

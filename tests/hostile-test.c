@@ -158,13 +158,13 @@ expect_failure(uint32_t width, uint32_t height, uint32_t format,
 	th_upload_destroy(up);
 }
 
-/* Commits and returns the protocol error the bad client died of. */
-static int
-commit_error(struct th_upload *up, const char **interface)
+/* Commits: the bad client dies of the upload's error code, on it. */
+static void
+commit_dies_of(struct th_upload *up, uint32_t code)
 {
 	pixcache_upload_v1_commit(up->proxy);
-	assert(!th_roundtrip(bad));
-	return th_protocol_error(bad, interface);
+	th_expect_protocol_error(bad, &pixcache_upload_v1_interface,
+		th_id(up->proxy), code);
 }
 
 TEST(bad_sizes_fail_with_size)
@@ -231,15 +231,12 @@ TEST(bad_names_fail_with_name_not_disconnection)
 
 TEST(commit_without_a_write_seal_is_not_sealed)
 {
-	const char *interface;
 	struct th_upload *up;
 
 	setup();
 	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
 	assert(up->fd >= 0);
-	assert(commit_error(up, &interface) ==
-		PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
-	assert(strcmp(interface, "pixcache_upload_v1") == 0);
+	commit_dies_of(up, PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
 	th_upload_destroy(up);
 	assert_bad_client_cleaned();
 	assert_good_client_served();
@@ -253,7 +250,7 @@ TEST(commit_with_future_write_only_is_not_sealed)
 	setup();
 	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
 	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) == 0);
-	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
+	commit_dies_of(up, PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
 	th_upload_destroy(up);
 	assert_bad_client_cleaned();
 	assert_good_client_served();
@@ -287,7 +284,7 @@ TEST(sealing_the_seals_first_leaves_it_not_sealed)
 	up = start_upload(bad, rbad, "x", 16, 16, ARGB);
 	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_SEAL) == 0);
 	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EPERM);
-	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
+	commit_dies_of(up, PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
 	th_upload_destroy(up);
 	assert_bad_client_cleaned();
 	assert_good_client_served();
@@ -392,7 +389,7 @@ TEST(commit_while_mapped_writable_is_not_sealed)
 		0);
 	assert(map != MAP_FAILED);
 	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
-	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
+	commit_dies_of(up, PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
 	munmap(map, up->size);
 	th_upload_destroy(up);
 	assert_bad_client_cleaned();
@@ -409,8 +406,7 @@ TEST(commit_twice_is_already_committed)
 	th_upload_fill(up, 1);
 	pixcache_upload_v1_commit(up->proxy);
 	assert(th_roundtrip(bad) && up->stored);
-	assert(commit_error(up, NULL) ==
-		PIXCACHE_UPLOAD_V1_ERROR_ALREADY_COMMITTED);
+	commit_dies_of(up, PIXCACHE_UPLOAD_V1_ERROR_ALREADY_COMMITTED);
 	th_upload_destroy(up);
 	assert_bad_client_cleaned();
 	assert_good_client_served();
@@ -424,7 +420,7 @@ TEST(commit_after_a_failure_has_no_target)
 	setup();
 	up = start_upload(bad, rbad, "x", 0, 16, ARGB);
 	assert(up->failed == PIXCACHE_BATCH_V1_FAILURE_SIZE);
-	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NO_TARGET);
+	commit_dies_of(up, PIXCACHE_UPLOAD_V1_ERROR_NO_TARGET);
 	th_upload_destroy(up);
 	assert_bad_client_cleaned();
 	assert_good_client_served();
@@ -572,7 +568,7 @@ TEST(pinned_pages_do_not_stall_the_manager)
 	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EBUSY);
 
 	server->tracing = true;
-	assert(commit_error(up, NULL) == PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
+	commit_dies_of(up, PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
 	server->tracing = false;
 	assert(!traced("add_seals_write"));
 	close(pipefd[0]);

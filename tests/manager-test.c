@@ -163,15 +163,12 @@ TEST(denials_are_signalled_to_the_compositor)
 
 TEST(getting_a_realm_twice_is_a_protocol_error)
 {
-	const char *interface;
 	struct pixcache_realm_v1 *again;
 
 	setup();
 	again = pixcache_manager_v1_get_realm(a->manager, "default");
-	assert(!th_roundtrip(a));
-	assert(th_protocol_error(a, &interface) ==
-		PIXCACHE_MANAGER_V1_ERROR_REALM_BOUND);
-	assert(strcmp(interface, "pixcache_manager_v1") == 0);
+	th_expect_protocol_error(a, &pixcache_manager_v1_interface,
+		th_id(a->manager), PIXCACHE_MANAGER_V1_ERROR_REALM_BOUND);
 	pixcache_realm_v1_destroy(again);
 	/* b is served still. */
 	assert(th_roundtrip(b));
@@ -526,7 +523,6 @@ TEST(a_usage_report_of_odd_length_is_a_protocol_error)
 {
 	struct pixcache_batch_v1 *batch;
 	struct wl_array array;
-	const char *interface;
 
 	setup();
 	batch = th_batch(a);
@@ -534,10 +530,8 @@ TEST(a_usage_report_of_odd_length_is_a_protocol_error)
 	wl_array_add(&array, 12);
 	pixcache_batch_v1_used(batch, &array);
 	wl_array_release(&array);
-	assert(!th_roundtrip(a));
-	assert(th_protocol_error(a, &interface) ==
-		PIXCACHE_BATCH_V1_ERROR_BAD_USAGE);
-	assert(strcmp(interface, "pixcache_batch_v1") == 0);
+	th_expect_protocol_error(a, &pixcache_batch_v1_interface,
+		th_id(batch), PIXCACHE_BATCH_V1_ERROR_BAD_USAGE);
 	th_batch_destroy(batch);
 	assert(th_roundtrip(b));
 	teardown();
@@ -551,8 +545,8 @@ TEST(unknown_upload_flags_are_a_protocol_error)
 	setup();
 	batch = th_batch(a);
 	up = th_upload(a, batch, ra, "x", 8, 8, ARGB, 0x80);
-	assert(!th_roundtrip(a));
-	assert(th_protocol_error(a, NULL) == PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS);
+	th_expect_protocol_error(a, &pixcache_batch_v1_interface,
+		th_id(batch), PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS);
 	th_upload_destroy(up);
 	th_batch_destroy(batch);
 	teardown();

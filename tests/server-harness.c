@@ -355,21 +355,51 @@ th_roundtrip(struct th_client *client)
 	return true;
 }
 
-int
-th_protocol_error(struct th_client *client, const char **interface)
+uint32_t
+th_id(void *proxy)
 {
-	const struct wl_interface *iface = NULL;
-	uint32_t id;
+	return wl_proxy_get_id(proxy);
+}
 
-	if (wl_display_get_error(client->display) != EPROTO) {
-		return -1;
+/* "pixcache_batch_v1@5 error 3", for messages. */
+static const char *
+describe_error(char *buf, size_t size, const struct wl_interface *interface,
+	uint32_t id, uint32_t code)
+{
+	snprintf(buf, size, "%s@%u error %u",
+		interface != NULL ? interface->name : "(no interface)", id,
+		code);
+	return buf;
+}
+
+void
+th_expect_protocol_error(struct th_client *client,
+	const struct wl_interface *interface, uint32_t id, uint32_t code)
+{
+	const struct wl_interface *got_interface = NULL;
+	char want[96], got[96];
+	uint32_t got_id = 0, got_code;
+	int err;
+
+	describe_error(want, sizeof(want), interface, id, code);
+	if (th_roundtrip(client)) {
+		test_fail("expected %s, but the client is alive", want);
 	}
-	int code = (int)wl_display_get_protocol_error(client->display,
-		&iface, &id);
-	if (interface != NULL) {
-		*interface = iface ? iface->name : "";
+	err = wl_display_get_error(client->display);
+	got_code = wl_display_get_protocol_error(client->display,
+		&got_interface, &got_id);
+	/* Not EPROTO alone: an error on wl_display sets its own errno
+	 * (ENOMEM for no_memory), and still names its object. */
+	if (err != EPROTO && got_interface == NULL) {
+		test_fail("expected %s, but the client died of %s, not of "
+			"a protocol error", want, strerror(err));
 	}
-	return code;
+	/* The interface by pointer: two interfaces may share a name. */
+	if (got_interface != interface || got_id != id || got_code != code) {
+		test_fail("expected %s, got %s", want,
+			describe_error(got, sizeof(got), got_interface,
+				got_id, got_code));
+	}
 }
 
 /* ---- realms ---- */

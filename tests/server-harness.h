@@ -116,13 +116,21 @@ void th_session_end(struct th_client *session);
 
 /**
  * Pumps the server and every client until client's sync returns. Returns
- * false if the client died of a protocol error (see th_protocol_error).
+ * false if the client died of a protocol error (see
+ * th_expect_protocol_error).
  */
 bool th_roundtrip(struct th_client *client);
 /** Runs the server's loop once, without waiting. */
 void th_server_dispatch(struct th_server *server);
-/** The client's protocol error code and interface, or -1. */
-int th_protocol_error(struct th_client *client, const char **interface);
+/** A protocol object's id: what a protocol error on it names. */
+uint32_t th_id(void *proxy);
+/**
+ * Roundtrips client, which must die of exactly this protocol error: code,
+ * posted on the object id of interface. Fails the test, saying what was
+ * expected and what came, otherwise.
+ */
+void th_expect_protocol_error(struct th_client *client,
+	const struct wl_interface *interface, uint32_t id, uint32_t code);
 
 struct th_realm *th_realm_get(struct th_client *client, const char *name);
 void th_realm_destroy(struct th_realm *realm);

@@ -71,20 +71,35 @@ conn_open(struct conn *c)
 	return c->manager != NULL;
 }
 
-/* The error the connection died of: its code, on interface. */
+/*
+ * Whether the connection died of exactly this error: code, on the object
+ * proxy of interface. Says what came otherwise.
+ */
 static bool
-died_of(struct conn *c, const struct wl_interface *interface,
+died_of(struct conn *c, const struct wl_interface *interface, void *proxy,
 	uint32_t code)
 {
 	const struct wl_interface *got = NULL;
-	uint32_t got_code;
+	uint32_t id = wl_proxy_get_id(proxy), got_id = 0, got_code;
+	int err;
 
 	wl_display_roundtrip(c->display);
-	if (wl_display_get_error(c->display) != EPROTO) {
+	err = wl_display_get_error(c->display);
+	if (err != EPROTO) {
+		fprintf(stderr, "expected %s@%u error %u, got %s\n",
+			interface->name, id, code,
+			err ? strerror(err) : "no error");
 		return false;
 	}
-	got_code = wl_display_get_protocol_error(c->display, &got, NULL);
-	return got == interface && got_code == code;
+	got_code = wl_display_get_protocol_error(c->display, &got, &got_id);
+	/* The interface by pointer: two interfaces may share a name. */
+	if (got != interface || got_id != id || got_code != code) {
+		fprintf(stderr, "expected %s@%u error %u, got %s@%u error %u\n",
+			interface->name, id, code,
+			got ? got->name : "(no interface)", got_id, got_code);
+		return false;
+	}
+	return true;
 }
 
 /* Proxies are the client's memory, even on a dead connection. */
@@ -116,7 +131,7 @@ odd_usage_report(void)
 	*(uint32_t *)wl_array_add(&keys, sizeof(uint32_t)) = 7;
 	pixcache_batch_v1_used(batch, &keys);
 	wl_array_release(&keys);
-	ok = died_of(&c, &pixcache_batch_v1_interface,
+	ok = died_of(&c, &pixcache_batch_v1_interface, batch,
 		PIXCACHE_BATCH_V1_ERROR_BAD_USAGE);
 	pixcache_batch_v1_destroy(batch);
 	conn_close(&c);
@@ -135,7 +150,7 @@ realm_twice(void)
 	}
 	first = pixcache_manager_v1_get_realm(c.manager, "default");
 	second = pixcache_manager_v1_get_realm(c.manager, "default");
-	ok = died_of(&c, &pixcache_manager_v1_interface,
+	ok = died_of(&c, &pixcache_manager_v1_interface, c.manager,
 		PIXCACHE_MANAGER_V1_ERROR_REALM_BOUND);
 	pixcache_realm_v1_destroy(first);
 	pixcache_realm_v1_destroy(second);
@@ -159,7 +174,7 @@ unknown_upload_flags(void)
 	realm = pixcache_manager_v1_get_realm(c.manager, "default");
 	upload = pixcache_batch_v1_upload(batch, realm, "x", 4, 4,
 		DRM_FORMAT_ARGB8888, 0x40);
-	ok = died_of(&c, &pixcache_batch_v1_interface,
+	ok = died_of(&c, &pixcache_batch_v1_interface, batch,
 		PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS);
 	pixcache_upload_v1_destroy(upload);
 	pixcache_realm_v1_destroy(realm);
@@ -245,7 +260,7 @@ commit_without_sealing(void)
 	if (fd >= 0) {
 		/* Not sealed against writing: it could change later. */
 		pixcache_upload_v1_commit(o.upload);
-		ok = died_of(&c, &pixcache_upload_v1_interface,
+		ok = died_of(&c, &pixcache_upload_v1_interface, o.upload,
 			PIXCACHE_UPLOAD_V1_ERROR_NOT_SEALED);
 		close(fd);
 	}
