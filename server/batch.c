@@ -51,21 +51,14 @@ lookup_name(struct pxc_pixmap_v1 *lease, struct pxc_realm_v1 *cr,
 	const char *name, size_t len)
 {
 	struct pxc_manager_v1 *client = lease->client;
+	uint32_t failure = pxc_realm_v1_check(cr, PIXCACHE_ACCESS_READ, name,
+		len);
 	struct pxc_fill *fill;
 	struct pxc_hit hit;
 	int ret;
 
-	if (cr == NULL || cr->realm == NULL) {
-		pxc_pixmap_v1_fail(lease, cr != NULL && cr->denied ? cr->denied :
-			PIXCACHE_BATCH_V1_FAILURE_POLICY);
-		return;
-	}
-	if (!(cr->access & PIXCACHE_ACCESS_READ)) {
-		pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_POLICY);
-		return;
-	}
-	if (pxc_name_check(name, len) < 0) {
-		pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_NAME);
+	if (failure != 0) {
+		pxc_pixmap_v1_fail(lease, failure);
 		return;
 	}
 	if (!lease_allowed(lease)) {
@@ -478,8 +471,9 @@ batch_handle_list(struct wl_client *wl_client, struct wl_resource *resource,
 	struct list_context ctx = { resource };
 
 	(void)wl_client;
-	if (client != NULL && cr != NULL && cr->realm != NULL &&
-			(cr->access & PIXCACHE_ACCESS_READ)) {
+	/* A listing has no failure: one the client may not read is empty. */
+	if (client != NULL &&
+			pxc_realm_v1_check(cr, PIXCACHE_ACCESS_READ, NULL, 0) == 0) {
 		ctx.capacity = client->manager->config.table_capacity;
 		pxc_cache_for_each_from(client->manager->cache,
 			cr->realm->core, from, send_entry, &ctx);
@@ -512,85 +506,12 @@ batch_handle_get_stats(struct wl_client *wl_client,
 }
 
 static void
-removal_handle_destroy(struct wl_client *wl_client,
-	struct wl_resource *resource)
-{
-	(void)wl_client;
-	wl_resource_destroy(resource);
-}
-
-static const struct pixcache_removal_v1_interface removal_impl = {
-	.destroy = removal_handle_destroy,
-};
-
-/* Whether the client may remove it, and its key: 0, or a failure. */
-static uint32_t
-removal_check(struct pxc_manager_v1 *client, struct pxc_realm_v1 *cr,
-	const char *name, struct pxc_hit *found, bool *missing)
-{
-	struct pixcache_manager *manager = client->manager;
-
-	*missing = false;
-	if (cr == NULL || cr->realm == NULL ||
-			!(cr->access & PIXCACHE_ACCESS_READ)) {
-		return cr != NULL && cr->denied ? cr->denied :
-			PIXCACHE_BATCH_V1_FAILURE_POLICY;
-	}
-	if (pxc_name_check(name, strlen(name)) < 0) {
-		return PIXCACHE_BATCH_V1_FAILURE_NAME;
-	}
-	if (pxc_cache_find(manager->cache, cr->realm->core, name, strlen(name),
-			PXC_FIND_PEEK, found) < 0) {
-		*missing = true;
-		return 0;
-	}
-	if (found->owner != client->conn->owner &&
-			!pxc_policy_may_replace(manager, client,
-			cr->realm->name, found->owner)) {
-		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
-	}
-	return 0;
-}
-
-static void
 batch_handle_remove(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t id, struct wl_resource *realm_resource, const char *name)
 {
-	struct pxc_manager_v1 *client = client_from_batch(resource);
-	struct wl_resource *removal = NULL;
-	struct pxc_hit found;
-	uint32_t failure;
-	bool missing;
-
-	if (client == NULL || !pxc_fault(&client->manager->faults,
-			"resource")) {
-		removal = wl_resource_create(wl_client,
-			&pixcache_removal_v1_interface,
-			wl_resource_get_version(resource), id);
-	}
-	if (removal == NULL) {
-		wl_client_post_no_memory(wl_client);
-		return;
-	}
-	wl_resource_set_implementation(removal, &removal_impl, NULL, NULL);
-	if (client == NULL) {
-		pixcache_removal_v1_send_failed(removal,
-			PIXCACHE_BATCH_V1_FAILURE_POLICY);
-		return;
-	}
-	failure = removal_check(client,
-		pxc_realm_v1_from_resource(realm_resource), name, &found,
-		&missing);
-	if (failure != 0) {
-		pixcache_removal_v1_send_failed(removal, failure);
-	} else if (missing || pxc_cache_remove_key(client->manager->cache,
-			&found.key) < 0) {
-		/* By key: exactly what was checked, or nothing. */
-		pixcache_removal_v1_send_missing(removal);
-	} else {
-		pixcache_removal_v1_send_removed(removal);
-		pxc_manager_settle(client->manager);
-	}
+	pxc_removal_v1_create(wl_client, client_from_batch(resource),
+		wl_resource_get_version(resource), id,
+		pxc_realm_v1_from_resource(realm_resource), name);
 }
 
 static void

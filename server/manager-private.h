@@ -337,6 +337,11 @@ void pxc_policy_init(struct pixcache_policy *policy,
 	const struct pixcache_policy *given);
 uint32_t pxc_policy_access(struct pixcache_manager *manager,
 	struct wl_client *client, const char *realm);
+/*
+ * Whether client may replace or remove an entry of realm that owner
+ * stored: its own always, another's if the policy says so (by default
+ * not). Every replace and remove asks this.
+ */
 bool pxc_policy_may_replace(struct pixcache_manager *manager,
 	struct pxc_manager_v1 *client, const char *realm, uint64_t owner);
 
@@ -378,6 +383,14 @@ void pxc_realm_shm_retire_pools(struct pxc_realm_shm *realm);
 void pxc_realm_v1_create(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client, uint32_t version, uint32_t id,
 	const char *name);
+/*
+ * The rule every request on a realm applies: 0 if realm (NULL: an inert
+ * object) is open, grants every bit of access, and name (NULL: none) of
+ * len bytes is a valid name; else the failure reason: why the realm was
+ * denied, policy, or name.
+ */
+uint32_t pxc_realm_v1_check(const struct pxc_realm_v1 *realm,
+	uint32_t access, const char *name, size_t len);
 struct pxc_realm_v1 *pxc_realm_v1_from_resource(
 	struct wl_resource *resource);
 /* Frees the state behind a realm object and leaves the object inert. */
@@ -486,6 +499,13 @@ void pxc_upload_v1_staged(struct wl_client *wl_client, struct pxc_staging_v1 *st
 	uint32_t version, uint32_t id, struct pxc_realm_v1 *cr,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags, uint32_t offset);
+
+/* ---- removal.c ---- */
+
+/* The removal object id: name removed from realm, or why not, at once. */
+void pxc_removal_v1_create(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client, uint32_t version, uint32_t id,
+	struct pxc_realm_v1 *realm, const char *name);
 
 /* ---- staging.c ---- */
 

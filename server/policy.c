@@ -42,9 +42,10 @@ bool
 pxc_policy_may_replace(struct pixcache_manager *manager,
 	struct pxc_manager_v1 *client, const char *realm, uint64_t owner)
 {
-	if (manager->policy.may_replace == NULL) {
-		return owner == client->conn->owner;
+	if (owner == client->conn->owner) {
+		return true;
 	}
-	return manager->policy.may_replace(manager->policy.data,
+	return manager->policy.may_replace != NULL &&
+		manager->policy.may_replace(manager->policy.data,
 		client->client, realm, owner);
 }

@@ -136,11 +136,13 @@ insert_flags(struct pxc_upload_v1 *upload)
 			strlen(upload->name), PXC_FIND_PEEK, &old) < 0) {
 		return 0;
 	}
-	if (old.owner == upload->client->conn->owner) {
-		return PXC_INSERT_REPLACE_OWN;
+	if (!pxc_policy_may_replace(manager, upload->client,
+			upload->realm->name, old.owner)) {
+		return 0;
 	}
-	return pxc_policy_may_replace(manager, upload->client,
-		upload->realm->name, old.owner) ? PXC_INSERT_REPLACE : 0;
+	/* Its own: the core checks the owner again as it replaces. */
+	return old.owner == upload->client->conn->owner ?
+		PXC_INSERT_REPLACE_OWN : PXC_INSERT_REPLACE;
 }
 
 /*
@@ -279,17 +281,11 @@ upload_refusal(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 	struct pxc_manager_v1 *client = upload->client;
 	const struct pixcache_config *config = &client->manager->config;
 	struct pxc_hit old;
-	uint32_t refusal;
+	uint32_t refusal = pxc_realm_v1_check(cr, PIXCACHE_ACCESS_WRITE, name,
+		name != NULL ? strlen(name) : 0);
 
-	if (cr == NULL || cr->realm == NULL) {
-		return cr != NULL && cr->denied ? cr->denied :
-			PIXCACHE_BATCH_V1_FAILURE_POLICY;
-	}
-	if (!(cr->access & PIXCACHE_ACCESS_WRITE)) {
-		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
-	}
-	if (name != NULL && pxc_name_check(name, strlen(name)) < 0) {
-		return PIXCACHE_BATCH_V1_FAILURE_NAME;
+	if (refusal != 0) {
+		return refusal;
 	}
 	upload->format = pxc_format_find(format);
 	if (upload->format == NULL) {
@@ -322,9 +318,8 @@ upload_refusal(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 			cr->realm->core, name, strlen(name), PXC_FIND_PEEK,
 			&old) == 0 &&
 			(!(upload->flags & PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE) ||
-			(old.owner != client->conn->owner &&
-				!pxc_policy_may_replace(client->manager, client,
-					cr->realm->name, old.owner)))) {
+			!pxc_policy_may_replace(client->manager, client,
+				cr->realm->name, old.owner))) {
 		return PIXCACHE_BATCH_V1_FAILURE_EXISTS;
 	}
 	if (!staged && !pxc_connection_may_send_fds(client->conn, 1)) {
