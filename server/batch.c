@@ -28,7 +28,6 @@ client_from_batch(struct wl_resource *resource)
 static void
 batch_handle_destroy(struct wl_client *wl_client, struct wl_resource *resource)
 {
-	(void)wl_client;
 	wl_resource_destroy(resource);
 }
 
@@ -262,7 +261,6 @@ batch_handle_find(struct wl_client *wl_client, struct wl_resource *resource,
 	uint32_t count = count_names(names);
 	const char *name = names->data;
 
-	(void)wl_client;
 	if (batch != NULL && count == 0) {
 		wl_resource_post_error(resource,
 			PIXCACHE_BATCH_V1_ERROR_BAD_NAMES,
@@ -292,7 +290,6 @@ batch_handle_release(struct wl_client *wl_client, struct wl_resource *resource,
 	struct pxc_batch_v1 *batch = batch_from_resource(resource);
 	const uint32_t *number;
 
-	(void)wl_client;
 	if (batch == NULL) {
 		return;
 	}
@@ -325,10 +322,10 @@ batch_handle_lookup_key(struct wl_client *wl_client,
 	struct pxc_pixmap_v1 *lease = pxc_pixmap_v1_create(wl_client, client,
 		wl_resource_get_version(resource), id);
 	struct pxc_key key = {
-		.instance = (uint64_t)instance_hi << 32 | instance_lo,
+		.instance = pxc_wire_join(instance_hi, instance_lo),
 		.slot = slot,
 		.generation = generation,
-		.tag = (uint64_t)tag_hi << 32 | tag_lo,
+		.tag = pxc_wire_join(tag_hi, tag_lo),
 	};
 	struct pxc_buffer *buffer;
 	struct pxc_hit hit;
@@ -402,7 +399,6 @@ batch_handle_used(struct wl_client *wl_client, struct wl_resource *resource,
 	struct pxc_manager_v1 *client = client_from_batch(resource);
 	const uint32_t *pair;
 
-	(void)wl_client;
 	/* An inert batch raises no error. */
 	if (client == NULL) {
 		return;
@@ -443,6 +439,7 @@ send_entry(const struct pxc_entry_info *info, void *data)
 {
 	struct list_context *ctx = data;
 	const struct pxc_buffer *buffer = info->payload;
+	struct pxc_key_wire w = pxc_key_wire(&info->key);
 
 	if (ctx->sent == LIST_PAGE) {
 		/* More after this page: it starts here. */
@@ -453,11 +450,8 @@ send_entry(const struct pxc_entry_info *info, void *data)
 
 	pixcache_batch_v1_send_entry(ctx->batch,
 		info->name_len > 0 ? info->name : NULL, buffer->width,
-		buffer->height, buffer->format,
-		(uint32_t)(info->key.instance >> 32),
-		(uint32_t)info->key.instance, info->key.slot,
-		info->key.generation, (uint32_t)(info->key.tag >> 32),
-		(uint32_t)info->key.tag);
+		buffer->height, buffer->format, w.instance_hi, w.instance_lo,
+		w.slot, w.generation, w.tag_hi, w.tag_lo);
 	return true;
 }
 
@@ -470,7 +464,6 @@ batch_handle_list(struct wl_client *wl_client, struct wl_resource *resource,
 		pxc_realm_v1_from_resource(realm_resource);
 	struct list_context ctx = { resource };
 
-	(void)wl_client;
 	/* A listing has no failure: one the client may not read is empty. */
 	if (client != NULL &&
 			pxc_realm_v1_check(cr, PIXCACHE_ACCESS_READ, NULL, 0) == 0) {
@@ -488,21 +481,20 @@ batch_handle_get_stats(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client = client_from_batch(resource);
 	struct pixcache_stats stats;
 
-	(void)wl_client;
 	if (client == NULL) {
 		return;
 	}
 	pixcache_manager_get_stats(client->manager, &stats);
 	pixcache_batch_v1_send_stats(resource, (uint32_t)stats.entries,
 		stats.realms, stats.clients,
-		(uint32_t)(stats.indexed_bytes >> 32),
-		(uint32_t)stats.indexed_bytes,
-		(uint32_t)(stats.held_only_bytes >> 32),
-		(uint32_t)stats.held_only_bytes,
-		(uint32_t)(stats.budget >> 32), (uint32_t)stats.budget,
-		(uint32_t)(stats.hits >> 32), (uint32_t)stats.hits,
-		(uint32_t)(stats.misses >> 32), (uint32_t)stats.misses,
-		(uint32_t)(stats.evictions >> 32), (uint32_t)stats.evictions);
+		pxc_wire_hi(stats.indexed_bytes),
+		pxc_wire_lo(stats.indexed_bytes),
+		pxc_wire_hi(stats.held_only_bytes),
+		pxc_wire_lo(stats.held_only_bytes),
+		pxc_wire_hi(stats.budget), pxc_wire_lo(stats.budget),
+		pxc_wire_hi(stats.hits), pxc_wire_lo(stats.hits),
+		pxc_wire_hi(stats.misses), pxc_wire_lo(stats.misses),
+		pxc_wire_hi(stats.evictions), pxc_wire_lo(stats.evictions));
 }
 
 static void
@@ -522,13 +514,12 @@ batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
 	uint64_t token = batch != NULL ?
 		pxc_connection_done_token(batch->client->conn) : 0;
 
-	(void)wl_client;
 	/* done follows every answer sent before it. */
 	if (batch != NULL) {
 		batch_flush(batch);
 	}
-	pixcache_batch_v1_send_done(resource, serial, (uint32_t)(token >> 32),
-		(uint32_t)token);
+	pixcache_batch_v1_send_done(resource, serial, pxc_wire_hi(token),
+		pxc_wire_lo(token));
 }
 
 static void

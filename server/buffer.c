@@ -261,8 +261,6 @@ pxc_buffer_leave_cb(void *data, void *payload, const struct pxc_key *key,
 	struct pxc_buffer *buffer = payload;
 	uint64_t one = 1;
 
-	(void)key;
-	(void)reason;
 	atomic_fetch_add_explicit(&buffer->refs, 1, memory_order_relaxed);
 	pthread_mutex_lock(&manager->notify_lock);
 	buffer->notify_next = manager->notify;

@@ -81,7 +81,6 @@ connection_handle_destroy(struct wl_listener *listener, void *data)
 {
 	struct pxc_connection *conn = wl_container_of(listener, conn, destroy);
 
-	(void)data;
 	pxc_connection_destroy(conn);
 }
 

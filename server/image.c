@@ -248,7 +248,6 @@ pixcache_image_get_key(const struct pixcache_image *image,
 static void
 pixman_released(pixman_image_t *pixman, void *data)
 {
-	(void)pixman;
 	pixcache_image_release(data);
 }
 

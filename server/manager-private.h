@@ -34,6 +34,7 @@
 #include "pixcache-v1-server-protocol.h"
 #include "pool.h"
 #include "random.h"
+#include "wire.h"
 
 #define PXC_ACKS 32
 
@@ -548,6 +549,21 @@ void pxc_fill_start_upload(struct pxc_fill *fill, struct pxc_upload_v1 *upload);
 /* The upload ends: stored with key (waiters get it), or NULL (the claim
  * passes on). Nothing for an upload without a fill. */
 void pxc_fill_end_upload(struct pxc_upload_v1 *upload, const struct pxc_key *key);
+
+/* A key as every event carries it: six words, 64-bit fields split. */
+struct pxc_key_wire {
+	uint32_t instance_hi, instance_lo, slot, generation, tag_hi, tag_lo;
+};
+
+static inline struct pxc_key_wire
+pxc_key_wire(const struct pxc_key *key)
+{
+	return (struct pxc_key_wire){
+		pxc_wire_hi(key->instance), pxc_wire_lo(key->instance),
+		key->slot, key->generation,
+		pxc_wire_hi(key->tag), pxc_wire_lo(key->tag),
+	};
+}
 
 /* ---- image.c ---- */
 

@@ -159,7 +159,6 @@ static void
 manager_handle_destroy(struct wl_client *wl_client,
 	struct wl_resource *resource)
 {
-	(void)wl_client;
 	wl_resource_destroy(resource);
 }
 
@@ -199,9 +198,9 @@ manager_handle_ack(struct wl_client *wl_client, struct wl_resource *resource,
 {
 	struct pxc_manager_v1 *client = manager_v1_from_resource(resource);
 
-	(void)wl_client;
 	if (client != NULL) {
-		pxc_connection_ack(client->conn, (uint64_t)token_hi << 32 | token_lo);
+		pxc_connection_ack(client->conn,
+			pxc_wire_join(token_hi, token_lo));
 	}
 }
 
@@ -232,8 +231,8 @@ send_hello(struct pixcache_manager *manager, struct wl_resource *resource)
 	const struct pxc_format *formats;
 	unsigned count;
 
-	pixcache_manager_v1_send_instance(resource, (uint32_t)(instance >> 32),
-		(uint32_t)instance);
+	pixcache_manager_v1_send_instance(resource, pxc_wire_hi(instance),
+		pxc_wire_lo(instance));
 	formats = pxc_formats(&count);
 	for (unsigned i = 0; i < count; i++) {
 		pixcache_manager_v1_send_format(resource, formats[i].fourcc);
@@ -313,7 +312,6 @@ handle_notify(int fd, uint32_t mask, void *data)
 	struct pixcache_manager *manager = data;
 	uint64_t count;
 
-	(void)mask;
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
 		return 0;
 	}
@@ -329,7 +327,6 @@ handle_display_destroy(struct wl_listener *listener, void *data)
 	struct pixcache_manager *manager =
 		wl_container_of(listener, manager, display_destroy);
 
-	(void)data;
 	pixcache_manager_destroy(manager);
 }
 
@@ -373,7 +370,6 @@ manager_free(struct pixcache_manager *manager)
 static int
 no_timer(void *data)
 {
-	(void)data;
 	return 0;
 }
 

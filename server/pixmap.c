@@ -212,7 +212,6 @@ static void
 pixmap_handle_destroy(struct wl_client *wl_client,
 	struct wl_resource *resource)
 {
-	(void)wl_client;
 	wl_resource_destroy(resource);
 }
 
@@ -313,10 +312,11 @@ record_found(struct pxc_pixmap_v1 *lease, const struct pxc_hit *hit,
 	const struct pxc_pool_v1 *cp)
 {
 	const struct pxc_buffer *buffer = hit->payload;
+	struct pxc_key_wire key = pxc_key_wire(&hit->key);
 	uint32_t record[PXC_RECORD_WORDS] = {
 		lease->name_number, PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND,
-		lease_number(lease), hit->key.slot, hit->key.generation,
-		(uint32_t)(hit->key.tag >> 32), (uint32_t)hit->key.tag,
+		lease_number(lease), key.slot, key.generation, key.tag_hi,
+		key.tag_lo,
 		cp->pool->id, buffer->offset, buffer->width, buffer->height,
 		buffer->stride, buffer->format,
 	};
@@ -327,10 +327,10 @@ record_found(struct pxc_pixmap_v1 *lease, const struct pxc_hit *hit,
 static void
 send_key(struct pxc_pixmap_v1 *lease, const struct pxc_key *key)
 {
-	pixcache_pixmap_v1_send_key(lease->resource,
-		(uint32_t)(key->instance >> 32), (uint32_t)key->instance,
-		key->slot, key->generation, (uint32_t)(key->tag >> 32),
-		(uint32_t)key->tag);
+	struct pxc_key_wire w = pxc_key_wire(key);
+
+	pixcache_pixmap_v1_send_key(lease->resource, w.instance_hi,
+		w.instance_lo, w.slot, w.generation, w.tag_hi, w.tag_lo);
 }
 
 /* The events of an answer on a pixmap object: key, then the buffer. */

@@ -11,8 +11,6 @@
 static uint32_t
 default_realm_access(void *data, struct wl_client *client, const char *realm)
 {
-	(void)data;
-	(void)client;
 	return strcmp(realm, "default") == 0 ? PIXCACHE_ACCESS_READ |
 		PIXCACHE_ACCESS_WRITE | PIXCACHE_ACCESS_TABLE : 0;
 }

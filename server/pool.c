@@ -31,7 +31,6 @@ pxc_pool_v1_inert(struct pxc_pool_v1 *cp)
 static void
 pool_handle_destroy(struct wl_client *wl_client, struct wl_resource *resource)
 {
-	(void)wl_client;
 	wl_resource_destroy(resource);
 }
 

@@ -53,7 +53,6 @@ static void
 realm_handle_destroy(struct wl_client *wl_client,
 	struct wl_resource *resource)
 {
-	(void)wl_client;
 	wl_resource_destroy(resource);
 }
 

@@ -12,7 +12,6 @@ static void
 removal_handle_destroy(struct wl_client *wl_client,
 	struct wl_resource *resource)
 {
-	(void)wl_client;
 	wl_resource_destroy(resource);
 }
 

@@ -64,7 +64,6 @@ static void
 upload_handle_destroy(struct wl_client *wl_client,
 	struct wl_resource *resource)
 {
-	(void)wl_client;
 	wl_resource_destroy(resource);
 }
 
@@ -183,10 +182,10 @@ upload_insert(struct pxc_upload_v1 *upload, const void *staged,
 static void
 send_stored(struct pxc_upload_v1 *upload, const struct pxc_key *key)
 {
-	pixcache_upload_v1_send_stored(upload->resource,
-		(uint32_t)(key->instance >> 32), (uint32_t)key->instance,
-		key->slot, key->generation, (uint32_t)(key->tag >> 32),
-		(uint32_t)key->tag);
+	struct pxc_key_wire w = pxc_key_wire(key);
+
+	pixcache_upload_v1_send_stored(upload->resource, w.instance_hi,
+		w.instance_lo, w.slot, w.generation, w.tag_hi, w.tag_lo);
 }
 
 static void
@@ -211,7 +210,6 @@ upload_handle_commit(struct wl_client *wl_client, struct wl_resource *resource)
 	struct pxc_upload_v1 *upload = upload_from_resource(resource);
 	int ret;
 
-	(void)wl_client;
 	if (upload == NULL || upload->expired) {
 		/* Crossed the failed event of its timeout: no client bug. */
 		return;

@@ -382,7 +382,6 @@ dump_realm(const struct pxc_cache *cache, const struct pxc_realm *realm,
 		fprintf(f, " %u", gen_of(realm, i));
 	}
 	fprintf(f, "\n");
-	(void)cache;
 }
 
 int

@@ -13,8 +13,6 @@
 static void *
 default_realloc(void *data, void *ptr, size_t old_size, size_t new_size)
 {
-	(void)data;
-	(void)old_size;
 	if (new_size == 0) {
 		free(ptr);
 		return NULL;
@@ -196,12 +194,9 @@ entry_leave(struct pxc_cache *cache, struct pxc_realm *realm,
 	struct pxc_key key = make_key(cache, realm, slot, entry->generation,
 		entry->tag);
 
-	if (entry->name_len > 0) {
-		bool removed = pxc_index_remove(&realm->names, entry->hash,
-			slot);
-
-		assert(removed);
-		(void)removed;
+	if (entry->name_len > 0 &&
+			!pxc_index_remove(&realm->names, entry->hash, slot)) {
+		assert(!"a named entry is in its realm's index");
 	}
 	slot_release(cache, realm, slot);
 	entry->slot = ENTRY_NO_SLOT;
