@@ -31,17 +31,14 @@ batch_handle_destroy(struct wl_client *wl_client, struct wl_resource *resource)
 	wl_resource_destroy(resource);
 }
 
-/* Whether the client may hold one more pixmap; fails lease if not. */
-static bool
-lease_allowed(struct pxc_pixmap_v1 *lease)
+/* Whether the client may hold one more pixmap: 0, or the failure. */
+static uint32_t
+lease_refusal(const struct pxc_pixmap_v1 *lease)
 {
-	struct pxc_manager_v1 *client = lease->client;
+	const struct pxc_manager_v1 *client = lease->client;
 
-	if (client->conn->holding >= client->manager->config.max_leases) {
-		pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
-		return false;
-	}
-	return true;
+	return client->conn->holding >= client->manager->config.max_leases ?
+		PIXCACHE_BATCH_V1_FAILURE_LEASES : 0;
 }
 
 /* Answers a lookup of name in cr, on lease's object or in a record. */
@@ -56,11 +53,11 @@ lookup_name(struct pxc_pixmap_v1 *lease, struct pxc_realm_v1 *cr,
 	struct pxc_hit hit;
 	int ret;
 
+	if (failure == 0) {
+		failure = lease_refusal(lease);
+	}
 	if (failure != 0) {
 		pxc_pixmap_v1_fail(lease, failure);
-		return;
-	}
-	if (!lease_allowed(lease)) {
 		return;
 	}
 	ret = pxc_cache_find(client->manager->cache, cr->realm->core, name,
@@ -331,7 +328,11 @@ batch_handle_lookup_key(struct wl_client *wl_client,
 	struct pxc_hit hit;
 	uint32_t access;
 
-	if (lease == NULL || !lease_allowed(lease)) {
+	if (lease == NULL) {
+		return;
+	}
+	if (lease_refusal(lease) != 0) {
+		pxc_pixmap_v1_fail(lease, lease_refusal(lease));
 		return;
 	}
 	/* Every key that does not resolve is simply missing. */

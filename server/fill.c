@@ -333,25 +333,23 @@ pxc_fill_unclaim(struct pxc_pixmap_v1 *lease)
 	fill_pass(fill, NULL);
 }
 
-struct pxc_fill *
+uint32_t
 pxc_fill_for_upload(struct pxc_realm_shm *realm, const char *name,
-	struct pxc_manager_v1 *client, uint32_t *refusal)
+	struct pxc_manager_v1 *client, struct pxc_fill **out)
 {
 	struct pxc_fill *fill = pxc_fill_find(realm, name);
 
 	if (fill == NULL) {
-		fill = fill_new(realm, name);
-		*refusal = fill == NULL ? PIXCACHE_BATCH_V1_FAILURE_MEMORY : 0;
-		return fill;
+		*out = fill_new(realm, name);
+		return *out == NULL ? PIXCACHE_BATCH_V1_FAILURE_MEMORY : 0;
 	}
 	/* Its own claim is what this upload is for; any other, busy. */
 	if (fill->upload != NULL || fill->claimant == NULL ||
 			fill->claimant->client->conn != client->conn) {
-		*refusal = PIXCACHE_BATCH_V1_FAILURE_BUSY;
-		return NULL;
+		return PIXCACHE_BATCH_V1_FAILURE_BUSY;
 	}
-	*refusal = 0;
-	return fill;
+	*out = fill;
+	return 0;
 }
 
 void

@@ -296,6 +296,13 @@ struct pxc_upload_v1 {
 
 /* ---- manager.c ---- */
 
+/*
+ * pixcache_manager_create() with fault points: faults (NULL: none) decides
+ * whether each fallible step fails. The tests' and fuzzers' way in.
+ */
+struct pixcache_manager *pxc_manager_create_internal(struct wl_display *display,
+	const struct pixcache_config *config,
+	const struct pixcache_policy *policy, const struct pxc_faults *faults);
 bool pxc_on_loop_thread(const struct pixcache_manager *manager);
 /* Tells leases of pixmaps that left, and retires empty pools. Loop only. */
 void pxc_manager_settle(struct pixcache_manager *manager);
@@ -536,12 +543,12 @@ void pxc_fill_unwait(struct pxc_pixmap_v1 *lease);
 /* A claimant's claim ends unfilled: it passes on. Nothing if none. */
 void pxc_fill_unclaim(struct pxc_pixmap_v1 *lease);
 /*
- * The fill an upload of name by client takes: the fill of its own claim,
- * or a new one (not in the table until the upload starts). NULL with
- * *refusal set (busy, memory) otherwise. Changes nothing.
+ * The fill an upload of name by client takes, in *out: the fill of its own
+ * claim, or a new one (not in the table until the upload starts). 0, or
+ * the failure (busy, memory), changing nothing.
  */
-struct pxc_fill *pxc_fill_for_upload(struct pxc_realm_shm *realm,
-	const char *name, struct pxc_manager_v1 *client, uint32_t *refusal);
+uint32_t pxc_fill_for_upload(struct pxc_realm_shm *realm, const char *name,
+	struct pxc_manager_v1 *client, struct pxc_fill **out);
 /* Frees a new fill no upload took; accepts NULL and taken fills. */
 void pxc_fill_drop(struct pxc_fill *fill);
 /* The upload starts: it fills fill, whose claim (if any) ends. */

@@ -215,7 +215,7 @@ static const struct pixcache_manager_v1_interface manager_impl = {
 static void
 manager_resource_destroy(struct wl_resource *resource)
 {
-	struct pxc_manager_v1 *client = wl_resource_get_user_data(resource);
+	struct pxc_manager_v1 *client = manager_v1_from_resource(resource);
 
 	if (client != NULL) {
 		client->resource = NULL;
@@ -372,11 +372,6 @@ no_timer(void *data)
 {
 	return 0;
 }
-
-struct pixcache_manager *
-pxc_manager_create_internal(struct wl_display *display,
-	const struct pixcache_config *config,
-	const struct pixcache_policy *policy, const struct pxc_faults *faults);
 
 struct pixcache_manager *
 pxc_manager_create_internal(struct wl_display *display,

@@ -70,30 +70,23 @@ realm_resource_destroy(struct wl_resource *resource)
 	}
 }
 
-/* What the client may do there, or the reason it may do nothing. */
+/* Opens the realm for the client: 0, or the reason it may do nothing. */
 static uint32_t
-realm_open(struct pxc_realm_v1 *cr, uint32_t *denied)
+realm_open(struct pxc_realm_v1 *cr)
 {
 	struct pxc_manager_v1 *client = cr->client;
 	struct pixcache_manager *manager = client->manager;
 	int ret;
 
-	*denied = 0;
 	if (pxc_name_check(cr->name, strlen(cr->name)) < 0) {
-		*denied = PIXCACHE_BATCH_V1_FAILURE_NAME;
-		return 0;
+		return PIXCACHE_BATCH_V1_FAILURE_NAME;
 	}
 	cr->access = pxc_policy_access(manager, client->client, cr->name);
 	if (cr->access == 0) {
-		*denied = PIXCACHE_BATCH_V1_FAILURE_POLICY;
-		return 0;
+		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
 	}
 	ret = pxc_realm_shm_get(manager, cr->name, &cr->realm);
-	if (ret < 0) {
-		*denied = pxc_failure_of(ret);
-		return 0;
-	}
-	return cr->access;
+	return ret < 0 ? pxc_failure_of(ret) : 0;
 }
 
 /* access first, then the table if it is granted and an fd may go out. */
@@ -125,7 +118,6 @@ pxc_realm_v1_create(struct wl_client *wl_client,
 		realm_resource_destroy,
 		sizeof(struct pxc_realm_v1) + strlen(name) + 1);
 	struct pxc_realm_v1 *cr;
-	uint32_t denied;
 
 	if (resource == NULL) {
 		return;
@@ -141,11 +133,11 @@ pxc_realm_v1_create(struct wl_client *wl_client,
 	cr->resource = resource;
 	cr->client = client;
 	wl_list_insert(&client->realms, &cr->link);
-	if (realm_open(cr, &denied) == 0) {
-		cr->denied = denied;
+	cr->denied = realm_open(cr);
+	if (cr->denied != 0) {
 		cr->realm = NULL;
-		pixcache_realm_v1_send_denied(resource, denied);
-		pxc_manager_refused(manager, wl_client, cr->name, denied);
+		pixcache_realm_v1_send_denied(resource, cr->denied);
+		pxc_manager_refused(manager, wl_client, cr->name, cr->denied);
 		return;
 	}
 	realm_send_access(cr);

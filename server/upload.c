@@ -325,8 +325,7 @@ upload_refusal(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 	}
 	/* Last: the only check that allocates. */
 	if (name != NULL) {
-		*fill = pxc_fill_for_upload(cr->realm, name, client, &refusal);
-		return refusal;
+		return pxc_fill_for_upload(cr->realm, name, client, fill);
 	}
 	return 0;
 }

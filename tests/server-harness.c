@@ -12,13 +12,9 @@
 
 #include <drm_fourcc.h>
 
-#include "faults.h"
+#include "manager-private.h"
 #include "server-harness.h"
 #include "test-runner.h"
-
-struct pixcache_manager *pxc_manager_create_internal(struct wl_display *display,
-	const struct pixcache_config *config,
-	const struct pixcache_policy *policy, const struct pxc_faults *faults);
 
 /* ---- the server ---- */
 
