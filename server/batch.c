@@ -110,124 +110,15 @@ count_names(const struct wl_array *names)
 	return count;
 }
 
-/* Sends the records the batch queued, in one found event. */
-static void
-batch_flush(struct pxc_batch_v1 *batch)
-{
-	struct wl_array array = {
-		.size = batch->nout * PXC_RECORD_WORDS * sizeof(uint32_t),
-		.alloc = batch->nout * PXC_RECORD_WORDS * sizeof(uint32_t),
-		.data = batch->out,
-	};
-
-	if (batch->nout == 0) {
-		return;
-	}
-	pixcache_batch_v1_send_found(batch->resource, &array);
-	batch->nout = 0;
-	wl_list_remove(&batch->deferred_link);
-	wl_list_init(&batch->deferred_link);
-	free(batch->out);
-	batch->out = NULL;
-	batch->out_cap = 0;
-}
-
-/* Sends every batch's queued records. Idle sources run once: this one
- * is gone after it returns. */
-static void
-flush_when_idle(void *data)
-{
-	struct pixcache_manager *manager = data;
-	struct pxc_batch_v1 *batch, *tmp;
-
-	manager->flush_idle = NULL;
-	wl_list_for_each_safe(batch, tmp, &manager->deferred, deferred_link) {
-		batch_flush(batch);
-	}
-}
-
-/* Later answers of many leases, to many clients: an event each would
- * wake each client once a lease. They go together, once idle. */
-static void
-defer(struct pxc_batch_v1 *batch)
-{
-	struct pixcache_manager *manager = batch->client->manager;
-
-	if (wl_list_empty(&batch->deferred_link)) {
-		wl_list_insert(manager->deferred.prev, &batch->deferred_link);
-	}
-	if (manager->flush_idle == NULL &&
-			!pxc_fault(&manager->faults, "resource")) {
-		manager->flush_idle = wl_event_loop_add_idle(manager->loop,
-			flush_when_idle, manager);
-	}
-	if (manager->flush_idle == NULL) {
-		/* Nothing to send them later: now. */
-		batch_flush(batch);
-	}
-}
-
-/*
- * Room for one more record: the buffer starts small and doubles (most
- * waiting batches get one record, a find up to 64). False without memory.
- */
-static bool
-out_room(struct pxc_batch_v1 *batch)
-{
-	uint32_t cap = batch->out_cap ? batch->out_cap * 2 : 4;
-	uint32_t *out;
-
-	if (batch->nout < batch->out_cap) {
-		return true;
-	}
-	/* Full at PXC_FIND_MAX, when it is sent: never past it. */
-	if (pxc_fault(&batch->client->manager->faults, "alloc")) {
-		return false;
-	}
-	out = realloc(batch->out, cap * PXC_RECORD_WORDS * sizeof(*out));
-	if (out == NULL) {
-		return false;
-	}
-	batch->out = out;
-	batch->out_cap = cap;
-	return true;
-}
-
-void
-pxc_batch_v1_record(struct pxc_batch_v1 *batch,
-	const uint32_t record[PXC_RECORD_WORDS])
-{
-	struct wl_array one = {
-		.size = PXC_RECORD_WORDS * sizeof(uint32_t),
-		.alloc = PXC_RECORD_WORDS * sizeof(uint32_t),
-		.data = (void *)record,
-	};
-
-	if (!out_room(batch)) {
-		/* What waits goes first, so the order holds. */
-		batch_flush(batch);
-		pixcache_batch_v1_send_found(batch->resource, &one);
-		return;
-	}
-	memcpy(batch->out + batch->nout * PXC_RECORD_WORDS, record,
-		PXC_RECORD_WORDS * sizeof(uint32_t));
-	/* A full buffer is a message's worth (libwayland's 4 KiB). */
-	if (++batch->nout == PXC_FIND_MAX) {
-		batch_flush(batch);
-	} else {
-		defer(batch);
-	}
-}
-
 /* One name of a find: a lease answered, kept only if it was numbered. */
 static void
 find_one(struct pxc_batch_v1 *batch, struct pxc_realm_v1 *cr,
 	uint32_t number, const char *name, size_t len)
 {
 	struct pxc_pixmap_v1 *lease;
-	int ret = pxc_batch_v1_reserve(batch);
+	int ret = pxc_found_reserve(batch);
 
-	lease = ret == 0 ? pxc_pixmap_v1_create_found(batch, number) : NULL;
+	lease = ret == 0 ? pxc_found_lease_create(batch, number) : NULL;
 	if (lease == NULL) {
 		uint32_t record[PXC_RECORD_WORDS] = {
 			number, PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED,
@@ -235,7 +126,7 @@ find_one(struct pxc_batch_v1 *batch, struct pxc_realm_v1 *cr,
 				PIXCACHE_BATCH_V1_FAILURE_MEMORY,
 		};
 
-		pxc_batch_v1_record(batch, record);
+		pxc_found_record(batch, record);
 		return;
 	}
 	lookup_name(lease, cr, name, len);
@@ -243,7 +134,7 @@ find_one(struct pxc_batch_v1 *batch, struct pxc_realm_v1 *cr,
 		/* Answered for good (missing, failed): nothing to keep. */
 		pxc_pixmap_v1_inert(lease);
 	} else if (lease->hold != NULL) {
-		pxc_pixmap_v1_compact(lease);
+		pxc_found_compact(lease);
 	}
 }
 
@@ -270,14 +161,14 @@ batch_handle_find(struct wl_client *wl_client, struct wl_resource *resource,
 		return;
 	}
 	/* Its records in one event: room for every name's. */
-	batch_flush(batch);
+	pxc_found_flush(batch);
 	for (uint32_t i = 0; i < count; i++) {
 		size_t len = strlen(name);
 
 		find_one(batch, cr, first + i, name, len);
 		name += len + 1;
 	}
-	batch_flush(batch);
+	pxc_found_flush(batch);
 }
 
 static void
@@ -298,7 +189,7 @@ batch_handle_release(struct wl_client *wl_client, struct wl_resource *resource,
 		return;
 	}
 	wl_array_for_each(number, leases) {
-		if (!pxc_batch_v1_release(batch, *number)) {
+		if (!pxc_found_release(batch, *number)) {
 			wl_resource_post_error(resource,
 				PIXCACHE_BATCH_V1_ERROR_BAD_LEASE,
 				"release: lease %u is not held", *number);
@@ -466,8 +357,8 @@ batch_handle_list(struct wl_client *wl_client, struct wl_resource *resource,
 	struct list_context ctx = { resource };
 
 	/* A listing has no failure: one the client may not read is empty. */
-	if (client != NULL &&
-			pxc_realm_v1_check(cr, PIXCACHE_ACCESS_READ, NULL, 0) == 0) {
+	if (client != NULL && pxc_realm_v1_check(cr, PIXCACHE_ACCESS_READ,
+			NULL, 0) == 0) {
 		ctx.capacity = client->manager->config.table_capacity;
 		pxc_cache_for_each_from(client->manager->cache,
 			cr->realm->core, from, send_entry, &ctx);
@@ -517,7 +408,7 @@ batch_handle_commit(struct wl_client *wl_client, struct wl_resource *resource,
 
 	/* done follows every answer sent before it. */
 	if (batch != NULL) {
-		batch_flush(batch);
+		pxc_found_flush(batch);
 	}
 	pixcache_batch_v1_send_done(resource, serial, pxc_wire_hi(token),
 		pxc_wire_lo(token));
@@ -551,13 +442,13 @@ pxc_batch_v1_inert(struct pxc_batch_v1 *batch)
 {
 	wl_resource_set_user_data(batch->resource, NULL);
 	for (uint32_t i = 0; i < batch->top; i++) {
-		(void)pxc_batch_v1_release(batch, i + 1);
+		(void)pxc_found_release(batch, i + 1);
 	}
 	wl_list_remove(&batch->link);
 	/* Records for leases now gone: nobody to tell. */
 	wl_list_remove(&batch->deferred_link);
 	free(batch->out);
-	pxc_batch_v1_numbers_free(batch);
+	pxc_found_free_numbers(batch);
 	free(batch);
 }
 

@@ -85,7 +85,8 @@ connection_handle_destroy(struct wl_listener *listener, void *data)
 }
 
 struct pxc_connection *
-pxc_connection_find(struct pixcache_manager *manager, struct wl_client *wl_client)
+pxc_connection_find(struct pixcache_manager *manager,
+	struct wl_client *wl_client)
 {
 	struct pxc_connection *conn;
 
@@ -111,7 +112,8 @@ connections_of_uid(struct pixcache_manager *manager, uid_t uid)
 }
 
 struct pxc_connection *
-pxc_connection_get(struct pixcache_manager *manager, struct wl_client *wl_client,
+pxc_connection_get(struct pixcache_manager *manager,
+	struct wl_client *wl_client,
 	uint32_t *refusal)
 {
 	struct pxc_connection *conn = pxc_connection_find(manager, wl_client);

@@ -309,7 +309,8 @@ fill_pass(struct pxc_fill *fill, struct pxc_connection *late)
 	wl_list_for_each_safe(lease, tmp, &fill->waiters, wait_link) {
 		unwait(lease);
 		if (lease->client->conn == late) {
-			pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
+			pxc_pixmap_v1_fail(lease,
+				PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
 			continue;
 		}
 		if (claim_take(fill, lease)) {
@@ -387,12 +388,13 @@ answer_waiters(struct pxc_fill *fill, const struct pxc_key *key)
 
 		unwait(lease);
 		if (client->conn->holding >= manager->config.max_leases) {
-			pxc_pixmap_v1_fail(lease, PIXCACHE_BATCH_V1_FAILURE_LEASES);
+			pxc_pixmap_v1_fail(lease,
+				PIXCACHE_BATCH_V1_FAILURE_LEASES);
 		} else if (pxc_cache_find_key(manager->cache, key,
 				PXC_FIND_HOLD, &hit) == 0) {
 			pxc_pixmap_v1_answer(lease, hit.hold, &hit, false);
 			if (lease->batch != NULL && lease->hold != NULL) {
-				pxc_pixmap_v1_compact(lease);
+				pxc_found_compact(lease);
 			}
 		} else {
 			/* Evicted already, by a later insert. */

@@ -448,31 +448,43 @@ void pxc_batch_v1_create(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client, uint32_t version, uint32_t id);
 /* Releases the batch's leases and leaves its object inert. */
 void pxc_batch_v1_inert(struct pxc_batch_v1 *batch);
+
+/* ---- found.c ---- */
+
 /* Queues a record of found, sent before the loop sleeps (see out). */
-void pxc_batch_v1_record(struct pxc_batch_v1 *batch,
+void pxc_found_record(struct pxc_batch_v1 *batch,
 	const uint32_t record[PXC_RECORD_WORDS]);
-
-/* ---- lease.c ---- */
-
-/* A pixmap object; NULL (the client told of no memory) on failure. */
-struct pxc_pixmap_v1 *pxc_pixmap_v1_create(struct wl_client *wl_client,
-	struct pxc_manager_v1 *client, uint32_t version, uint32_t id);
+/* Sends the records the batch queued, in one found event. */
+void pxc_found_flush(struct pxc_batch_v1 *batch);
 /* A lease of a find, for the name numbered name_number; NULL if no
  * memory. Its number comes with its first record that needs one. */
-struct pxc_pixmap_v1 *pxc_pixmap_v1_create_found(struct pxc_batch_v1 *batch,
+struct pxc_pixmap_v1 *pxc_found_lease_create(struct pxc_batch_v1 *batch,
 	uint32_t name_number);
 /*
  * Makes sure the batch can number one more lease, so that answering
  * cannot fail for it. 0, or -ENOMEM, or -ENOBUFS past the connection's
  * limit.
  */
-int pxc_batch_v1_reserve(struct pxc_batch_v1 *batch);
+int pxc_found_reserve(struct pxc_batch_v1 *batch);
 /* Frees the batch's numbers and gives their room back: none is held. */
-void pxc_batch_v1_numbers_free(struct pxc_batch_v1 *batch);
+void pxc_found_free_numbers(struct pxc_batch_v1 *batch);
 /* Releases the lease numbered number of batch: false if none is. */
-bool pxc_batch_v1_release(struct pxc_batch_v1 *batch, uint32_t number);
+bool pxc_found_release(struct pxc_batch_v1 *batch, uint32_t number);
 /* A lease of a find that holds its pixmap keeps only its hold. */
-void pxc_pixmap_v1_compact(struct pxc_pixmap_v1 *lease);
+void pxc_found_compact(struct pxc_pixmap_v1 *lease);
+/* The lease's number, given now if it has none (reserved before). */
+uint32_t pxc_found_number(struct pxc_pixmap_v1 *lease);
+/* The lease gives its number back (its client released it). */
+void pxc_found_unnumber(struct pxc_pixmap_v1 *lease);
+/* A record of found for the lease: status and word 2, the rest 0. */
+void pxc_found_lease_record(struct pxc_pixmap_v1 *lease, uint32_t status,
+	uint32_t word);
+
+/* ---- pixmap.c ---- */
+
+/* A pixmap object; NULL (the client told of no memory) on failure. */
+struct pxc_pixmap_v1 *pxc_pixmap_v1_create(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client, uint32_t version, uint32_t id);
 /* Answers a lookup that found hold: key, then a buffer, or failed. */
 void pxc_pixmap_v1_answer(struct pxc_pixmap_v1 *lease, struct pxc_entry *hold,
 	const struct pxc_hit *hit, bool own_buffer);
@@ -497,13 +509,15 @@ void pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease);
 /* ---- upload.c ---- */
 
 /* Starts an upload: checks it, then sends the target, or failed. */
-void pxc_upload_v1_start(struct wl_client *wl_client, struct pxc_manager_v1 *client,
+void pxc_upload_v1_start(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client,
 	uint32_t version, uint32_t id, struct pxc_realm_v1 *realm,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags);
 void pxc_upload_v1_inert(struct pxc_upload_v1 *upload);
 /* An upload of the pixmap at offset of staging's buffer: stored at once. */
-void pxc_upload_v1_staged(struct wl_client *wl_client, struct pxc_staging_v1 *staging,
+void pxc_upload_v1_staged(struct wl_client *wl_client,
+	struct pxc_staging_v1 *staging,
 	uint32_t version, uint32_t id, struct pxc_realm_v1 *cr,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags, uint32_t offset);
@@ -519,7 +533,8 @@ void pxc_removal_v1_create(struct wl_client *wl_client,
 
 /* Checks and maps the client's buffer fd (closed here, whatever comes),
  * or raises bad_stage on batch. */
-void pxc_staging_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
+void pxc_staging_v1_create(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client,
 	struct wl_resource *batch, uint32_t id, int fd, uint32_t size);
 void pxc_staging_v1_inert(struct pxc_staging_v1 *staging);
 

@@ -6,8 +6,6 @@
 
 #include "manager-private.h"
 
-/* ---- pixmap objects ---- */
-
 static const struct pixcache_pixmap_v1_interface pixmap_impl;
 
 static struct pxc_pixmap_v1 *
@@ -18,171 +16,6 @@ pixmap_from_resource(struct wl_resource *resource)
 	return wl_resource_get_user_data(resource);
 }
 
-/* ---- leases of finds: numbered in their batch ---- */
-
-/*
- * Room for a batch's numbers is charged to its connection: at most twice
- * the leases of finds it may hold, over all its batches (a table doubles),
- * so that batches that once held many cannot keep that room for free.
- */
-static uint32_t
-slots_limit(const struct pxc_manager_v1 *client)
-{
-	return 4 * client->manager->config.max_leases;
-}
-
-int
-pxc_batch_v1_reserve(struct pxc_batch_v1 *batch)
-{
-	struct pxc_manager_v1 *client = batch->client;
-	uint32_t cap = batch->cap ? batch->cap * 2 : 64;
-	uintptr_t *slots;
-	uint32_t *free_numbers;
-
-	/* Holding, claiming or waiting: a connection's leases of finds. */
-	if (client->conn->found_leases >= 2 * client->manager->config.max_leases) {
-		return -ENOBUFS;
-	}
-	if (batch->nfree > 0 || batch->top < batch->cap) {
-		return 0;
-	}
-	if ((uint64_t)client->conn->found_slots + cap - batch->cap >
-			slots_limit(client)) {
-		return -ENOBUFS;
-	}
-	if (pxc_fault(&client->manager->faults, "alloc")) {
-		return -ENOMEM;
-	}
-	slots = realloc(batch->slots, cap * sizeof(*slots));
-	if (slots == NULL) {
-		return -ENOMEM;
-	}
-	batch->slots = slots;
-	free_numbers = realloc(batch->free, cap * sizeof(*free_numbers));
-	if (free_numbers == NULL) {
-		return -ENOMEM;
-	}
-	batch->free = free_numbers;
-	client->conn->found_slots += cap - batch->cap;
-	batch->cap = cap;
-	return 0;
-}
-
-void
-pxc_batch_v1_numbers_free(struct pxc_batch_v1 *batch)
-{
-	batch->client->conn->found_slots -= batch->cap;
-	free(batch->slots);
-	free(batch->free);
-	batch->slots = NULL;
-	batch->free = NULL;
-	batch->cap = batch->top = batch->nfree = 0;
-}
-
-/* The lease's number, given now if it has none (reserved before). */
-static uint32_t
-lease_number(struct pxc_pixmap_v1 *lease)
-{
-	struct pxc_batch_v1 *batch = lease->batch;
-
-	if (lease->number == 0) {
-		assert(batch->nfree > 0 || batch->top < batch->cap);
-		lease->number = batch->nfree > 0 ?
-			batch->free[--batch->nfree] : ++batch->top;
-		batch->slots[lease->number - 1] = (uintptr_t)lease;
-		lease->client->conn->found_leases++;
-	}
-	return lease->number;
-}
-
-/*
- * The number is free again: only ever when its client released it. The
- * batch's last gives its room back (a batch can hold the connection's
- * whole share for a moment, and none is kept after).
- */
-static void
-slot_free(struct pxc_batch_v1 *batch, uint32_t number)
-{
-	batch->slots[number - 1] = 0;
-	batch->free[batch->nfree++] = number;
-	batch->client->conn->found_leases--;
-	if (batch->nfree == batch->top) {
-		pxc_batch_v1_numbers_free(batch);
-	}
-}
-
-static void
-lease_unnumber(struct pxc_pixmap_v1 *lease)
-{
-	if (lease->batch == NULL || lease->number == 0) {
-		return;
-	}
-	slot_free(lease->batch, lease->number);
-	lease->number = 0;
-}
-
-void
-pxc_pixmap_v1_compact(struct pxc_pixmap_v1 *lease)
-{
-	struct pxc_batch_v1 *batch = lease->batch;
-
-	assert(batch != NULL && lease->number != 0 && lease->hold != NULL &&
-		!lease->copy && lease->claim == NULL && lease->waiting == NULL);
-	batch->slots[lease->number - 1] = (uintptr_t)lease->hold | 1;
-	wl_list_remove(&lease->pixmap_link);
-	wl_list_remove(&lease->client_link);
-	free(lease);
-}
-
-bool
-pxc_batch_v1_release(struct pxc_batch_v1 *batch, uint32_t number)
-{
-	uintptr_t slot;
-
-	if (number == 0 || number > batch->top ||
-			(slot = batch->slots[number - 1]) == 0) {
-		return false;
-	}
-	if (slot & 1) {
-		pxc_cache_release(batch->client->manager->cache,
-			(struct pxc_entry *)(slot & ~(uintptr_t)1));
-		batch->client->conn->holding--;
-		slot_free(batch, number);
-	} else {
-		pxc_pixmap_v1_inert((struct pxc_pixmap_v1 *)slot);
-	}
-	return true;
-}
-
-struct pxc_pixmap_v1 *
-pxc_pixmap_v1_create_found(struct pxc_batch_v1 *batch, uint32_t name_number)
-{
-	struct pxc_manager_v1 *client = batch->client;
-	struct pxc_pixmap_v1 *lease = pxc_zalloc(client->manager, sizeof(*lease));
-
-	if (lease == NULL) {
-		return NULL;
-	}
-	lease->client = client;
-	lease->batch = batch;
-	lease->name_number = name_number;
-	wl_list_init(&lease->pixmap_link);
-	wl_list_init(&lease->wait_link);
-	wl_list_insert(&client->leases, &lease->client_link);
-	return lease;
-}
-
-/* A record of found for the lease: status and word 2, the rest 0. */
-static void
-lease_record(struct pxc_pixmap_v1 *lease, uint32_t status, uint32_t word)
-{
-	uint32_t record[PXC_RECORD_WORDS] = {
-		lease->name_number, status, word,
-	};
-
-	pxc_batch_v1_record(lease->batch, record);
-}
-
 void
 pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease)
 {
@@ -191,7 +24,7 @@ pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease)
 	if (lease->resource != NULL) {
 		wl_resource_set_user_data(lease->resource, NULL);
 	}
-	lease_unnumber(lease);
+	pxc_found_unnumber(lease);
 	if (lease->hold != NULL) {
 		wl_list_remove(&lease->pixmap_link);
 		lease->client->conn->holding--;
@@ -268,8 +101,8 @@ pxc_pixmap_v1_fail(struct pxc_pixmap_v1 *lease, uint32_t reason)
 	if (lease->resource != NULL) {
 		pixcache_pixmap_v1_send_failed(lease->resource, reason);
 	} else {
-		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED,
-			reason);
+		pxc_found_lease_record(lease,
+			PIXCACHE_BATCH_V1_FOUND_STATUS_FAILED, reason);
 	}
 }
 
@@ -279,8 +112,8 @@ pxc_pixmap_v1_missing(struct pxc_pixmap_v1 *lease)
 	if (lease->resource != NULL) {
 		pixcache_pixmap_v1_send_missing(lease->resource);
 	} else {
-		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_MISSING,
-			lease->number);
+		pxc_found_lease_record(lease,
+			PIXCACHE_BATCH_V1_FOUND_STATUS_MISSING, lease->number);
 	}
 }
 
@@ -290,8 +123,9 @@ pxc_pixmap_v1_claimed(struct pxc_pixmap_v1 *lease)
 	if (lease->resource != NULL) {
 		pixcache_pixmap_v1_send_claimed(lease->resource);
 	} else {
-		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_CLAIMED,
-			lease_number(lease));
+		pxc_found_lease_record(lease,
+			PIXCACHE_BATCH_V1_FOUND_STATUS_CLAIMED,
+			pxc_found_number(lease));
 	}
 }
 
@@ -301,8 +135,9 @@ pxc_pixmap_v1_pending(struct pxc_pixmap_v1 *lease)
 	if (lease->resource != NULL) {
 		pixcache_pixmap_v1_send_pending(lease->resource);
 	} else {
-		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_PENDING,
-			lease_number(lease));
+		pxc_found_lease_record(lease,
+			PIXCACHE_BATCH_V1_FOUND_STATUS_PENDING,
+			pxc_found_number(lease));
 	}
 }
 
@@ -315,13 +150,13 @@ record_found(struct pxc_pixmap_v1 *lease, const struct pxc_hit *hit,
 	struct pxc_key_wire key = pxc_key_wire(&hit->key);
 	uint32_t record[PXC_RECORD_WORDS] = {
 		lease->name_number, PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND,
-		lease_number(lease), key.slot, key.generation, key.tag_hi,
+		pxc_found_number(lease), key.slot, key.generation, key.tag_hi,
 		key.tag_lo,
 		cp->pool->id, buffer->offset, buffer->width, buffer->height,
 		buffer->stride, buffer->format,
 	};
 
-	pxc_batch_v1_record(lease->batch, record);
+	pxc_found_record(lease->batch, record);
 }
 
 static void
@@ -373,8 +208,8 @@ pxc_pixmap_v1_answer(struct pxc_pixmap_v1 *lease, struct pxc_entry *hold,
 		/* An fd cannot ride in a record, and a lease of a find is
 		 * told of no eviction: the client asks by lookup. */
 		pxc_cache_release(client->manager->cache, hold);
-		lease_record(lease, PIXCACHE_BATCH_V1_FOUND_STATUS_LOOKUP,
-			lease->number);
+		pxc_found_lease_record(lease,
+			PIXCACHE_BATCH_V1_FOUND_STATUS_LOOKUP, lease->number);
 		return;
 	}
 	if (!own_buffer && buffer->pool != NULL) {

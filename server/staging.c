@@ -110,7 +110,8 @@ staging_map(struct pxc_staging_v1 *staging, int fd)
 }
 
 void
-pxc_staging_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
+pxc_staging_v1_create(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client,
 	struct wl_resource *batch, uint32_t id, int fd, uint32_t size)
 {
 	struct wl_resource *resource;

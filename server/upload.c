@@ -420,7 +420,8 @@ upload_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 }
 
 void
-pxc_upload_v1_start(struct wl_client *wl_client, struct pxc_manager_v1 *client,
+pxc_upload_v1_start(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client,
 	uint32_t version, uint32_t id, struct pxc_realm_v1 *cr,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags)
@@ -459,7 +460,8 @@ pxc_upload_v1_start(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 }
 
 void
-pxc_upload_v1_staged(struct wl_client *wl_client, struct pxc_staging_v1 *staging,
+pxc_upload_v1_staged(struct wl_client *wl_client,
+	struct pxc_staging_v1 *staging,
 	uint32_t version, uint32_t id, struct pxc_realm_v1 *cr,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags, uint32_t offset)
