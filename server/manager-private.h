@@ -1,15 +1,32 @@
 /*
- * The manager's structures, shared by its modules:
+ * The manager's structures, shared by its modules. A request of
+ * pixcache_X_v1 is handled in X.c, whose object is a struct pxc_X_v1:
  *
- *   manager.c  the global, clients, policy, configuration, lifetime
- *   realm.c    realms: generation tables, pools, realm objects
- *   pixmap.c   pixmaps (the core's payloads): their memory, their end
- *   batch.c    batch objects: lookups, uploads, usage, done and ack
- *   lease.c    pixmap objects (leases) and clients' pool objects
- *   upload.c   upload objects: target, commit, store
- *   fill.c     names being filled: claims, uploads, their waiters
- *   staging.c  staging objects: many uploads from one client buffer
- *   image.c    the compositor's own inserts and lookups
+ *   manager.c      pixcache_manager_v1 (a session: struct pxc_manager_v1),
+ *                  the global, its lifetime, allocation, objects' creation
+ *   realm.c        pixcache_realm_v1, and the rule of every realm request
+ *   pool.c         pixcache_pool_v1
+ *   batch.c        pixcache_batch_v1: every request of a batch
+ *   pixmap.c       pixcache_pixmap_v1: lookups' answers, leases
+ *   upload.c       pixcache_upload_v1: target, commit, store
+ *   staging.c      pixcache_staging_v1: many uploads from one client buffer
+ *   removal.c      pixcache_removal_v1
+ * and what no single interface owns:
+ *   found.c        leases of finds, numbered per batch; records of found
+ *   fill.c         names being filled: claims, uploads, their waiters
+ *   buffer.c       a cached pixmap's bytes (the core's payload)
+ *   realm-shm.c    a realm's shared memory: generation table, pools
+ *   connection.c   what a wl_client's sessions share: fds in flight, limits
+ *   policy.c       the compositor's policy and the rules that ask it
+ *   config.c       defaults and limits
+ *   image.c        the compositor's own inserts and lookups
+ * Below them, knowing nothing of Wayland: core/ (names, entries, keys,
+ * eviction) and shm/ (pools' space).
+ *
+ * Failures: what can fail for a client's request returns the protocol's
+ * failure reason (uint32_t, 0: none); the core and the system return a
+ * negative errno, which pxc_failure_of() (common/failure.c) turns into a
+ * reason where it meets a request.
  *
  * Threads: everything that touches a wl_resource or a client runs on the
  * event loop's thread. The core is thread-safe; pool space is guarded by
@@ -86,7 +103,7 @@ struct pixcache_manager {
 	} events;
 };
 
-/* A realm as the manager keeps it: its table, its pools. */
+/* A realm's shared memory: its generation table, its pools. */
 struct pxc_realm_shm {
 	struct wl_list link;		/* manager->realms */
 	struct pixcache_manager *manager;
@@ -98,7 +115,8 @@ struct pxc_realm_shm {
 	struct wl_list pools;		/* struct pxc_pool, under shm_lock */
 };
 
-/* A pixmap: the core's payload. */
+/* A cached pixmap's bytes, in a pool or a memfd of its own: the core's
+ * payload. */
 struct pxc_buffer {
 	struct pixcache_manager *manager;
 	struct pxc_realm_shm *realm;
@@ -153,7 +171,7 @@ struct pxc_connection {
 	unsigned next_ack;
 };
 
-/* A session: what one manager object made. */
+/* User data of a pixcache_manager_v1: a session, what the object made. */
 struct pxc_manager_v1 {
 	struct wl_list link;		/* manager->clients */
 	struct wl_list connection_link;	/* conn->sessions */
@@ -425,7 +443,6 @@ const void *pxc_buffer_data(struct pxc_buffer *buffer);
 /* Where the manager writes the pixels of a new pixmap. */
 void *pxc_buffer_write_begin(struct pxc_buffer *buffer);
 int pxc_buffer_write_end(struct pxc_buffer *buffer, void *data);
-/* A sealed copy in a memfd of its own, for a reader of another realm. */
 /*
  * The pixmap's sealed copy for readers of other realms, made on first use
  * and shared by every lease on it: one per pixmap, whoever asks and however
