@@ -248,11 +248,8 @@ batch_handle_upload(struct wl_client *wl_client, struct wl_resource *resource,
 	struct pxc_manager_v1 *client = client_from_batch(resource);
 
 	/* An inert batch raises no error (its upload is inert too). */
-	if (client != NULL &&
-			(flags & ~(uint32_t)PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE)) {
-		wl_resource_post_error(resource,
-			PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS,
-			"unknown upload flags 0x%x", flags);
+	if (client != NULL && !pxc_upload_v1_flags_valid(resource,
+			PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS, flags)) {
 		return;
 	}
 	pxc_upload_v1_start(wl_client, client,

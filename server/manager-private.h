@@ -525,6 +525,10 @@ void pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease);
 
 /* ---- upload.c ---- */
 
+/* Whether an upload's flags are known; if not, raises error on resource
+ * (the batch or staging object that asked). */
+bool pxc_upload_v1_flags_valid(struct wl_resource *resource, uint32_t error,
+	uint32_t flags);
 /* Starts an upload: checks it, then sends the target, or failed. */
 void pxc_upload_v1_start(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client,

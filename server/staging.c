@@ -53,11 +53,8 @@ staging_handle_upload(struct wl_client *wl_client,
 	struct pxc_staging_v1 *staging = staging_from_resource(resource);
 
 	/* An inert staging raises no error (its upload is inert too). */
-	if (staging != NULL &&
-			(flags & ~(uint32_t)PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE)) {
-		wl_resource_post_error(resource,
-			PIXCACHE_STAGING_V1_ERROR_BAD_FLAGS,
-			"unknown upload flags 0x%x", flags);
+	if (staging != NULL && !pxc_upload_v1_flags_valid(resource,
+			PIXCACHE_STAGING_V1_ERROR_BAD_FLAGS, flags)) {
 		return;
 	}
 	pxc_upload_v1_staged(wl_client, staging,

@@ -419,6 +419,18 @@ upload_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	return upload;
 }
 
+bool
+pxc_upload_v1_flags_valid(struct wl_resource *resource, uint32_t error,
+	uint32_t flags)
+{
+	if (flags & ~(uint32_t)PIXCACHE_BATCH_V1_UPLOAD_FLAGS_REPLACE) {
+		wl_resource_post_error(resource, error,
+			"unknown upload flags 0x%x", flags);
+		return false;
+	}
+	return true;
+}
+
 void
 pxc_upload_v1_start(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client,
