@@ -265,12 +265,9 @@ pxc_found_lease_create(struct pxc_batch_v1 *batch, uint32_t name_number)
 	if (lease == NULL) {
 		return NULL;
 	}
-	lease->client = client;
+	pxc_pixmap_v1_init(lease, client);
 	lease->batch = batch;
 	lease->name_number = name_number;
-	wl_list_init(&lease->pixmap_link);
-	wl_list_init(&lease->wait_link);
-	wl_list_insert(&client->leases, &lease->client_link);
 	return lease;
 }
 

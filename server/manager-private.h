@@ -499,6 +499,9 @@ void pxc_found_lease_record(struct pxc_pixmap_v1 *lease, uint32_t status,
 
 /* ---- pixmap.c ---- */
 
+/* Links a new lease, zeroed, to its client: holding nothing yet. */
+void pxc_pixmap_v1_init(struct pxc_pixmap_v1 *lease,
+	struct pxc_manager_v1 *client);
 /* A pixmap object; NULL (the client told of no memory) on failure. */
 struct pxc_pixmap_v1 *pxc_pixmap_v1_create(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client, uint32_t version, uint32_t id);
