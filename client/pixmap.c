@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client-private.h"
@@ -15,23 +14,14 @@
 /*
  * Before mapping anything: it must be sealed against shrinking (or a
  * reader could take SIGBUS) and against writing (or its bytes could
- * change), and exactly as large as announced.
+ * change), and exactly as large as announced (a buffer of its own: at
+ * least).
  */
 static bool
 fd_ok(int fd, uint64_t size, bool exact)
 {
-	int seals = fcntl(fd, F_GET_SEALS);
-	struct stat st;
-
-	if (seals < 0 || !(seals & F_SEAL_SHRINK) ||
-			!(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) {
-		return false;
-	}
-	if (fstat(fd, &st) < 0 || st.st_size < 0) {
-		return false;
-	}
-	return exact ? (uint64_t)st.st_size == size :
-		(uint64_t)st.st_size >= size;
+	return pxc_shm_check_sealed(fd, F_SEAL_SHRINK,
+		F_SEAL_WRITE | F_SEAL_FUTURE_WRITE, size, !exact) == 0;
 }
 
 /* Maps read-only and private, then closes fd: received fds never linger. */

@@ -11,21 +11,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client-private.h"
-
-/* What we write into must not shrink under us, and be of its size. */
-static bool
-target_ok(int fd, uint32_t size)
-{
-	int seals = fcntl(fd, F_GET_SEALS);
-	struct stat st;
-
-	return seals >= 0 && (seals & F_SEAL_SHRINK) && fstat(fd, &st) == 0 &&
-		(uint64_t)st.st_size == size;
-}
+#include "shm.h"
 
 static void
 upload_target(struct pxcl_request *req, int fd, uint32_t stride,
@@ -33,9 +22,10 @@ upload_target(struct pxcl_request *req, int fd, uint32_t stride,
 {
 	uint64_t bytes;
 
+	/* It must hold the image, and not shrink under us as we write. */
 	if (req->target_fd >= 0 || !pxcl_layout_ok(req->width, req->height,
 			stride, req->format, &bytes) || bytes > size ||
-			!target_ok(fd, size)) {
+			pxc_shm_check(fd, F_SEAL_SHRINK, size) < 0) {
 		close(fd);
 		pxcl_request_complete(req, -EPROTO);
 		return;
