@@ -363,6 +363,14 @@ int pxcl_wait_once(struct pixcache_client *client, int timeout_ms);
 int pxcl_commit(struct pixcache_client *client);
 /* Sends the usage noted so far in one used request; lock held. */
 int pxcl_send_usage(struct pixcache_client *client);
+typedef void (*pxcl_send_array_fn)(struct pixcache_batch_v1 *batch,
+	struct wl_array *array);
+/*
+ * Sends n words in one request of the library's batch (used, release):
+ * nearly 4 KiB at most, so into an empty buffer, flushed first. Lock held.
+ */
+int pxcl_send_words(struct pixcache_client *client, pxcl_send_array_fn send,
+	uint32_t *words, uint32_t n);
 /*
  * Counts a request marshalled; every PXCL_FLUSH_EVERY (or when force)
  * flushes, waiting for room in the socket. Lock held.

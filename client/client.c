@@ -773,14 +773,14 @@ pxcl_flush_some(struct pixcache_client *client, bool force)
 	return ret < 0 ? ret : 0;
 }
 
-/* Sends the usage noted so far: nearly 4 KiB, into an empty buffer. */
 int
-pxcl_send_usage(struct pixcache_client *client)
+pxcl_send_words(struct pixcache_client *client, pxcl_send_array_fn send,
+	uint32_t *words, uint32_t n)
 {
 	struct wl_array array = {
-		.size = client->nusage * 2 * sizeof(uint32_t),
-		.alloc = client->nusage * 2 * sizeof(uint32_t),
-		.data = client->usage,
+		.size = n * sizeof(uint32_t),
+		.alloc = n * sizeof(uint32_t),
+		.data = words,
 	};
 	int ret;
 
@@ -788,7 +788,19 @@ pxcl_send_usage(struct pixcache_client *client)
 	if ((ret = pxcl_flush_some(client, true)) < 0) {
 		return ret;
 	}
-	pixcache_batch_v1_used(client->batch, &array);
+	send(client->batch, &array);
+	return 0;
+}
+
+int
+pxcl_send_usage(struct pixcache_client *client)
+{
+	int ret = pxcl_send_words(client, pixcache_batch_v1_used,
+		client->usage, 2 * client->nusage);
+
+	if (ret < 0) {
+		return ret;
+	}
 	client->nusage = 0;
 	client->commits++;
 	return 0;

@@ -117,21 +117,15 @@ pxcl_send_releases(struct pixcache_client *client)
 	}
 	while (sent < client->nreleases) {
 		uint32_t n = client->nreleases - sent;
-		struct wl_array array;
 
 		if (n > RELEASE_MAX) {
 			n = RELEASE_MAX;
 		}
-		/* Nearly 4 KiB: into an empty buffer, as usage reports go. */
-		if ((ret = pxcl_flush_some(client, true)) < 0) {
+		ret = pxcl_send_words(client, pixcache_batch_v1_release,
+			client->releases + sent, n);
+		if (ret < 0) {
 			break;
 		}
-		array = (struct wl_array){
-			.size = n * sizeof(uint32_t),
-			.alloc = n * sizeof(uint32_t),
-			.data = client->releases + sent,
-		};
-		pixcache_batch_v1_release(client->batch, &array);
 		sent += n;
 	}
 	/* What could not go yet stays queued: a break forgets it. */
