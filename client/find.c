@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "client-private.h"
+#include "wire.h"
 
 /* Names per find: the manager's limit, and what fits one message. */
 #define FIND_GROUP 64
@@ -276,7 +277,7 @@ record_found(struct pxcl_request *req, const uint32_t *rec)
 		.instance = client->instance,
 		.slot = rec[REC_SLOT],
 		.generation = rec[REC_GENERATION],
-		.tag = (uint64_t)rec[REC_TAG_HI] << 32 | rec[REC_TAG_LO],
+		.tag = pxc_wire_join(rec[REC_TAG_HI], rec[REC_TAG_LO]),
 	};
 	pxcl_answered(req, pixmap);
 }
