@@ -347,11 +347,6 @@ int pxcl_wait_done(struct pixcache_client *client);
 /* A read, write or dispatch failed: noted, see "Peer loss"; lock held. */
 void pxcl_connection_broke(struct pixcache_client *client);
 void pxcl_client_unref(struct pixcache_client *client);
-/*
- * Fills the targets of asynchronous uploads and runs the callbacks of
- * completed asynchronous requests; lock not held.
- */
-void pxcl_run_completions(struct pixcache_client *client);
 
 /* ---- dispatch.c ---- */
 
@@ -395,6 +390,7 @@ void pxcl_names_insert(struct pixcache_client *client, struct pxcl_realm *realm,
 void pxcl_names_remove(struct pixcache_client *client,
 	struct pxcl_entry *entry);
 void pxcl_names_clear(struct pixcache_client *client);
+void pxcl_names_finish(struct pixcache_client *client);
 
 /*
  * The bucket of a hash among 2^bits: its top bits. The hash is a multiply
@@ -407,11 +403,6 @@ pxcl_bucket(uint64_t hash, uint32_t bits)
 	/* bits >= 1: a map with buckets has MIN_BUCKETS at least. */
 	return (uint32_t)(hash >> (64 - bits));
 }
-
-/* ---- upload.c ---- */
-
-/* Sends the staged uploads, in buffers of their own. Lock held. */
-int pxcl_send_staged(struct pixcache_client *client);
 
 /* ---- find.c ---- */
 
@@ -453,8 +444,6 @@ bool pxcl_claim_drop(struct pixcache_client *client, struct pxcl_realm *realm,
 	const char *name);
 /* Ends every claim. Lock held. */
 void pxcl_claims_clear(struct pixcache_client *client);
-
-void pxcl_names_finish(struct pixcache_client *client);
 
 /* ---- pixmap.c ---- */
 
@@ -502,12 +491,11 @@ void pxcl_request_sent(struct pxcl_request *req);
 /* The request has its answer; drops its proxy on failure. Lock held. */
 void pxcl_request_complete(struct pxcl_request *req, int result);
 void pxcl_request_free(struct pxcl_request *req);
-
-/* ---- upload.c ---- */
-
-/* Fills the next asynchronous upload's target, dropping the lock while it
- * does; false if none. Lock held, in a call. */
-bool pxcl_fill_one(struct pixcache_client *client);
+/*
+ * Fills the targets of asynchronous uploads and runs the callbacks of
+ * completed asynchronous requests; lock not held.
+ */
+void pxcl_run_completions(struct pixcache_client *client);
 /* Room for count more requests, waiting for answers if need be. */
 int pxcl_make_room(struct pixcache_client *client, uint32_t count);
 /*
@@ -515,5 +503,13 @@ int pxcl_make_room(struct pixcache_client *client, uint32_t count);
  * calls) or -EBUSY (asynchronous ones). Lock held.
  */
 int pxcl_ready(struct pixcache_client *client, bool wait);
+
+/* ---- upload.c ---- */
+
+/* Fills the next asynchronous upload's target, dropping the lock while it
+ * does; false if none. Lock held, in a call. */
+bool pxcl_fill_one(struct pixcache_client *client);
+/* Sends the staged uploads, in buffers of their own. Lock held. */
+int pxcl_send_staged(struct pixcache_client *client);
 
 #endif
