@@ -10,126 +10,134 @@
 #include <string.h>
 
 #include "client-private.h"
+#include "wire.h"
 
 static void
-finish(struct pixcache_client *client, struct pxcl_side_op *op, int result)
+finish(struct pxcl_side_op *op, int result)
 {
 	op->result = result;
 	op->done = true;
-	pthread_cond_broadcast(&client->cond);
+	pthread_cond_broadcast(&op->client->cond);
 }
 
-void
-pxcl_handle_removal(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args)
+static void
+removal_removed(void *data, struct pixcache_removal_v1 *removal)
 {
-	struct pxcl_side_op *op = object;
-
-	(void)proxy;
-	if (op == NULL) {
-		pxcl_discard(msg, args);
-		return;
-	}
-	switch (opcode) {
-	case PXCL_REMOVAL_REMOVED:
-		finish(client, op, 0);
-		break;
-	case PXCL_REMOVAL_MISSING:
-		finish(client, op, -ENOENT);
-		break;
-	case PXCL_REMOVAL_FAILED:
-		finish(client, op, pxc_failure_errno(args[0].u));
-		break;
-	}
+	finish(data, 0);
 }
 
-static uint64_t
-u64(const union wl_argument *args, int i)
+static void
+removal_missing(void *data, struct pixcache_removal_v1 *removal)
 {
-	return (uint64_t)args[i].u << 32 | args[i + 1].u;
+	finish(data, -ENOENT);
 }
+
+static void
+removal_failed(void *data, struct pixcache_removal_v1 *removal,
+	uint32_t reason)
+{
+	finish(data, pxc_failure_errno(reason));
+}
+
+const struct pixcache_removal_v1_listener pxcl_removal_events = {
+	.removed = removal_removed,
+	.missing = removal_missing,
+	.failed = removal_failed,
+};
 
 /* Kept, to be handed to the caller's function without the lock. */
 static void
-side_entry(struct pxcl_side_op *op, union wl_argument *args)
+side_entry(void *data, struct pixcache_batch_v1 *batch, const char *name,
+	uint32_t width, uint32_t height, uint32_t format, uint32_t instance_hi,
+	uint32_t instance_lo, uint32_t slot, uint32_t generation,
+	uint32_t tag_hi, uint32_t tag_lo)
 {
+	struct pxcl_side_op *op = data;
 	struct pixcache_entry_info *info;
-	char *name = NULL;
+	char *copy = NULL;
 
 	if (op->result < 0) {
 		return;
 	}
-	if (args[0].s != NULL && (name = strdup(args[0].s)) == NULL) {
+	if (name != NULL && (copy = strdup(name)) == NULL) {
 		op->result = -ENOMEM;
 		return;
 	}
 	info = wl_array_add(&op->entries, sizeof(*info));
 	if (info == NULL) {
-		free(name);
+		free(copy);
 		op->result = -ENOMEM;
 		return;
 	}
 	*info = (struct pixcache_entry_info){
-		.name = name,
-		.width = args[1].u,
-		.height = args[2].u,
-		.format = args[3].u,
-		.key = pxcl_key_from_args(args + 4),
+		.name = copy,
+		.width = width,
+		.height = height,
+		.format = format,
+		.key = pxcl_key_from_wire(instance_hi, instance_lo, slot,
+			generation, tag_hi, tag_lo),
 	};
 }
 
 static void
-side_stats(struct pxcl_side_op *op, union wl_argument *args)
+side_stats(void *data, struct pixcache_batch_v1 *batch, uint32_t entries,
+	uint32_t realms, uint32_t clients, uint32_t indexed_hi,
+	uint32_t indexed_lo, uint32_t leased_hi, uint32_t leased_lo,
+	uint32_t budget_hi, uint32_t budget_lo, uint32_t hits_hi,
+	uint32_t hits_lo, uint32_t misses_hi, uint32_t misses_lo,
+	uint32_t evictions_hi, uint32_t evictions_lo)
 {
+	struct pxcl_side_op *op = data;
+
 	if (op->stats == NULL) {
 		return;
 	}
 	*op->stats = (struct pixcache_client_stats){
-		.entries = args[0].u,
-		.realms = args[1].u,
-		.clients = args[2].u,
-		.indexed_bytes = u64(args, 3),
-		.leased_bytes = u64(args, 5),
-		.budget = u64(args, 7),
-		.hits = u64(args, 9),
-		.misses = u64(args, 11),
-		.evictions = u64(args, 13),
+		.entries = entries,
+		.realms = realms,
+		.clients = clients,
+		.indexed_bytes = pxc_wire_join(indexed_hi, indexed_lo),
+		.leased_bytes = pxc_wire_join(leased_hi, leased_lo),
+		.budget = pxc_wire_join(budget_hi, budget_lo),
+		.hits = pxc_wire_join(hits_hi, hits_lo),
+		.misses = pxc_wire_join(misses_hi, misses_lo),
+		.evictions = pxc_wire_join(evictions_hi, evictions_lo),
 	};
 }
 
-void
-pxcl_handle_side_batch(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args)
+static void
+side_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
+	uint32_t token_hi, uint32_t token_lo)
 {
-	struct pxcl_side_op *op = object;
+	struct pxcl_side_op *op = data;
 
-	(void)proxy;
-	if (op == NULL) {
-		pxcl_discard(msg, args);
-		return;
-	}
-	switch (opcode) {
-	case PXCL_BATCH_ENTRY:
-		side_entry(op, args);
-		break;
-	case PXCL_BATCH_STATS:
-		side_stats(op, args);
-		break;
-	case PXCL_BATCH_LISTED:
-		op->next = args[0].u;
-		break;
-	case PXCL_BATCH_DONE:
-		if (client->manager != NULL &&
-				(args[1].u != 0 || args[2].u != 0)) {
-			pixcache_manager_v1_ack(client->manager, args[1].u,
-				args[2].u);
-		}
-		finish(client, op, op->result);
-		break;
-	}
+	pxcl_ack(op->client, token_hi, token_lo);
+	finish(op, op->result);
 }
+
+static void
+side_listed(void *data, struct pixcache_batch_v1 *batch, uint32_t next)
+{
+	struct pxcl_side_op *op = data;
+
+	op->next = next;
+}
+
+static void
+side_found(void *data, struct pixcache_batch_v1 *batch,
+	struct wl_array *records)
+{
+	/* Only the library's batch finds. */
+}
+
+/* A side batch asks for one list page or the statistics. */
+const struct pixcache_batch_v1_listener pxcl_side_batch_events = {
+	.entry = side_entry,
+	.stats = side_stats,
+	.done = side_done,
+	.listed = side_listed,
+	.found = side_found,
+};
 
 /*
  * Sends what is queued, waits for op, then drops its proxy; lock held.
@@ -158,7 +166,7 @@ int
 pixcache_client_remove(struct pixcache_client *client, const char *realm_name,
 	const char *name)
 {
-	struct pxcl_side_op op = { .done = false };
+	struct pxcl_side_op op = { .client = client };
 	struct wl_proxy *removal;
 	struct pxcl_realm *realm;
 	int ret;
@@ -176,7 +184,7 @@ pixcache_client_remove(struct pixcache_client *client, const char *realm_name,
 	if (ret == 0) {
 		removal = (struct wl_proxy *)pixcache_batch_v1_remove(
 			client->batch, realm->proxy, name);
-		pxcl_proxy_bind(client, removal, PXCL_PROXY_REMOVAL, &op);
+		pxcl_proxy_bind(removal, PXCL_PROXY_REMOVAL, &op);
 		ret = wait_side(client, &op, removal, pxcl_commit(client));
 	}
 	pxcl_leave(client);
@@ -204,8 +212,7 @@ side_request(struct pixcache_client *client, struct pxcl_side_op *op,
 		return ret;
 	}
 	batch = pixcache_manager_v1_create_batch(client->manager);
-	pxcl_proxy_bind(client, (struct wl_proxy *)batch,
-		PXCL_PROXY_SIDE_BATCH, op);
+	pxcl_proxy_bind((struct wl_proxy *)batch, PXCL_PROXY_SIDE_BATCH, op);
 	if (realm != NULL) {
 		pixcache_batch_v1_list(batch, realm->proxy, from);
 	} else {
@@ -220,7 +227,7 @@ pixcache_client_list(struct pixcache_client *client, const char *realm_name,
 	void (*fn)(void *data, const struct pixcache_entry_info *info),
 	void *data)
 {
-	struct pxcl_side_op op = { .done = false };
+	struct pxcl_side_op op = { .client = client };
 	struct pixcache_entry_info *info;
 	int ret;
 
@@ -259,7 +266,7 @@ int
 pixcache_client_get_stats(struct pixcache_client *client,
 	struct pixcache_client_stats *stats)
 {
-	struct pxcl_side_op op = { .stats = stats };
+	struct pxcl_side_op op = { .client = client, .stats = stats };
 	int ret;
 
 	if (client == NULL || stats == NULL) {

@@ -29,8 +29,11 @@
  * proxy of ours has a listener: each has a dispatcher (dispatch.c) that
  * takes the lock and only then reads the proxy's user data, and an object
  * that dies sets its proxy's user data to NULL, under the lock, before it
- * destroys the proxy. A late event finds NULL: the handler closes its fds
- * and ignores it, as a wlroots handler ignores an inert resource.
+ * destroys the proxy. A late event finds NULL: the dispatcher closes its
+ * fds and ignores it, as a wlroots handler ignores an inert resource.
+ * Otherwise it decodes the event's arguments (dispatch.c) and calls the
+ * handler of the kind's listener (pxcl_*_events, below) with them by
+ * name, and the proxy's object, of the one type its kind has, as data.
  */
 
 #ifndef PIXCACHE_CLIENT_PRIVATE_H
@@ -52,56 +55,16 @@
 /* Requests between flushes: eight of the longest fit libwayland's 4 KiB. */
 #define PXCL_FLUSH_EVERY 8
 
-/* The kinds of object a proxy of ours belongs to. */
+/* The kinds of object a proxy of ours belongs to, and its user data. */
 enum pxcl_kind_of_proxy {
-	PXCL_PROXY_SYNC,		/* wl_callback; data: a bool, done */
+	PXCL_PROXY_SYNC,		/* wl_callback; struct pxcl_sync */
 	PXCL_PROXY_REALM,		/* struct pxcl_realm */
 	PXCL_PROXY_POOL,		/* struct pxcl_pool */
-	PXCL_PROXY_PIXMAP,		/* struct pxcl_request, then pixmap */
+	PXCL_PROXY_PIXMAP,		/* struct pxcl_pixmap_object */
 	PXCL_PROXY_UPLOAD,		/* struct pxcl_request */
 	PXCL_PROXY_REMOVAL,		/* struct pxcl_side_op */
 	PXCL_PROXY_SIDE_BATCH,		/* struct pxcl_side_op */
 	PXCL_PROXY_KINDS,
-};
-
-/*
- * Handles one event for object (NULL: the object is gone; close the fds
- * and destroy the new proxies of args with pxcl_discard()). Lock held.
- */
-typedef void (*pxcl_handler_fn)(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args);
-
-/* The dispatcher's "implementation": stable while the client lives. */
-struct pxcl_binding {
-	struct pixcache_client *client;
-	pxcl_handler_fn handle;
-};
-
-/* Event opcodes, in the order of protocol/pixcache-v1.xml (tested). */
-enum {
-	PXCL_REALM_ACCESS = 0,
-	PXCL_REALM_DENIED = 1,
-	PXCL_REALM_GENERATION_TABLE = 2,
-	PXCL_POOL_RETIRED = 0,
-	PXCL_BATCH_ENTRY = 0,
-	PXCL_BATCH_STATS = 1,
-	PXCL_BATCH_DONE = 2,
-	PXCL_BATCH_LISTED = 3,
-	PXCL_PIXMAP_KEY = 0,
-	PXCL_PIXMAP_BUFFER_POOL = 1,
-	PXCL_PIXMAP_BUFFER_FD = 2,
-	PXCL_PIXMAP_MISSING = 3,
-	PXCL_PIXMAP_PENDING = 4,
-	PXCL_PIXMAP_FAILED = 5,
-	PXCL_PIXMAP_EVICTED = 6,
-	PXCL_PIXMAP_CLAIMED = 7,
-	PXCL_UPLOAD_TARGET = 0,
-	PXCL_UPLOAD_FAILED = 1,
-	PXCL_UPLOAD_STORED = 2,
-	PXCL_REMOVAL_REMOVED = 0,
-	PXCL_REMOVAL_MISSING = 1,
-	PXCL_REMOVAL_FAILED = 2,
 };
 
 struct pxcl_realm {
@@ -124,20 +87,12 @@ struct pxcl_pool {
 	atomic_int refs;
 };
 
-/* The first word of what a pixmap object's user data points to. */
-enum pxcl_tag {
-	PXCL_TAG_REQUEST = 0x52455155,
-	PXCL_TAG_PIXMAP = 0x50495850,
-	PXCL_TAG_CLAIM = 0x434c4149,
-};
-
 /*
  * A name this client holds the claim of (a lookup of it missed): its
  * pixmap object is kept until the name's upload is sent, the caller
  * abandons it, or the manager ends it (failed: its time was up).
  */
 struct pxcl_claim {
-	uint32_t tag;			/* PXCL_TAG_CLAIM */
 	struct wl_list link;		/* client->claims */
 	struct pxcl_realm *realm;
 	struct wl_proxy *proxy;		/* a pixmap object's claim, or */
@@ -147,7 +102,6 @@ struct pxcl_claim {
 };
 
 struct pixcache_pixmap {
-	uint32_t tag;			/* PXCL_TAG_PIXMAP */
 	atomic_int refs;
 	struct pixcache_client *client;	/* keeps the client's memory */
 	struct wl_list link;		/* client->pixmaps */
@@ -184,7 +138,6 @@ enum pxcl_kind {
 
 /* A request awaiting its answer. */
 struct pxcl_request {
-	uint32_t tag;			/* PXCL_TAG_REQUEST */
 	struct wl_list link;		/* client->outstanding, or completed */
 	struct pixcache_client *client;
 	enum pxcl_kind kind;
@@ -222,8 +175,22 @@ struct pxcl_request {
 	uint32_t lease;
 };
 
+/*
+ * A pixmap object's user data, for the proxy's whole life: whom its events
+ * are for now, one of three at most. A lookup asks with it (req); its
+ * answer hands it on to the pixmap it leases, or to the claim it keeps.
+ * Freed as the proxy goes, by pxcl_pixmap_object_end().
+ */
+struct pxcl_pixmap_object {
+	struct pixcache_client *client;
+	struct pxcl_request *req;
+	struct pixcache_pixmap *pixmap;
+	struct pxcl_claim *claim;
+};
+
 /* A removal, list or statistics request, waited for on the caller's stack. */
 struct pxcl_side_op {
+	struct pixcache_client *client;
 	bool done;
 	int result;
 	uint32_t next;			/* a listing's next page, 0: none */
@@ -233,7 +200,6 @@ struct pxcl_side_op {
 
 struct pixcache_client {
 	pthread_mutex_t lock;
-	struct pxcl_binding bindings[PXCL_PROXY_KINDS];
 	pthread_cond_t cond;		/* anything answered or changed */
 	atomic_int refs;		/* the caller's, plus each pixmap's */
 	bool destroyed;
@@ -363,6 +329,14 @@ int pxcl_wait_once(struct pixcache_client *client, int timeout_ms);
 int pxcl_commit(struct pixcache_client *client);
 /* Sends the usage noted so far in one used request; lock held. */
 int pxcl_send_usage(struct pixcache_client *client);
+typedef void (*pxcl_send_array_fn)(struct pixcache_batch_v1 *batch,
+	struct wl_array *array);
+/*
+ * Sends n words in one request of the library's batch (used, release):
+ * nearly 4 KiB at most, so into an empty buffer, flushed first. Lock held.
+ */
+int pxcl_send_words(struct pixcache_client *client, pxcl_send_array_fn send,
+	uint32_t *words, uint32_t n);
 /*
  * Counts a request marshalled; every PXCL_FLUSH_EVERY (or when force)
  * flushes, waiting for room in the socket. Lock held.
@@ -373,18 +347,12 @@ int pxcl_wait_done(struct pixcache_client *client);
 /* A read, write or dispatch failed: noted, see "Peer loss"; lock held. */
 void pxcl_connection_broke(struct pixcache_client *client);
 void pxcl_client_unref(struct pixcache_client *client);
-/*
- * Fills the targets of asynchronous uploads and runs the callbacks of
- * completed asynchronous requests; lock not held.
- */
-void pxcl_run_completions(struct pixcache_client *client);
 
 /* ---- dispatch.c ---- */
 
-void pxcl_bindings_init(struct pixcache_client *client);
 /* Gives proxy a dispatcher for its kind, and object as its user data. */
-void pxcl_proxy_bind(struct pixcache_client *client, struct wl_proxy *proxy,
-	enum pxcl_kind_of_proxy kind, void *object);
+void pxcl_proxy_bind(struct wl_proxy *proxy, enum pxcl_kind_of_proxy kind,
+	void *object);
 /* Makes proxy inert: later events find no object. Lock held. */
 void pxcl_proxy_orphan(struct wl_proxy *proxy);
 /*
@@ -393,30 +361,21 @@ void pxcl_proxy_orphan(struct wl_proxy *proxy);
  */
 void pxcl_proxy_release(struct pixcache_client *client,
 	struct wl_proxy *proxy);
-/* Closes the fds and destroys the new proxies an ignored event brought. */
-void pxcl_discard(const struct wl_message *msg, union wl_argument *args);
-/* Whether the opcodes above, and destroy as request 0, match the
- * protocol's interfaces. */
-bool pxcl_opcodes_match(void);
+/* Whether every event of kind's interface is decoded, and (but for
+ * wl_callback) destroy is its request 0, as pxcl_proxy_release() sends. */
+bool pxcl_kind_decoded(enum pxcl_kind_of_proxy kind);
 
-void pxcl_handle_realm(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args);
-void pxcl_handle_pool(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args);
-void pxcl_handle_pixmap(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args);
-void pxcl_handle_upload(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args);
-void pxcl_handle_removal(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args);
-void pxcl_handle_side_batch(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args);
+/*
+ * Each kind's handlers, by name: data is the proxy's object, never NULL,
+ * and the lock is held.
+ */
+extern const struct wl_callback_listener pxcl_sync_events;
+extern const struct pixcache_realm_v1_listener pxcl_realm_events;
+extern const struct pixcache_pool_v1_listener pxcl_pool_events;
+extern const struct pixcache_pixmap_v1_listener pxcl_pixmap_events;
+extern const struct pixcache_upload_v1_listener pxcl_upload_events;
+extern const struct pixcache_removal_v1_listener pxcl_removal_events;
+extern const struct pixcache_batch_v1_listener pxcl_side_batch_events;
 
 /* ---- names.c ---- */
 
@@ -431,6 +390,7 @@ void pxcl_names_insert(struct pixcache_client *client, struct pxcl_realm *realm,
 void pxcl_names_remove(struct pixcache_client *client,
 	struct pxcl_entry *entry);
 void pxcl_names_clear(struct pixcache_client *client);
+void pxcl_names_finish(struct pixcache_client *client);
 
 /*
  * The bucket of a hash among 2^bits: its top bits. The hash is a multiply
@@ -443,11 +403,6 @@ pxcl_bucket(uint64_t hash, uint32_t bits)
 	/* bits >= 1: a map with buckets has MIN_BUCKETS at least. */
 	return (uint32_t)(hash >> (64 - bits));
 }
-
-/* ---- upload.c ---- */
-
-/* Sends the staged uploads, in buffers of their own. Lock held. */
-int pxcl_send_staged(struct pixcache_client *client);
 
 /* ---- find.c ---- */
 
@@ -470,10 +425,17 @@ void pxcl_handle_found(struct pixcache_client *client,
 
 /* ---- request.c: lookups ---- */
 
+/* A key from the six words the wire carries it in. */
+struct pixcache_key pxcl_key_from_wire(uint32_t instance_hi,
+	uint32_t instance_lo, uint32_t slot, uint32_t generation,
+	uint32_t tag_hi, uint32_t tag_lo);
 /* A lookup's answer came: pixmap is the caller's now. */
 void pxcl_answered(struct pxcl_request *req, struct pixcache_pixmap *pixmap);
 /* Asks again for req's name with a pixmap object. */
 void pxcl_lookup_again(struct pxcl_request *req);
+/* Makes a pixmap object inert, destroys it and frees its user data. */
+void pxcl_pixmap_object_end(struct pixcache_client *client,
+	struct wl_proxy *proxy);
 /* The lookup claimed its name: kept, with its object or find's lease. */
 void pxcl_claim_keep(struct pxcl_request *req, struct wl_proxy *proxy,
 	uint32_t lease_number);
@@ -482,8 +444,6 @@ bool pxcl_claim_drop(struct pixcache_client *client, struct pxcl_realm *realm,
 	const char *name);
 /* Ends every claim. Lock held. */
 void pxcl_claims_clear(struct pixcache_client *client);
-
-void pxcl_names_finish(struct pixcache_client *client);
 
 /* ---- pixmap.c ---- */
 
@@ -517,21 +477,25 @@ bool pxcl_layout_ok(uint32_t width, uint32_t height, uint32_t stride,
 
 void pxcl_requests_fail_all(struct pixcache_client *client, int error);
 extern const struct pixcache_batch_v1_listener pxcl_batch_listener;
+/*
+ * A batch's done with a token: everything sent before reached us; says so
+ * (ack), so that fds keep coming. True if it did. Lock held.
+ */
+bool pxcl_ack(struct pixcache_client *client, uint32_t token_hi,
+	uint32_t token_lo);
 int pxcl_check_name(const char *name);
 struct pxcl_request *pxcl_request_new(struct pixcache_client *client,
 	enum pxcl_kind kind, struct pxcl_realm *realm, const char *name);
-/* Tracks a request sent on proxy, with the dispatcher of kind. */
-void pxcl_request_sent(struct pixcache_client *client, struct pxcl_request *req,
-	struct wl_proxy *proxy, enum pxcl_kind_of_proxy kind);
+/* Tracks a request sent on req->proxy, bound already. */
+void pxcl_request_sent(struct pxcl_request *req);
 /* The request has its answer; drops its proxy on failure. Lock held. */
 void pxcl_request_complete(struct pxcl_request *req, int result);
 void pxcl_request_free(struct pxcl_request *req);
-
-/* ---- upload.c ---- */
-
-/* Fills the next asynchronous upload's target, dropping the lock while it
- * does; false if none. Lock held, in a call. */
-bool pxcl_fill_one(struct pixcache_client *client);
+/*
+ * Fills the targets of asynchronous uploads and runs the callbacks of
+ * completed asynchronous requests; lock not held.
+ */
+void pxcl_run_completions(struct pixcache_client *client);
 /* Room for count more requests, waiting for answers if need be. */
 int pxcl_make_room(struct pixcache_client *client, uint32_t count);
 /*
@@ -539,7 +503,13 @@ int pxcl_make_room(struct pixcache_client *client, uint32_t count);
  * calls) or -EBUSY (asynchronous ones). Lock held.
  */
 int pxcl_ready(struct pixcache_client *client, bool wait);
-/* A key from six arguments: instance hi, lo, slot, generation, tag hi, lo. */
-struct pixcache_key pxcl_key_from_args(const union wl_argument *args);
+
+/* ---- upload.c ---- */
+
+/* Fills the next asynchronous upload's target, dropping the lock while it
+ * does; false if none. Lock held, in a call. */
+bool pxcl_fill_one(struct pixcache_client *client);
+/* Sends the staged uploads, in buffers of their own. Lock held. */
+int pxcl_send_staged(struct pixcache_client *client);
 
 #endif

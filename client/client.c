@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "client-private.h"
+#include "wire.h"
 
 void
 pixcache_client_options_init(struct pixcache_client_options *options)
@@ -28,10 +29,8 @@ manager_instance(void *data, struct pixcache_manager_v1 *manager,
 	uint32_t hi, uint32_t lo)
 {
 	struct pixcache_client *client = data;
-	uint64_t instance = (uint64_t)hi << 32 | lo;
 
-	(void)manager;
-	client->instance = instance;
+	client->instance = pxc_wire_join(hi, lo);
 	pthread_cond_broadcast(&client->cond);
 }
 
@@ -39,9 +38,7 @@ static void
 manager_format(void *data, struct pixcache_manager_v1 *manager,
 	uint32_t format)
 {
-	(void)data;
-	(void)manager;
-	(void)format;
+	/* Formats are checked against the library's own table (format.c). */
 }
 
 static void
@@ -51,12 +48,6 @@ manager_limits(void *data, struct pixcache_manager_v1 *manager, uint32_t w,
 {
 	struct pixcache_client *client = data;
 
-	(void)manager;
-	(void)w;
-	(void)h;
-	(void)bytes;
-	(void)uploads;
-	(void)fds;
 	/* Keep the local map within the leases the manager allows. */
 	if (client->options.local_entries > leases / 2) {
 		client->options.local_entries = leases / 2;
@@ -69,7 +60,6 @@ manager_refused(void *data, struct pixcache_manager_v1 *manager,
 {
 	struct pixcache_client *client = data;
 
-	(void)manager;
 	client->refusal = reason;
 	pthread_cond_broadcast(&client->cond);
 }
@@ -81,7 +71,6 @@ manager_pool(void *data, struct pixcache_manager_v1 *manager,
 {
 	struct pixcache_client *client = data;
 
-	(void)manager;
 	if (pxcl_pool_create(client, proxy, fd, size, number) == NULL) {
 		pixcache_pool_v1_destroy(proxy);
 	}
@@ -198,8 +187,6 @@ registry_global(void *data, struct wl_registry *registry, uint32_t name,
 {
 	struct pixcache_client *client = data;
 
-	(void)registry;
-	(void)version;
 	if (strcmp(interface, pixcache_manager_v1_interface.name) == 0) {
 		client->global = name;
 		pthread_cond_broadcast(&client->cond);
@@ -212,7 +199,6 @@ registry_global_remove(void *data, struct wl_registry *registry,
 {
 	struct pixcache_client *client = data;
 
-	(void)registry;
 	if (name == client->global) {
 		client->global = 0;
 	}
@@ -371,7 +357,6 @@ client_new(const struct pixcache_client_options *options)
 	wl_list_init(&client->claims);
 	wl_list_init(&client->staged);
 	wl_list_init(&client->lru);
-	pxcl_bindings_init(client);
 	client->wake[0] = client->wake[1] = -1;
 	if (getrandom(client->hash_key, sizeof(client->hash_key), 0) !=
 			sizeof(client->hash_key)) {
@@ -652,17 +637,35 @@ pxcl_wait_flag(struct pixcache_client *client, const bool *flag,
 	return *flag ? 0 : ret;
 }
 
+/* A roundtrip's callback, on its caller's stack. */
+struct pxcl_sync {
+	struct pixcache_client *client;
+	bool done;
+};
+
+static void
+sync_done(void *data, struct wl_callback *callback, uint32_t serial)
+{
+	struct pxcl_sync *sync = data;
+
+	sync->done = true;
+	pthread_cond_broadcast(&sync->client->cond);
+}
+
+const struct wl_callback_listener pxcl_sync_events = {
+	.done = sync_done,
+};
+
 /* A roundtrip on our queue: brings the globals, and the manager's hello. */
 static int
 roundtrip(struct pixcache_client *client, const struct timespec *deadline)
 {
 	struct wl_callback *callback = wl_display_sync(client->wrapper);
-	bool done = false;
+	struct pxcl_sync sync = { .client = client };
 	int ret;
 
-	pxcl_proxy_bind(client, (struct wl_proxy *)callback, PXCL_PROXY_SYNC,
-		&done);
-	ret = pxcl_wait_flag(client, &done, deadline);
+	pxcl_proxy_bind((struct wl_proxy *)callback, PXCL_PROXY_SYNC, &sync);
+	ret = pxcl_wait_flag(client, &sync.done, deadline);
 	pxcl_proxy_orphan((struct wl_proxy *)callback);
 	wl_callback_destroy(callback);
 	return ret;
@@ -773,14 +776,14 @@ pxcl_flush_some(struct pixcache_client *client, bool force)
 	return ret < 0 ? ret : 0;
 }
 
-/* Sends the usage noted so far: nearly 4 KiB, into an empty buffer. */
 int
-pxcl_send_usage(struct pixcache_client *client)
+pxcl_send_words(struct pixcache_client *client, pxcl_send_array_fn send,
+	uint32_t *words, uint32_t n)
 {
 	struct wl_array array = {
-		.size = client->nusage * 2 * sizeof(uint32_t),
-		.alloc = client->nusage * 2 * sizeof(uint32_t),
-		.data = client->usage,
+		.size = n * sizeof(uint32_t),
+		.alloc = n * sizeof(uint32_t),
+		.data = words,
 	};
 	int ret;
 
@@ -788,7 +791,19 @@ pxcl_send_usage(struct pixcache_client *client)
 	if ((ret = pxcl_flush_some(client, true)) < 0) {
 		return ret;
 	}
-	pixcache_batch_v1_used(client->batch, &array);
+	send(client->batch, &array);
+	return 0;
+}
+
+int
+pxcl_send_usage(struct pixcache_client *client)
+{
+	int ret = pxcl_send_words(client, pixcache_batch_v1_used,
+		client->usage, 2 * client->nusage);
+
+	if (ret < 0) {
+		return ret;
+	}
 	client->nusage = 0;
 	client->commits++;
 	return 0;

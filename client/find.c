@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "client-private.h"
+#include "wire.h"
 
 /* Names per find: the manager's limit, and what fits one message. */
 #define FIND_GROUP 64
@@ -117,21 +118,15 @@ pxcl_send_releases(struct pixcache_client *client)
 	}
 	while (sent < client->nreleases) {
 		uint32_t n = client->nreleases - sent;
-		struct wl_array array;
 
 		if (n > RELEASE_MAX) {
 			n = RELEASE_MAX;
 		}
-		/* Nearly 4 KiB: into an empty buffer, as usage reports go. */
-		if ((ret = pxcl_flush_some(client, true)) < 0) {
+		ret = pxcl_send_words(client, pixcache_batch_v1_release,
+			client->releases + sent, n);
+		if (ret < 0) {
 			break;
 		}
-		array = (struct wl_array){
-			.size = n * sizeof(uint32_t),
-			.alloc = n * sizeof(uint32_t),
-			.data = client->releases + sent,
-		};
-		pixcache_batch_v1_release(client->batch, &array);
 		sent += n;
 	}
 	/* What could not go yet stays queued: a break forgets it. */
@@ -282,7 +277,7 @@ record_found(struct pxcl_request *req, const uint32_t *rec)
 		.instance = client->instance,
 		.slot = rec[REC_SLOT],
 		.generation = rec[REC_GENERATION],
-		.tag = (uint64_t)rec[REC_TAG_HI] << 32 | rec[REC_TAG_LO],
+		.tag = pxc_wire_join(rec[REC_TAG_HI], rec[REC_TAG_LO]),
 	};
 	pxcl_answered(req, pixmap);
 }

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client-private.h"
@@ -15,23 +14,14 @@
 /*
  * Before mapping anything: it must be sealed against shrinking (or a
  * reader could take SIGBUS) and against writing (or its bytes could
- * change), and exactly as large as announced.
+ * change), and exactly as large as announced (a buffer of its own: at
+ * least).
  */
 static bool
 fd_ok(int fd, uint64_t size, bool exact)
 {
-	int seals = fcntl(fd, F_GET_SEALS);
-	struct stat st;
-
-	if (seals < 0 || !(seals & F_SEAL_SHRINK) ||
-			!(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) {
-		return false;
-	}
-	if (fstat(fd, &st) < 0 || st.st_size < 0) {
-		return false;
-	}
-	return exact ? (uint64_t)st.st_size == size :
-		(uint64_t)st.st_size >= size;
+	return pxc_shm_check_sealed(fd, F_SEAL_SHRINK,
+		F_SEAL_WRITE | F_SEAL_FUTURE_WRITE, size, !exact) == 0;
 }
 
 /* Maps read-only and private, then closes fd: received fds never linger. */
@@ -63,9 +53,25 @@ pxcl_layout_ok(uint32_t width, uint32_t height, uint32_t stride,
 
 /* ---- realms ---- */
 
+/*
+ * Access and denial need no bookkeeping: a lookup the policy does not
+ * allow is answered failed(policy) on its own.
+ */
 static void
-realm_table(struct pxcl_realm *realm, int fd, uint32_t capacity)
+realm_access(void *data, struct pixcache_realm_v1 *proxy, uint32_t access)
 {
+}
+
+static void
+realm_denied(void *data, struct pixcache_realm_v1 *proxy, uint32_t reason)
+{
+}
+
+static void
+realm_generation_table(void *data, struct pixcache_realm_v1 *proxy,
+	int32_t fd, uint32_t capacity)
+{
+	struct pxcl_realm *realm = data;
 	uint64_t size = (uint64_t)capacity * sizeof(uint32_t);
 	const uint32_t *table = NULL;
 
@@ -82,25 +88,11 @@ realm_table(struct pxcl_realm *realm, int fd, uint32_t capacity)
 	}
 }
 
-void
-pxcl_handle_realm(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args)
-{
-	struct pxcl_realm *realm = object;
-
-	(void)proxy;
-	if (realm == NULL) {
-		pxcl_discard(msg, args);
-		return;
-	}
-	/* Access and denial need no bookkeeping: a lookup the policy does
-	 * not allow is answered failed(policy) on its own. */
-	(void)client;
-	if (opcode == PXCL_REALM_GENERATION_TABLE) {
-		realm_table(realm, args[0].h, args[1].u);
-	}
-}
+const struct pixcache_realm_v1_listener pxcl_realm_events = {
+	.access = realm_access,
+	.denied = realm_denied,
+	.generation_table = realm_generation_table,
+};
 
 struct pxcl_realm *
 pxcl_realm_get(struct pixcache_client *client, const char *name)
@@ -123,8 +115,8 @@ pxcl_realm_get(struct pixcache_client *client, const char *name)
 	}
 	realm->client = client;
 	realm->proxy = pixcache_manager_v1_get_realm(client->manager, name);
-	pxcl_proxy_bind(client, (struct wl_proxy *)realm->proxy,
-		PXCL_PROXY_REALM, realm);
+	pxcl_proxy_bind((struct wl_proxy *)realm->proxy, PXCL_PROXY_REALM,
+		realm);
 	wl_list_insert(&client->realms, &realm->link);
 	return realm;
 }
@@ -143,24 +135,16 @@ pxcl_realm_destroy(struct pxcl_realm *realm)
 
 /* ---- pools ---- */
 
-void
-pxcl_handle_pool(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args)
+static void
+pool_retired(void *data, struct pixcache_pool_v1 *proxy)
 {
-	struct pxcl_pool *pool = object;
-
-	(void)client;
-	(void)proxy;
-	if (pool == NULL) {
-		pxcl_discard(msg, args);
-		return;
-	}
-	if (opcode == PXCL_POOL_RETIRED) {
-		/* No new pixmap will lie there: it stays mapped while held. */
-		pxcl_pool_forget(pool);
-	}
+	/* No new pixmap will lie there: it stays mapped while held. */
+	pxcl_pool_forget(data);
 }
+
+const struct pixcache_pool_v1_listener pxcl_pool_events = {
+	.retired = pool_retired,
+};
 
 struct pxcl_pool *
 pxcl_pool_create(struct pixcache_client *client,
@@ -183,8 +167,7 @@ pxcl_pool_create(struct pixcache_client *client,
 	pool->proxy = proxy;
 	pool->client = client;
 	atomic_init(&pool->refs, 1);
-	pxcl_proxy_bind(client, (struct wl_proxy *)proxy, PXCL_PROXY_POOL,
-		pool);
+	pxcl_proxy_bind((struct wl_proxy *)proxy, PXCL_PROXY_POOL, pool);
 	wl_list_insert(&client->pools, &pool->link);
 	return pool;
 }
@@ -219,7 +202,6 @@ pixmap_new(struct pixcache_client *client, struct pixcache_pixmap_v1 *lease,
 	if (pixmap == NULL) {
 		return NULL;
 	}
-	pixmap->tag = PXCL_TAG_PIXMAP;
 	atomic_init(&pixmap->refs, 1);
 	atomic_init(&pixmap->evicted, false);
 	atomic_fetch_add(&client->refs, 1);
@@ -316,7 +298,7 @@ static void
 release_lease(struct pixcache_client *client, struct pixcache_pixmap *pixmap)
 {
 	if (pixmap->lease != NULL) {
-		pxcl_proxy_release(client, (struct wl_proxy *)pixmap->lease);
+		pxcl_pixmap_object_end(client, (struct wl_proxy *)pixmap->lease);
 		pixmap->lease = NULL;
 		client->leases--;
 	} else if (pixmap->lease_number != 0) {
@@ -481,7 +463,6 @@ pixcache_pixmap_get_key(const struct pixcache_pixmap *pixmap,
 static void
 pixman_released(pixman_image_t *image, void *data)
 {
-	(void)image;
 	pixcache_pixmap_unref(data);
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "client-private.h"
+#include "wire.h"
 
 /* Rounds in a row without progress before fd-limit refusals stand. */
 #define FD_LIMIT_STALLS 2
@@ -36,7 +37,6 @@ pxcl_request_new(struct pixcache_client *client, enum pxcl_kind kind,
 	if (name != NULL) {
 		req->name = memcpy((char *)(req + 1), name, len);
 	}
-	req->tag = PXCL_TAG_REQUEST;
 	req->client = client;
 	req->kind = kind;
 	req->realm = realm;
@@ -60,11 +60,10 @@ pxcl_request_free(struct pxcl_request *req)
 }
 
 void
-pxcl_request_sent(struct pixcache_client *client, struct pxcl_request *req,
-	struct wl_proxy *proxy, enum pxcl_kind_of_proxy kind)
+pxcl_request_sent(struct pxcl_request *req)
 {
-	req->proxy = proxy;
-	pxcl_proxy_bind(client, proxy, kind, req);
+	struct pixcache_client *client = req->client;
+
 	wl_list_insert(client->outstanding.prev, &req->link);
 	client->noutstanding++;
 	client->queued++;
@@ -83,7 +82,11 @@ drop_proxy(struct pxcl_request *req)
 		return;
 	}
 	req->proxy = NULL;
-	pxcl_proxy_release(req->client, proxy);
+	if (req->kind == PXCL_UPLOAD) {
+		pxcl_proxy_release(req->client, proxy);
+	} else {
+		pxcl_pixmap_object_end(req->client, proxy);
+	}
 }
 
 void
@@ -205,7 +208,7 @@ claim_free(struct pixcache_client *client, struct pxcl_claim *claim)
 {
 	wl_list_remove(&claim->link);
 	if (claim->proxy != NULL) {
-		pxcl_proxy_release(client, claim->proxy);
+		pxcl_pixmap_object_end(client, claim->proxy);
 	} else {
 		pxcl_lease_release(client, claim->lease_number);
 	}
@@ -231,14 +234,17 @@ pxcl_claim_keep(struct pxcl_request *req, struct wl_proxy *proxy,
 		}
 		return;
 	}
-	claim->tag = PXCL_TAG_CLAIM;
 	claim->realm = req->realm;
 	claim->proxy = proxy;
 	claim->lease_number = lease_number;
 	claim->thread = req->thread;
 	memcpy(claim->name, req->name, len);
 	if (proxy != NULL) {
-		wl_proxy_set_user_data(proxy, claim);
+		struct pxcl_pixmap_object *object =
+			wl_proxy_get_user_data(proxy);
+
+		object->req = NULL;
+		object->claim = claim;
 		req->proxy = NULL;
 	}
 	wl_list_insert(&req->client->claims, &claim->link);
@@ -309,17 +315,59 @@ pixcache_client_abandon(struct pixcache_client *client, const char *realm,
 	return ret;
 }
 
-/* ---- answers on pixmap objects ---- */
+/* ---- pixmap objects and their answers ---- */
 
 struct pixcache_key
-pxcl_key_from_args(const union wl_argument *args)
+pxcl_key_from_wire(uint32_t instance_hi, uint32_t instance_lo, uint32_t slot,
+	uint32_t generation, uint32_t tag_hi, uint32_t tag_lo)
 {
 	return (struct pixcache_key){
-		.instance = (uint64_t)args[0].u << 32 | args[1].u,
-		.slot = args[2].u,
-		.generation = args[3].u,
-		.tag = (uint64_t)args[4].u << 32 | args[5].u,
+		.instance = pxc_wire_join(instance_hi, instance_lo),
+		.slot = slot,
+		.generation = generation,
+		.tag = pxc_wire_join(tag_hi, tag_lo),
 	};
+}
+
+/*
+ * Sends req's lookup, by key if key, else by name, with a pixmap object
+ * that answers to req; -ENOMEM, and nothing sent, without memory for the
+ * object's user data. Lock held.
+ */
+static int
+ask(struct pxcl_request *req, const struct pixcache_key *key)
+{
+	struct pixcache_client *client = req->client;
+	struct pxcl_pixmap_object *object = calloc(1, sizeof(*object));
+	struct pixcache_pixmap_v1 *proxy;
+
+	if (object == NULL) {
+		return -ENOMEM;
+	}
+	object->client = client;
+	object->req = req;
+	if (key != NULL) {
+		proxy = pixcache_batch_v1_lookup_key(client->batch,
+			pxc_wire_hi(key->instance), pxc_wire_lo(key->instance),
+			key->slot, key->generation, pxc_wire_hi(key->tag),
+			pxc_wire_lo(key->tag));
+	} else {
+		proxy = pixcache_batch_v1_lookup(client->batch,
+			req->realm->proxy, req->name);
+	}
+	req->proxy = (struct wl_proxy *)proxy;
+	pxcl_proxy_bind(req->proxy, PXCL_PROXY_PIXMAP, object);
+	return 0;
+}
+
+void
+pxcl_pixmap_object_end(struct pixcache_client *client, struct wl_proxy *proxy)
+{
+	struct pxcl_pixmap_object *object = wl_proxy_get_user_data(proxy);
+
+	/* Inert first: no later event finds what is freed. */
+	pxcl_proxy_release(client, proxy);
+	free(object);
 }
 
 /* A buffer came: the pixmap object (if any) is now the pixmap's lease. */
@@ -331,7 +379,11 @@ pxcl_answered(struct pxcl_request *req, struct pixcache_pixmap *pixmap)
 	pixmap->key = req->key;
 	pixmap->realm = req->kind == PXCL_LOOKUP ? req->realm : NULL;
 	if (req->proxy != NULL) {
-		wl_proxy_set_user_data(req->proxy, pixmap);
+		struct pxcl_pixmap_object *object =
+			wl_proxy_get_user_data(req->proxy);
+
+		object->req = NULL;
+		object->pixmap = pixmap;
 		req->proxy = NULL;
 	}
 	req->pixmap = pixmap;
@@ -352,118 +404,182 @@ answered(struct pxcl_request *req, struct pixcache_pixmap *pixmap, int error)
 	}
 }
 
-static void
-buffer_pool(struct pxcl_request *req, struct wl_proxy *proxy,
-	union wl_argument *args)
-{
-	struct wl_proxy *pool_proxy = (struct wl_proxy *)args[0].o;
-	struct pxcl_pool *pool = pool_proxy ?
-		wl_proxy_get_user_data(pool_proxy) : NULL;
-	struct pixcache_pixmap *pixmap = NULL;
-	int error = -EPROTO;
-
-	if (pool != NULL && req->got_key) {
-		pixmap = pxcl_pixmap_from_pool(req->client,
-			(struct pixcache_pixmap_v1 *)proxy, pool, args[1].u,
-			args[2].u, args[3].u, args[4].u, args[5].u, &error);
-	}
-	answered(req, pixmap, error);
-}
-
 void
 pxcl_lookup_again(struct pxcl_request *req)
 {
 	struct pixcache_client *client = req->client;
+	int ret;
 
 	req->pending = false;
 	req->answered = false;
-	req->proxy = (struct wl_proxy *)pixcache_batch_v1_lookup(
-		client->batch, req->realm->proxy, req->name);
-	pxcl_proxy_bind(client, req->proxy, PXCL_PROXY_PIXMAP, req);
+	if ((ret = ask(req, NULL)) < 0) {
+		pxcl_request_complete(req, ret);
+		return;
+	}
 	client->queued++;
 	/* Its answer comes before the done of the next commit. */
 	(void)pxcl_flush_some(client, false);
 }
 
-static void
-buffer_fd(struct pxcl_request *req, struct wl_proxy *proxy,
-	union wl_argument *args)
+/*
+ * The lookup an event on a pixmap object answers, or NULL: the object is
+ * a pixmap's lease, or a claim, which any word ends (the manager ended
+ * it: its time was up; nothing to keep). Whoever waits looks again once
+ * the lock is dropped.
+ */
+static struct pxcl_request *
+asking(struct pxcl_pixmap_object *object)
 {
+	struct pixcache_client *client = object->client;
+
+	pthread_cond_broadcast(&client->cond);
+	if (object->claim != NULL) {
+		claim_free(client, object->claim);
+		return NULL;
+	}
+	return object->req;
+}
+
+static void
+pixmap_key(void *data, struct pixcache_pixmap_v1 *proxy, uint32_t instance_hi,
+	uint32_t instance_lo, uint32_t slot, uint32_t generation,
+	uint32_t tag_hi, uint32_t tag_lo)
+{
+	struct pxcl_request *req = asking(data);
+
+	if (req != NULL) {
+		req->got_key = true;
+		req->key = pxcl_key_from_wire(instance_hi, instance_lo, slot,
+			generation, tag_hi, tag_lo);
+	}
+}
+
+static void
+pixmap_buffer_pool(void *data, struct pixcache_pixmap_v1 *proxy,
+	struct pixcache_pool_v1 *pool_proxy, uint32_t offset, uint32_t width,
+	uint32_t height, uint32_t stride, uint32_t format)
+{
+	struct pxcl_request *req = asking(data);
+	struct pxcl_pool *pool = pool_proxy != NULL ?
+		wl_proxy_get_user_data((struct wl_proxy *)pool_proxy) : NULL;
 	struct pixcache_pixmap *pixmap = NULL;
 	int error = -EPROTO;
 
-	if (req->got_key) {
-		pixmap = pxcl_pixmap_from_fd(req->client,
-			(struct pixcache_pixmap_v1 *)proxy, args[0].h,
-			args[1].u, args[2].u, args[3].u, args[4].u, &error);
-	} else {
-		close(args[0].h);
+	if (req == NULL) {
+		return;
+	}
+	if (pool != NULL && req->got_key) {
+		pixmap = pxcl_pixmap_from_pool(req->client, proxy, pool, offset,
+			width, height, stride, format, &error);
 	}
 	answered(req, pixmap, error);
 }
 
 static void
-handle_answer(struct pxcl_request *req, struct wl_proxy *proxy,
-	uint32_t opcode, union wl_argument *args)
+pixmap_buffer_fd(void *data, struct pixcache_pixmap_v1 *proxy, int32_t fd,
+	uint32_t width, uint32_t height, uint32_t stride, uint32_t format)
 {
-	switch (opcode) {
-	case PXCL_PIXMAP_KEY:
-		req->got_key = true;
-		req->key = pxcl_key_from_args(args);
-		break;
-	case PXCL_PIXMAP_BUFFER_POOL:
-		buffer_pool(req, proxy, args);
-		break;
-	case PXCL_PIXMAP_BUFFER_FD:
-		buffer_fd(req, proxy, args);
-		break;
-	case PXCL_PIXMAP_MISSING:
+	struct pxcl_request *req = asking(data);
+	struct pixcache_pixmap *pixmap = NULL;
+	int error = -EPROTO;
+
+	if (req == NULL) {
+		/* A lease told what only an answer is told (a broken
+		 * manager): its fd is closed, nothing else. */
+		close(fd);
+		return;
+	}
+	if (req->got_key) {
+		pixmap = pxcl_pixmap_from_fd(req->client, proxy, fd, width,
+			height, stride, format, &error);
+	} else {
+		close(fd);
+	}
+	answered(req, pixmap, error);
+}
+
+static void
+pixmap_missing(void *data, struct pixcache_pixmap_v1 *proxy)
+{
+	struct pxcl_request *req = asking(data);
+
+	if (req != NULL) {
 		pxcl_request_complete(req, -ENOENT);
-		break;
-	case PXCL_PIXMAP_PENDING:
+	}
+}
+
+static void
+pixmap_pending(void *data, struct pixcache_pixmap_v1 *proxy)
+{
+	struct pxcl_request *req = asking(data);
+
+	if (req != NULL) {
 		req->pending = true;
 		req->answered = true;
-		break;
-	case PXCL_PIXMAP_CLAIMED:
-		if (req->kind == PXCL_LOOKUP && req->name != NULL) {
-			pxcl_claim_keep(req, req->proxy, 0);
-		}
-		pxcl_request_complete(req, -ENOENT);
-		break;
-	case PXCL_PIXMAP_FAILED:
-		pxcl_request_complete(req, pxc_failure_errno(args[0].u));
-		break;
 	}
 }
 
-void
-pxcl_handle_pixmap(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args)
+static void
+pixmap_failed(void *data, struct pixcache_pixmap_v1 *proxy, uint32_t reason)
 {
-	const uint32_t *tag = object;
+	struct pxcl_request *req = asking(data);
 
-	if (tag != NULL && *tag == PXCL_TAG_REQUEST) {
-		handle_answer(object, proxy, opcode, args);
-	} else if (tag != NULL && *tag == PXCL_TAG_CLAIM) {
-		/* The manager ended it (its time was up): nothing to keep. */
-		pxcl_discard(msg, args);
-		claim_free(client, object);
-	} else if (tag != NULL && opcode == PXCL_PIXMAP_EVICTED) {
-		/* Served no more as a hit; the bytes stay for who holds them. */
-		struct pixcache_pixmap *pixmap = object;
-
-		atomic_store_explicit(&pixmap->evicted, true,
-			memory_order_release);
-	} else {
-		/* Gone, or a lease told what only an answer is told (a
-		 * broken manager): its fds are closed, nothing else. */
-		pxcl_discard(msg, args);
+	if (req != NULL) {
+		pxcl_request_complete(req, pxc_failure_errno(reason));
 	}
-	pthread_cond_broadcast(&client->cond);
 }
+
+static void
+pixmap_evicted(void *data, struct pixcache_pixmap_v1 *proxy)
+{
+	struct pxcl_pixmap_object *object = data;
+
+	if (object->pixmap != NULL) {
+		/* Served no more as a hit; the bytes stay for who holds
+		 * them. */
+		atomic_store_explicit(&object->pixmap->evicted, true,
+			memory_order_release);
+	}
+	/* A lookup is told nothing by it; a claim is ended. */
+	asking(object);
+}
+
+static void
+pixmap_claimed(void *data, struct pixcache_pixmap_v1 *proxy)
+{
+	struct pxcl_request *req = asking(data);
+
+	if (req == NULL) {
+		return;
+	}
+	if (req->kind == PXCL_LOOKUP && req->name != NULL) {
+		pxcl_claim_keep(req, req->proxy, 0);
+	}
+	pxcl_request_complete(req, -ENOENT);
+}
+
+const struct pixcache_pixmap_v1_listener pxcl_pixmap_events = {
+	.key = pixmap_key,
+	.buffer_pool = pixmap_buffer_pool,
+	.buffer_fd = pixmap_buffer_fd,
+	.missing = pixmap_missing,
+	.pending = pixmap_pending,
+	.failed = pixmap_failed,
+	.evicted = pixmap_evicted,
+	.claimed = pixmap_claimed,
+};
 
 /* ---- the batch ---- */
+
+bool
+pxcl_ack(struct pixcache_client *client, uint32_t token_hi, uint32_t token_lo)
+{
+	if (client->manager == NULL || (token_hi == 0 && token_lo == 0)) {
+		return false;
+	}
+	pixcache_manager_v1_ack(client->manager, token_hi, token_lo);
+	return true;
+}
 
 static void
 batch_entry(void *data, struct pixcache_batch_v1 *batch, const char *name,
@@ -489,9 +605,7 @@ batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
 	struct pixcache_client *client = data;
 
 	client->done_serial = serial;
-	/* Everything sent before reached us: say so, so fds keep coming. */
-	if (client->manager != NULL && (token_hi != 0 || token_lo != 0)) {
-		pixcache_manager_v1_ack(client->manager, token_hi, token_lo);
+	if (pxcl_ack(client, token_hi, token_lo)) {
 		/* A break is noted, for whoever waits. */
 		(void)pxcl_flush_some(client, false);
 	}
@@ -525,40 +639,35 @@ const struct pixcache_batch_v1_listener pxcl_batch_listener = {
 
 /* ---- sending lookups ---- */
 
-static struct pxcl_request *
-send_lookup(struct pixcache_client *client, struct pxcl_realm *realm,
-	const char *name, bool waited)
+/* Sends req's lookup with a pixmap object, and tracks it. */
+static int
+send_asked(struct pxcl_request *req, const struct pixcache_key *key)
 {
-	struct pxcl_request *req = pxcl_request_new(client, PXCL_LOOKUP,
-		realm, name);
+	int ret = ask(req, key);
 
-	if (req == NULL) {
-		return NULL;
+	if (ret == 0) {
+		pxcl_request_sent(req);
 	}
-	req->waited = waited;
-	pxcl_request_sent(client, req,
-		(struct wl_proxy *)pixcache_batch_v1_lookup(client->batch,
-			realm->proxy, name),
-		PXCL_PROXY_PIXMAP);
-	return req;
+	return ret;
 }
 
+/* A lookup sent with a pixmap object, by key if key, else by name. */
 static struct pxcl_request *
-send_lookup_key(struct pixcache_client *client, const struct pixcache_key *key)
+send_lookup(struct pixcache_client *client, struct pxcl_realm *realm,
+	const char *name, const struct pixcache_key *key)
 {
-	struct pxcl_request *req = pxcl_request_new(client, PXCL_LOOKUP_KEY,
-		NULL, NULL);
+	struct pxcl_request *req = pxcl_request_new(client,
+		key != NULL ? PXCL_LOOKUP_KEY : PXCL_LOOKUP, realm, name);
 
 	if (req == NULL) {
 		return NULL;
 	}
-	req->waited = true;
-	pxcl_request_sent(client, req,
-		(struct wl_proxy *)pixcache_batch_v1_lookup_key(client->batch,
-			(uint32_t)(key->instance >> 32), (uint32_t)key->instance,
-			key->slot, key->generation, (uint32_t)(key->tag >> 32),
-			(uint32_t)key->tag),
-		PXCL_PROXY_PIXMAP);
+	/* By key: pixcache_client_find_key() waits; by name: called back. */
+	req->waited = key != NULL;
+	if (send_asked(req, key) < 0) {
+		pxcl_request_free(req);
+		return NULL;
+	}
 	return req;
 }
 
@@ -690,9 +799,12 @@ send_lookups(struct pixcache_client *client, struct pxcl_realm *realm,
 		return pxcl_send_finds(client, realm, reqs, n);
 	}
 	for (unsigned i = 0; i < n; i++) {
-		pxcl_request_sent(client, reqs[i], (struct wl_proxy *)
-			pixcache_batch_v1_lookup(client->batch, realm->proxy,
-				reqs[i]->name), PXCL_PROXY_PIXMAP);
+		int ret = send_asked(reqs[i], NULL);
+
+		if (ret < 0) {
+			/* Those not sent fail with it. */
+			return ret;
+		}
 	}
 	return 0;
 }
@@ -880,7 +992,7 @@ pixcache_client_find_key(struct pixcache_client *client,
 	deadline = pxcl_deadline_after(client->options.timeout_ms);
 	ret = pxcl_ready(client, true);
 	if (ret == 0) {
-		req = send_lookup_key(client, key);
+		req = send_lookup(client, NULL, NULL, key);
 		ret = req == NULL ? -ENOMEM : pxcl_commit(client);
 		if (req != NULL) {
 			if (ret == 0) {
@@ -927,7 +1039,7 @@ send_async(struct pixcache_client *client, const char *realm_name,
 		return ret;
 	}
 	realm = pxcl_realm_get(client, realm_name);
-	req = realm != NULL ? send_lookup(client, realm, name, false) : NULL;
+	req = realm != NULL ? send_lookup(client, realm, name, NULL) : NULL;
 	if (req == NULL) {
 		return -ENOMEM;
 	}

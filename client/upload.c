@@ -11,31 +11,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client-private.h"
-
-/* What we write into must not shrink under us, and be of its size. */
-static bool
-target_ok(int fd, uint32_t size)
-{
-	int seals = fcntl(fd, F_GET_SEALS);
-	struct stat st;
-
-	return seals >= 0 && (seals & F_SEAL_SHRINK) && fstat(fd, &st) == 0 &&
-		(uint64_t)st.st_size == size;
-}
+#include "shm.h"
 
 static void
-upload_target(struct pxcl_request *req, int fd, uint32_t stride,
-	uint32_t size)
+upload_target(void *data, struct pixcache_upload_v1 *proxy, int32_t fd,
+	uint32_t stride, uint32_t size)
 {
+	struct pxcl_request *req = data;
 	uint64_t bytes;
 
+	/* It must hold the image, and not shrink under us as we write. */
 	if (req->target_fd >= 0 || !pxcl_layout_ok(req->width, req->height,
 			stride, req->format, &bytes) || bytes > size ||
-			!target_ok(fd, size)) {
+			pxc_shm_check(fd, F_SEAL_SHRINK, size) < 0) {
 		close(fd);
 		pxcl_request_complete(req, -EPROTO);
 		return;
@@ -47,35 +38,35 @@ upload_target(struct pxcl_request *req, int fd, uint32_t stride,
 		/* Filled by whoever runs completions next, without the lock. */
 		wl_list_insert(req->client->fills.prev, &req->fill_link);
 	}
+	pthread_cond_broadcast(&req->client->cond);
 }
 
-void
-pxcl_handle_upload(struct pixcache_client *client, void *object,
-	struct wl_proxy *proxy, uint32_t opcode, const struct wl_message *msg,
-	union wl_argument *args)
+static void
+upload_failed(void *data, struct pixcache_upload_v1 *proxy, uint32_t reason)
 {
-	struct pxcl_request *req = object;
+	struct pxcl_request *req = data;
 
-	(void)proxy;
-	if (req == NULL) {
-		pxcl_discard(msg, args);
-		return;
-	}
-	switch (opcode) {
-	case PXCL_UPLOAD_TARGET:
-		upload_target(req, args[0].h, args[1].u, args[2].u);
-		break;
-	case PXCL_UPLOAD_FAILED:
-		pxcl_request_complete(req, pxc_failure_errno(args[0].u));
-		break;
-	case PXCL_UPLOAD_STORED:
-		req->key = pxcl_key_from_args(args);
-		client->stats.uploads++;
-		pxcl_request_complete(req, 0);
-		break;
-	}
-	pthread_cond_broadcast(&client->cond);
+	pxcl_request_complete(req, pxc_failure_errno(reason));
 }
+
+static void
+upload_stored(void *data, struct pixcache_upload_v1 *proxy,
+	uint32_t instance_hi, uint32_t instance_lo, uint32_t slot,
+	uint32_t generation, uint32_t tag_hi, uint32_t tag_lo)
+{
+	struct pxcl_request *req = data;
+
+	req->key = pxcl_key_from_wire(instance_hi, instance_lo, slot,
+		generation, tag_hi, tag_lo);
+	req->client->stats.uploads++;
+	pxcl_request_complete(req, 0);
+}
+
+const struct pixcache_upload_v1_listener pxcl_upload_events = {
+	.target = upload_target,
+	.failed = upload_failed,
+	.stored = upload_stored,
+};
 
 /*
  * Writes image into the target, converted by pixman to the format
@@ -238,10 +229,11 @@ send_upload(struct pixcache_client *client, const char *realm_name,
 	if (req == NULL) {
 		return NULL;
 	}
-	pxcl_request_sent(client, req,
-		(struct wl_proxy *)pixcache_batch_v1_upload(client->batch,
-			realm->proxy, name, req->width, req->height, format,
-			wire_flags(flags)), PXCL_PROXY_UPLOAD);
+	req->proxy = (struct wl_proxy *)pixcache_batch_v1_upload(client->batch,
+		realm->proxy, name, req->width, req->height, format,
+		wire_flags(flags));
+	pxcl_proxy_bind(req->proxy, PXCL_PROXY_UPLOAD, req);
+	pxcl_request_sent(req);
 	claim_handed_over(client, req);
 	return req;
 }
@@ -466,7 +458,7 @@ stage_send(struct pixcache_client *client, unsigned n, int fd, uint32_t total)
 			staging, req->realm->proxy, req->name, req->width,
 			req->height, req->format, wire_flags(req->flags),
 			req->size);
-		pxcl_proxy_bind(client, req->proxy, PXCL_PROXY_UPLOAD, req);
+		pxcl_proxy_bind(req->proxy, PXCL_PROXY_UPLOAD, req);
 		pixman_image_unref(req->image);
 		req->image = NULL;
 		client->queued++;

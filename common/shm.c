@@ -55,7 +55,8 @@ pxc_shm_seal(const struct pxc_faults *faults, int fd, int seals)
 }
 
 int
-pxc_shm_check(int fd, int required, uint64_t size)
+pxc_shm_check_sealed(int fd, int required, int any, uint64_t size,
+	bool at_least)
 {
 	struct stat st;
 	int seals = fcntl(fd, F_GET_SEALS);
@@ -63,13 +64,25 @@ pxc_shm_check(int fd, int required, uint64_t size)
 	if (seals < 0) {
 		return -errno;
 	}
-	if ((seals & required) != required) {
+	if ((seals & required) != required || (any != 0 && !(seals & any))) {
 		return -EPERM;
 	}
 	if (fstat(fd, &st) < 0) {
 		return -errno;
 	}
+	if (st.st_size < 0) {
+		return -EINVAL;
+	}
+	if (at_least) {
+		return (uint64_t)st.st_size >= size ? 0 : -EINVAL;
+	}
 	return (uint64_t)st.st_size == size ? 0 : -EINVAL;
+}
+
+int
+pxc_shm_check(int fd, int required, uint64_t size)
+{
+	return pxc_shm_check_sealed(fd, required, 0, size, false);
 }
 
 static const void *

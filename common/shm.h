@@ -48,6 +48,14 @@ int pxc_shm_seal(const struct pxc_faults *faults, int fd, int seals);
  */
 int pxc_shm_check(int fd, int required, uint64_t size);
 
+/**
+ * The general form of pxc_shm_check(), for readers: fd carries every seal
+ * of required and, unless any is 0, one of any at least; and is size bytes
+ * long, or when at_least no shorter. Returns as pxc_shm_check().
+ */
+int pxc_shm_check_sealed(int fd, int required, int any, uint64_t size,
+	bool at_least);
+
 /** Maps fd read-only and private. Returns the mapping or NULL (errno set). */
 const void *pxc_shm_map_read(const struct pxc_faults *faults, int fd,
 	uint64_t size);

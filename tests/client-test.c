@@ -40,9 +40,15 @@ usage_of(struct pixcache_client *client)
 	return usage;
 }
 
-TEST(opcodes_match_the_protocol)
+/* Each kind of proxy decodes every event its interface has. */
+TEST(every_event_of_the_protocol_is_decoded)
 {
-	assert(pxcl_opcodes_match());
+	for (int kind = 0; kind < PXCL_PROXY_KINDS; kind++) {
+		assert(pxcl_kind_decoded(kind));
+	}
+	/* pxcl_proxy_release() destroys the manager with request 0 too. */
+	assert(strcmp(pixcache_manager_v1_interface.methods[0].name,
+		"destroy") == 0);
 }
 
 /*

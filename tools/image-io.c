@@ -77,8 +77,6 @@ premultiply(uint32_t *straight, int width, int height)
 static void
 png_quiet(png_structp png, png_const_charp message)
 {
-	(void)png;
-	(void)message;
 }
 
 struct png_reader {

@@ -240,8 +240,6 @@ draw(struct demo *demo, void *pixels, int stride)
 static void
 buffer_release(void *data, struct wl_buffer *buffer)
 {
-	(void)data;
-	(void)buffer;
 }
 
 static const struct wl_buffer_listener buffer_listener = {
@@ -281,7 +279,6 @@ make_buffer(struct demo *demo)
 static void
 wm_base_ping(void *data, struct xdg_wm_base *wm_base, uint32_t serial)
 {
-	(void)data;
 	xdg_wm_base_pong(wm_base, serial);
 }
 
@@ -315,11 +312,6 @@ static void
 toplevel_configure(void *data, struct xdg_toplevel *toplevel, int32_t w,
 	int32_t h, struct wl_array *states)
 {
-	(void)data;
-	(void)toplevel;
-	(void)w;
-	(void)h;
-	(void)states;
 }
 
 static void
@@ -327,7 +319,6 @@ toplevel_close(void *data, struct xdg_toplevel *toplevel)
 {
 	struct demo *demo = data;
 
-	(void)toplevel;
 	demo->closed = true;
 }
 
@@ -342,7 +333,6 @@ registry_global(void *data, struct wl_registry *registry, uint32_t name,
 {
 	struct demo *demo = data;
 
-	(void)version;
 	if (strcmp(interface, wl_compositor_interface.name) == 0) {
 		demo->compositor = wl_registry_bind(registry, name,
 			&wl_compositor_interface, 4);
@@ -361,9 +351,6 @@ static void
 registry_global_remove(void *data, struct wl_registry *registry,
 	uint32_t name)
 {
-	(void)data;
-	(void)registry;
-	(void)name;
 }
 
 static const struct wl_registry_listener registry_listener = {
@@ -376,7 +363,6 @@ frame_done(void *data, struct wl_callback *callback, uint32_t time)
 {
 	struct demo *demo = data;
 
-	(void)time;
 	wl_callback_destroy(callback);
 	demo->shown = true;
 }

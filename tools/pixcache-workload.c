@@ -279,7 +279,6 @@ on_stored(void *data, int result, const struct pixcache_key *key)
 	struct upload_slot *slot = data;
 	struct uploads *u = slot->uploads;
 
-	(void)key;
 	pthread_mutex_lock(&u->lock);
 	u->results[slot->index] = result;
 	u->pending--;

@@ -371,7 +371,6 @@ cmd_ls(struct cli *cli, int argc, char **argv)
 	struct listing listing = { cli->json, 0 };
 	int ret;
 
-	(void)argv;
 	if (argc != 0) {
 		fail("ls takes no names");
 		return STATUS_USAGE;
@@ -400,7 +399,6 @@ cmd_stat(struct cli *cli, int argc, char **argv)
 	struct pixcache_client_stats s;
 	int ret;
 
-	(void)argv;
 	if (argc != 0) {
 		fail("stat takes no arguments");
 		return STATUS_USAGE;

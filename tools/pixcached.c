@@ -146,7 +146,6 @@ static bool
 may_replace(void *data, struct wl_client *client, const char *realm,
 	uint64_t owner)
 {
-	(void)owner;
 	return realm_access(data, client, realm) & PIXCACHE_ACCESS_WRITE;
 }
 
@@ -158,7 +157,6 @@ client_gone(struct wl_listener *listener, void *data)
 	struct origin *origin = wl_container_of(listener, origin, destroy);
 	struct daemon *daemon = origin->daemon;
 
-	(void)data;
 	say(origin->daemon, "disconnect client %u pid %d", origin->id,
 		(int)origin->pid);
 	wl_list_remove(&origin->link);
@@ -246,7 +244,6 @@ realm_accept(int fd, uint32_t mask, void *data)
 	struct daemon *daemon = rs->daemon;
 	int client_fd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 
-	(void)mask;
 	if (client_fd < 0) {
 		say(daemon, "accept on %s: %s", rs->name, strerror(errno));
 		return 0;

@@ -154,7 +154,6 @@ on_refused(struct wl_listener *listener, void *data)
 	const struct pixcache_refusal *refusal = data;
 	pid_t pid;
 
-	(void)listener;
 	wl_client_get_credentials(refusal->client, &pid, NULL, NULL);
 	if (refusal->realm == NULL) {
 		weston_log("pixcache: refused client pid %d (reason %u: too "
@@ -174,7 +173,6 @@ on_compositor_destroy(struct wl_listener *listener, void *data)
 		wl_container_of(listener, pw, compositor_destroy);
 	struct pixcache_stats stats;
 
-	(void)data;
 	pixcache_manager_get_stats(pw->manager, &stats);
 	weston_log("pixcache: stopping: %" PRIu64 " entries, %" PRIu64
 		" bytes indexed, %" PRIu64 " hits, %" PRIu64 " misses, %"
@@ -194,8 +192,6 @@ wet_module_init(struct weston_compositor *compositor, int *argc,
 	struct pixcache_config config;
 	struct pixcache_weston *pw;
 
-	(void)argc;
-	(void)argv;
 	if (read_config(compositor, &config) < 0) {
 		return -1;
 	}
