@@ -108,7 +108,7 @@ fill_target(int fd, uint32_t size, uint32_t stride,
 	if (ret < 0) {
 		return ret;
 	}
-	return fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 ? -errno : 0;
+	return pxc_shm_seal(NULL, fd, F_SEAL_WRITE);
 }
 
 static int
@@ -407,11 +407,10 @@ stage_layout(struct pixcache_client *client, uint32_t *total)
 static int
 stage_buffer(struct pixcache_client *client, unsigned n, uint32_t total)
 {
-	int fd = memfd_create("pixcache-staging",
-		MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = pxc_shm_create(NULL, "pixcache-staging", total);
 	struct pxcl_request *req;
 	uint8_t *map = MAP_FAILED;
-	int ret = fd < 0 || ftruncate(fd, total) < 0 ? -errno : 0;
+	int ret = fd < 0 ? fd : 0;
 
 	if (ret == 0) {
 		/* Every page is written: faulted in by one system call. */
@@ -430,9 +429,8 @@ stage_buffer(struct pixcache_client *client, unsigned n, uint32_t total)
 		/* F_SEAL_WRITE needs every writable mapping gone first. */
 		munmap(map, total);
 	}
-	if (ret == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
-			F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		ret = -errno;
+	if (ret == 0) {
+		ret = pxc_shm_seal(NULL, fd, PXC_SEALS_FINAL);
 	}
 	if (ret < 0 && fd >= 0) {
 		close(fd);
