@@ -392,7 +392,7 @@ uint64_t pxc_connection_done_token(struct pxc_connection *conn);
 /* The client read every fd sent before the done that carried token. */
 void pxc_connection_ack(struct pxc_connection *conn, uint64_t token);
 
-/* ---- realm.c ---- */
+/* ---- realm-shm.c ---- */
 
 /* The realm called name, created on first use. Any thread. */
 int pxc_realm_shm_get(struct pixcache_manager *manager, const char *name,
@@ -405,6 +405,9 @@ void pxc_realm_shm_free(struct pxc_realm_shm *realm, struct pxc_pool *pool,
 	uint32_t offset, uint32_t bytes);
 /* Retires the realm's empty pools but one. Loop thread only. */
 void pxc_realm_shm_retire_pools(struct pxc_realm_shm *realm);
+
+/* ---- realm.c ---- */
+
 /* client is NULL for a refused client's inert manager. */
 void pxc_realm_v1_create(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client, uint32_t version, uint32_t id,
@@ -422,7 +425,7 @@ struct pxc_realm_v1 *pxc_realm_v1_from_resource(
 /* Frees the state behind a realm object and leaves the object inert. */
 void pxc_realm_v1_inert(struct pxc_realm_v1 *realm);
 
-/* ---- pixmap.c ---- */
+/* ---- buffer.c ---- */
 
 /*
  * A pixmap of realm for width x height in format, with its memory: pool
@@ -514,6 +517,9 @@ void pxc_pixmap_v1_claimed(struct pxc_pixmap_v1 *lease);
 void pxc_pixmap_v1_pending(struct pxc_pixmap_v1 *lease);
 /* The entry of pixmap left the cache: tell its leases. */
 void pxc_pixmap_v1_evict_all(struct pxc_buffer *buffer);
+/* Frees the state behind the object and leaves the object inert. */
+void pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease);
+
 /* ---- pool.c ---- */
 
 /* The client's object of pool in *out: sent now, through lease, if it has
@@ -522,9 +528,8 @@ uint32_t pxc_pool_v1_get(struct pxc_pixmap_v1 *lease, struct pxc_pool *pool,
 	struct pxc_pool_v1 **out);
 /* Tells every pool object of a pool that it is retired. */
 void pxc_pool_v1_retire_all(struct pxc_pool *pool);
-/* Each frees the state behind its object and leaves the object inert. */
+/* Frees the state behind the object and leaves the object inert. */
 void pxc_pool_v1_inert(struct pxc_pool_v1 *pool);
-void pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease);
 
 /* ---- upload.c ---- */
 
