@@ -3,26 +3,27 @@
 #include "failure.h"
 #include "pixcache-v1-server-protocol.h"
 
-#define ROW(reason, e) { PIXCACHE_BATCH_V1_FAILURE_##reason, #reason, e }
+#define ROW(reason, e, from_errno) \
+	{ PIXCACHE_BATCH_V1_FAILURE_##reason, #reason, e, from_errno }
 
 const struct pxc_failure_row pxc_failure_table[] = {
-	ROW(POLICY, EACCES),
-	ROW(NAME, EINVAL),
-	ROW(FORMAT, EINVAL),
-	ROW(SIZE, EFBIG),
-	ROW(EXISTS, EEXIST),
-	ROW(BUSY, EBUSY),
-	ROW(QUOTA, EDQUOT),
-	ROW(BUDGET, ENOSPC),
-	ROW(UPLOADS, EAGAIN),
-	ROW(LEASES, ENOBUFS),
-	ROW(FD_LIMIT, EAGAIN),
-	ROW(MEMORY, ENOMEM),
-	ROW(TIMEOUT, ETIMEDOUT),
+	ROW(POLICY, EACCES, true),
+	ROW(NAME, EINVAL, true),
+	ROW(FORMAT, EINVAL, false),
+	ROW(SIZE, EFBIG, true),
+	ROW(EXISTS, EEXIST, true),
+	ROW(BUSY, EBUSY, false),
+	ROW(QUOTA, EDQUOT, true),
+	ROW(BUDGET, ENOSPC, true),
+	ROW(UPLOADS, EAGAIN, false),
+	ROW(LEASES, ENOBUFS, false),
+	ROW(FD_LIMIT, EAGAIN, false),
+	ROW(MEMORY, ENOMEM, true),
+	ROW(TIMEOUT, ETIMEDOUT, false),
 	/* Aliases: what the name check and the system say. */
-	ROW(NAME, ENAMETOOLONG),
-	ROW(NAME, EILSEQ),
-	ROW(POLICY, EPERM),
+	ROW(NAME, ENAMETOOLONG, true),
+	ROW(NAME, EILSEQ, true),
+	ROW(POLICY, EPERM, true),
 };
 
 const size_t pxc_failure_table_size =
@@ -43,7 +44,8 @@ uint32_t
 pxc_failure_of(int err)
 {
 	for (size_t i = 0; i < pxc_failure_table_size; i++) {
-		if (pxc_failure_table[i].err == -err) {
+		if (pxc_failure_table[i].from_errno &&
+				pxc_failure_table[i].err == -err) {
 			return pxc_failure_table[i].failure;
 		}
 	}

@@ -8,14 +8,22 @@
 #ifndef PIXCACHE_FAILURE_H
 #define PIXCACHE_FAILURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* A row of the table: a failure reason, its name in the XML, its errno. */
+/*
+ * A row of the table: a failure reason, its name in the XML, its errno,
+ * and whether the server finds the reason in an errno (of the core or the
+ * system). Reasons the server decides itself (busy, uploads, leases,
+ * fd_limit, timeout) are never read from an errno: an EBUSY from a seal is
+ * no other client's upload.
+ */
 struct pxc_failure_row {
 	uint32_t failure;
 	const char *name;
 	int err;			/* positive */
+	bool from_errno;
 };
 
 /*
@@ -32,7 +40,7 @@ int pxc_failure_errno(uint32_t failure);
 
 /**
  * The failure reason of a negative errno, from the core or the system:
- * the first row with that errno; memory for an errno of no row.
+ * the first row read from errnos with that errno; memory for any other.
  */
 uint32_t pxc_failure_of(int err);
 

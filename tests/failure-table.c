@@ -13,9 +13,9 @@ main(void)
 	for (size_t i = 0; i < pxc_failure_table_size; i++) {
 		const struct pxc_failure_row *row = &pxc_failure_table[i];
 
-		printf("%s %u %d %u %d\n", row->name, row->failure, row->err,
-			pxc_failure_of(-row->err),
-			-pxc_failure_errno(row->failure));
+		printf("%s %u %d %u %d %d\n", row->name, row->failure,
+			row->err, pxc_failure_of(-row->err),
+			-pxc_failure_errno(row->failure), row->from_errno);
 	}
 	return 0;
 }
