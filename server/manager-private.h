@@ -200,7 +200,7 @@ struct pxc_staging_v1 {
 /*
  * User data of a pixcache_batch_v1: and the leases its finds made, by
  * number (number - 1 indexes slots). A slot is 0 (free), a struct
- * pxc_lease * (claiming, waiting, or its wait ended), or, for a lease
+ * pxc_pixmap_v1 * (claiming, waiting, or its wait ended), or, for a lease
  * that holds a pixmap, the core's hold with its low bit set: 8 bytes a
  * lease, for the thousands an application holds. Such a lease needs no
  * more: its client learns of evictions from the realm's generation table
