@@ -182,8 +182,12 @@ pixcache_client_remove(struct pixcache_client *client, const char *realm_name,
 		ret = -ENOMEM;
 	}
 	if (ret == 0) {
-		removal = (struct wl_proxy *)pixcache_batch_v1_remove(
+		removal = pxcl_proxy_fails() ? NULL :
+			(struct wl_proxy *)pixcache_batch_v1_remove(
 			client->batch, realm->proxy, name);
+		ret = removal != NULL ? 0 : -ENOMEM;
+	}
+	if (ret == 0) {
 		pxcl_proxy_bind(removal, PXCL_PROXY_REMOVAL, &op);
 		ret = wait_side(client, &op, removal, pxcl_commit(client));
 	}
@@ -211,7 +215,11 @@ side_request(struct pixcache_client *client, struct pxcl_side_op *op,
 	if (ret < 0) {
 		return ret;
 	}
-	batch = pixcache_manager_v1_create_batch(client->manager);
+	batch = pxcl_proxy_fails() ? NULL :
+		pixcache_manager_v1_create_batch(client->manager);
+	if (batch == NULL) {
+		return -ENOMEM;
+	}
 	pxcl_proxy_bind((struct wl_proxy *)batch, PXCL_PROXY_SIDE_BATCH, op);
 	if (realm != NULL) {
 		pixcache_batch_v1_list(batch, realm->proxy, from);

@@ -282,6 +282,13 @@ struct pxcl_io_breaks {
 	int error;
 };
 extern struct pxcl_io_breaks pxcl_io_breaks;
+/*
+ * Whether a request that makes an object gets no proxy: libwayland returns
+ * NULL, and sends nothing, when it cannot allocate one. The test hook's
+ * point "proxy" makes it so; every such request asks this first and
+ * treats NULL as -ENOMEM.
+ */
+bool pxcl_proxy_fails(void);
 
 /* Tears the manager's state down if stale and no call is in flight. */
 void pxcl_settle(struct pixcache_client *client);

@@ -216,18 +216,32 @@ static const struct wl_registry_listener registry_listener = {
 	.global_remove = registry_global_remove,
 };
 
-/* Binds the manager the registry announced, and the library's batch. */
-static void
+/*
+ * Binds the manager the registry announced, and the library's batch:
+ * both, or neither and -ENOMEM (the next call binds again).
+ */
+static int
 bind_manager(struct pixcache_client *client)
 {
-	client->manager = wl_registry_bind(client->registry, client->global,
+	client->manager = pxcl_proxy_fails() ? NULL :
+		wl_registry_bind(client->registry, client->global,
 		&pixcache_manager_v1_interface, 1);
+	if (client->manager == NULL) {
+		return -ENOMEM;
+	}
+	client->batch = pxcl_proxy_fails() ? NULL :
+		pixcache_manager_v1_create_batch(client->manager);
+	if (client->batch == NULL) {
+		pixcache_manager_v1_destroy(client->manager);
+		client->manager = NULL;
+		return -ENOMEM;
+	}
 	client->manager_name = client->global;
 	pixcache_manager_v1_add_listener(client->manager, &manager_listener,
 		client);
-	client->batch = pixcache_manager_v1_create_batch(client->manager);
 	pixcache_batch_v1_add_listener(client->batch, &pxcl_batch_listener,
 		client);
+	return 0;
 }
 
 /* ---- connections ---- */
@@ -440,6 +454,13 @@ pixcache_client_connect(const char *socket_name,
 /* ---- reading and dispatching ---- */
 
 struct pxcl_io_breaks pxcl_io_breaks;
+
+bool
+pxcl_proxy_fails(void)
+{
+	return pxcl_io_breaks.fail != NULL &&
+		pxcl_io_breaks.fail(pxcl_io_breaks.data, "proxy");
+}
 
 /*
  * The test hook: when it breaks the connection at point, the socket is
@@ -660,10 +681,14 @@ const struct wl_callback_listener pxcl_sync_events = {
 static int
 roundtrip(struct pixcache_client *client, const struct timespec *deadline)
 {
-	struct wl_callback *callback = wl_display_sync(client->wrapper);
+	struct wl_callback *callback = pxcl_proxy_fails() ? NULL :
+		wl_display_sync(client->wrapper);
 	struct pxcl_sync sync = { .client = client };
 	int ret;
 
+	if (callback == NULL) {
+		return -ENOMEM;
+	}
 	pxcl_proxy_bind((struct wl_proxy *)callback, PXCL_PROXY_SYNC, &sync);
 	ret = pxcl_wait_flag(client, &sync.done, deadline);
 	pxcl_proxy_orphan((struct wl_proxy *)callback);
@@ -722,8 +747,7 @@ pxcl_connect_manager(struct pixcache_client *client)
 		/* The display has no pixcache manager. */
 		return -ENOTCONN;
 	}
-	if (client->manager == NULL) {
-		bind_manager(client);
+	if (client->manager == NULL && (ret = bind_manager(client)) == 0) {
 		/* Out now: the library's thread may be polling already. */
 		ret = pxcl_flush_some(client, true);
 	}

@@ -114,7 +114,13 @@ pxcl_realm_get(struct pixcache_client *client, const char *name)
 		return NULL;
 	}
 	realm->client = client;
-	realm->proxy = pixcache_manager_v1_get_realm(client->manager, name);
+	realm->proxy = pxcl_proxy_fails() ? NULL :
+		pixcache_manager_v1_get_realm(client->manager, name);
+	if (realm->proxy == NULL) {
+		free(realm->name);
+		free(realm);
+		return NULL;
+	}
 	pxcl_proxy_bind((struct wl_proxy *)realm->proxy, PXCL_PROXY_REALM,
 		realm);
 	wl_list_insert(&client->realms, &realm->link);

@@ -346,7 +346,9 @@ ask(struct pxcl_request *req, const struct pixcache_key *key)
 	}
 	object->client = client;
 	object->req = req;
-	if (key != NULL) {
+	if (pxcl_proxy_fails()) {
+		proxy = NULL;
+	} else if (key != NULL) {
 		proxy = pixcache_batch_v1_lookup_key(client->batch,
 			pxc_wire_hi(key->instance), pxc_wire_lo(key->instance),
 			key->slot, key->generation, pxc_wire_hi(key->tag),
@@ -354,6 +356,10 @@ ask(struct pxcl_request *req, const struct pixcache_key *key)
 	} else {
 		proxy = pixcache_batch_v1_lookup(client->batch,
 			req->realm->proxy, req->name);
+	}
+	if (proxy == NULL) {
+		free(object);
+		return -ENOMEM;
 	}
 	req->proxy = (struct wl_proxy *)proxy;
 	pxcl_proxy_bind(req->proxy, PXCL_PROXY_PIXMAP, object);

@@ -229,9 +229,16 @@ send_upload(struct pixcache_client *client, const char *realm_name,
 	if (req == NULL) {
 		return NULL;
 	}
-	req->proxy = (struct wl_proxy *)pixcache_batch_v1_upload(client->batch,
+	req->proxy = pxcl_proxy_fails() ? NULL :
+		(struct wl_proxy *)pixcache_batch_v1_upload(client->batch,
 		realm->proxy, name, req->width, req->height, format,
 		wire_flags(flags));
+	if (req->proxy == NULL) {
+		/* Nothing sent: a claim stays this client's. */
+		pxcl_request_free(req);
+		*ret = -ENOMEM;
+		return NULL;
+	}
 	pxcl_proxy_bind(req->proxy, PXCL_PROXY_UPLOAD, req);
 	pxcl_request_sent(req);
 	claim_handed_over(client, req);
@@ -442,7 +449,7 @@ stage_buffer(struct pixcache_client *client, unsigned n, uint32_t total)
 static void
 stage_send(struct pixcache_client *client, unsigned n, int fd, uint32_t total)
 {
-	struct pixcache_staging_v1 *staging =
+	struct pixcache_staging_v1 *staging = pxcl_proxy_fails() ? NULL :
 		pixcache_batch_v1_stage(client->batch, fd, total);
 
 	close(fd);
@@ -450,12 +457,18 @@ stage_send(struct pixcache_client *client, unsigned n, int fd, uint32_t total)
 		struct pxcl_request *req = wl_container_of(client->staged.next,
 			req, fill_link);
 
-		wl_list_remove(&req->fill_link);
-		wl_list_init(&req->fill_link);
-		req->proxy = (struct wl_proxy *)pixcache_staging_v1_upload(
+		req->proxy = staging == NULL || pxcl_proxy_fails() ? NULL :
+			(struct wl_proxy *)pixcache_staging_v1_upload(
 			staging, req->realm->proxy, req->name, req->width,
 			req->height, req->format, wire_flags(req->flags),
 			req->size);
+		if (req->proxy == NULL) {
+			/* Nothing sent: it fails alone, a claim stays ours. */
+			pxcl_request_complete(req, -ENOMEM);
+			continue;
+		}
+		wl_list_remove(&req->fill_link);
+		wl_list_init(&req->fill_link);
 		pxcl_proxy_bind(req->proxy, PXCL_PROXY_UPLOAD, req);
 		pixman_image_unref(req->image);
 		req->image = NULL;
@@ -464,7 +477,9 @@ stage_send(struct pixcache_client *client, unsigned n, int fd, uint32_t total)
 		/* A break is noted: the requests fail with the rest. */
 		(void)pxcl_flush_some(client, false);
 	}
-	pixcache_staging_v1_destroy(staging);
+	if (staging != NULL) {
+		pixcache_staging_v1_destroy(staging);
+	}
 }
 
 int

@@ -47,6 +47,7 @@
 #include "failure.h"
 #include "faults.h"
 #include "format.h"
+#include "name.h"
 #include "pixcache-server.h"
 #include "pixcache-v1-server-protocol.h"
 #include "pool.h"
@@ -418,8 +419,22 @@ void pxc_realm_v1_create(struct wl_client *wl_client,
  * len bytes is a valid name; else the failure reason: why the realm was
  * denied, policy, or name.
  */
-uint32_t pxc_realm_v1_check(const struct pxc_realm_v1 *realm,
-	uint32_t access, const char *name, size_t len);
+static inline uint32_t
+pxc_realm_v1_check(const struct pxc_realm_v1 *realm, uint32_t access,
+	const char *name, size_t len)
+{
+	if (realm == NULL || realm->realm == NULL) {
+		return realm != NULL && realm->denied ? realm->denied :
+			PIXCACHE_BATCH_V1_FAILURE_POLICY;
+	}
+	if ((realm->access & access) != access) {
+		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
+	}
+	if (name != NULL && pxc_name_check(name, len) < 0) {
+		return PIXCACHE_BATCH_V1_FAILURE_NAME;
+	}
+	return 0;
+}
 struct pxc_realm_v1 *pxc_realm_v1_from_resource(
 	struct wl_resource *resource);
 /* Frees the state behind a realm object and leaves the object inert. */
@@ -503,8 +518,14 @@ void pxc_found_lease_record(struct pxc_pixmap_v1 *lease, uint32_t status,
 /* ---- pixmap.c ---- */
 
 /* Links a new lease, zeroed, to its client: holding nothing yet. */
-void pxc_pixmap_v1_init(struct pxc_pixmap_v1 *lease,
-	struct pxc_manager_v1 *client);
+static inline void
+pxc_pixmap_v1_init(struct pxc_pixmap_v1 *lease, struct pxc_manager_v1 *client)
+{
+	lease->client = client;
+	wl_list_init(&lease->pixmap_link);
+	wl_list_init(&lease->wait_link);
+	wl_list_insert(&client->leases, &lease->client_link);
+}
 /* A pixmap object; NULL (the client told of no memory) on failure. */
 struct pxc_pixmap_v1 *pxc_pixmap_v1_create(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client, uint32_t version, uint32_t id);
@@ -522,10 +543,27 @@ void pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease);
 
 /* ---- pool.c ---- */
 
-/* The client's object of pool in *out: sent now, through lease, if it has
- * none. 0, or the failure reason why it cannot be. */
-uint32_t pxc_pool_v1_get(struct pxc_pixmap_v1 *lease, struct pxc_pool *pool,
+/* A new object of pool for lease's client in *out, sent now through lease.
+ * 0, or the failure reason why it cannot be. */
+uint32_t pxc_pool_v1_send(struct pxc_pixmap_v1 *lease, struct pxc_pool *pool,
 	struct pxc_pool_v1 **out);
+
+/* The client's object of pool in *out, sent now if it has none (inline:
+ * every lookup that finds asks). 0, or the failure reason. */
+static inline uint32_t
+pxc_pool_v1_get(struct pxc_pixmap_v1 *lease, struct pxc_pool *pool,
+	struct pxc_pool_v1 **out)
+{
+	struct pxc_pool_v1 *cp;
+
+	wl_list_for_each(cp, &lease->client->pools, client_link) {
+		if (cp->pool == pool) {
+			*out = cp;
+			return 0;
+		}
+	}
+	return pxc_pool_v1_send(lease, pool, out);
+}
 /* Tells every pool object of a pool that it is retired. */
 void pxc_pool_v1_retire_all(struct pxc_pool *pool);
 /* Frees the state behind the object and leaves the object inert. */

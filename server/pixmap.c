@@ -67,15 +67,6 @@ pixmap_resource_destroy(struct wl_resource *resource)
 	pxc_manager_settle(manager);
 }
 
-void
-pxc_pixmap_v1_init(struct pxc_pixmap_v1 *lease, struct pxc_manager_v1 *client)
-{
-	lease->client = client;
-	wl_list_init(&lease->pixmap_link);
-	wl_list_init(&lease->wait_link);
-	wl_list_insert(&client->leases, &lease->client_link);
-}
-
 struct pxc_pixmap_v1 *
 pxc_pixmap_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	uint32_t version, uint32_t id)

@@ -62,31 +62,14 @@ pxc_pool_v1_retire_all(struct pxc_pool *pool)
 	}
 }
 
-static struct pxc_pool_v1 *
-client_pool_find(struct pxc_manager_v1 *client, const struct pxc_pool *pool)
-{
-	struct pxc_pool_v1 *cp;
-
-	wl_list_for_each(cp, &client->pools, client_link) {
-		if (cp->pool == pool) {
-			return cp;
-		}
-	}
-	return NULL;
-}
-
 uint32_t
-pxc_pool_v1_get(struct pxc_pixmap_v1 *lease, struct pxc_pool *pool,
+pxc_pool_v1_send(struct pxc_pixmap_v1 *lease, struct pxc_pool *pool,
 	struct pxc_pool_v1 **out)
 {
 	struct pxc_manager_v1 *client = lease->client;
 	struct wl_resource *resource;
 	struct pxc_pool_v1 *cp;
 
-	*out = client_pool_find(client, pool);
-	if (*out != NULL) {
-		return 0;
-	}
 	if (client->resource == NULL) {
 		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}

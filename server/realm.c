@@ -24,23 +24,6 @@ pxc_realm_v1_from_resource(struct wl_resource *resource)
 	return wl_resource_get_user_data(resource);
 }
 
-uint32_t
-pxc_realm_v1_check(const struct pxc_realm_v1 *realm, uint32_t access,
-	const char *name, size_t len)
-{
-	if (realm == NULL || realm->realm == NULL) {
-		return realm != NULL && realm->denied ? realm->denied :
-			PIXCACHE_BATCH_V1_FAILURE_POLICY;
-	}
-	if ((realm->access & access) != access) {
-		return PIXCACHE_BATCH_V1_FAILURE_POLICY;
-	}
-	if (name != NULL && pxc_name_check(name, len) < 0) {
-		return PIXCACHE_BATCH_V1_FAILURE_NAME;
-	}
-	return 0;
-}
-
 void
 pxc_realm_v1_inert(struct pxc_realm_v1 *realm)
 {

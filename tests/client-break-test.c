@@ -9,6 +9,11 @@
  * returned (or, with its thread, by itself), a held pixmap kept its bytes
  * although the manager reused its space, fds are back where they were,
  * and on a connection of the library's own the next call reconnects.
+ *
+ * The same walk, over the points where a request makes an object
+ * ("proxy": libwayland returns NULL and sends nothing when it cannot
+ * allocate one), checks that each call then returns success or -ENOMEM,
+ * keeps no fd and no memory, and that the next call works.
  */
 
 #define _GNU_SOURCE
@@ -62,12 +67,15 @@ struct fixture {
 /* ---- the hook ---- */
 
 static atomic_uint points, break_at;
+/* Which points the walk counts: proxies made, or else I/O steps. */
+static atomic_bool proxies;
 
 static bool
 at_point(void *data, const char *point)
 {
-	(void)data;
-	(void)point;
+	if ((strcmp(point, "proxy") == 0) != atomic_load(&proxies)) {
+		return false;
+	}
 	return atomic_fetch_add(&points, 1) + 1 == atomic_load(&break_at);
 }
 
@@ -93,11 +101,12 @@ disarm(void)
 
 /* ---- helpers ---- */
 
-/* What a call in flight returns when the connection breaks under it. */
+/* What a call returns when the connection breaks under it, or when the
+ * proxy walk takes an object from it. */
 static bool
 is_loss(int ret)
 {
-	return ret == -ECONNRESET;
+	return ret == (atomic_load(&proxies) ? -ENOMEM : -ECONNRESET);
 }
 
 static void
@@ -568,6 +577,9 @@ check_after(struct fixture *f, const struct scenario *s, unsigned n,
 	int ret, int fds)
 {
 	bool broke = atomic_load(&points) >= n;
+	/* Only a break takes the application's display. */
+	bool lost_display = f->mode == SHARED && broke &&
+		!atomic_load(&proxies);
 	struct pixcache_pixmap *pixmap;
 
 	if (s->no_io && atomic_load(&points) > 0) {
@@ -592,20 +604,20 @@ check_after(struct fixture *f, const struct scenario *s, unsigned n,
 	reuse_held_space(f, s->name, n);
 	if (f->client != NULL) {
 		ret = pixcache_client_find(f->client, "default", "n0", &pixmap);
-		if (f->mode == SHARED && broke) {
+		if (lost_display) {
 			/* Only the application can reconnect its display. */
 			assert(ret == -ENOTCONN);
 		} else {
 			assert(ret == 0 && ch_has_pattern(pixmap, 0));
 			pixcache_pixmap_unref(pixmap);
 		}
-		int now = client_side_fds(f,
-			f->mode == SHARED && broke ? 1 : 2) - f->fds_made;
+		int now = client_side_fds(f, lost_display ? 1 : 2) -
+			f->fds_made;
 
 		/* A staging buffer's fd may lie in the output of the dead
 		 * display, which only the application disconnects: counted
 		 * after it does, below. */
-		if (now != fds && !(f->mode == SHARED && broke)) {
+		if (now != fds && !lost_display) {
 			test_fail("%s, break at %u: %d fds before, %d after",
 				s->name, n, fds, now);
 		}
@@ -657,11 +669,12 @@ run_once(struct fixture *f, const struct scenario *s, unsigned n)
 }
 
 static void
-walk(enum mode mode)
+walk(enum mode mode, bool proxy_points)
 {
 	unsigned total = 0;
 	struct fixture f;
 
+	atomic_store(&proxies, proxy_points);
 	setup(&f, mode);
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]);
 			i++) {
@@ -673,26 +686,47 @@ walk(enum mode mode)
 		total += n - 1;
 	}
 	teardown(&f);
-	printf("report: %u break points in %zu scenarios (%s)\n", total,
+	printf("report: %u %s points in %zu scenarios (%s)\n", total,
+		proxy_points ? "proxy" : "break",
 		sizeof(scenarios) / sizeof(scenarios[0]), mode_names[mode]);
 }
 
 TEST(every_call_survives_a_break_at_every_point)
 {
-	walk(OWN);
+	walk(OWN, false);
 }
 
 TEST(every_call_survives_a_break_at_every_point_with_the_library_thread)
 {
-	walk(OWN_THREAD);
+	walk(OWN_THREAD, false);
 }
 
 TEST(every_call_survives_a_break_at_every_point_with_two_threads_calling)
 {
-	walk(TWO_THREADS);
+	walk(TWO_THREADS, false);
 }
 
 TEST(every_call_survives_a_break_at_every_point_on_the_application_display)
 {
-	walk(SHARED);
+	walk(SHARED, false);
+}
+
+TEST(every_call_survives_a_missing_proxy_at_every_point)
+{
+	walk(OWN, true);
+}
+
+TEST(every_call_survives_a_missing_proxy_at_every_point_with_the_library_thread)
+{
+	walk(OWN_THREAD, true);
+}
+
+TEST(every_call_survives_a_missing_proxy_at_every_point_with_two_threads_calling)
+{
+	walk(TWO_THREADS, true);
+}
+
+TEST(every_call_survives_a_missing_proxy_at_every_point_on_the_application_display)
+{
+	walk(SHARED, true);
 }
