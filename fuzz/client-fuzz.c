@@ -212,15 +212,12 @@ hold(struct pixcache_pixmap *pixmap)
 static void
 looked_up(void *data, int result, struct pixcache_pixmap *pixmap)
 {
-	(void)data;
-	(void)result;
 	hold(pixmap);
 }
 
 static void
 listed(void *data, const struct pixcache_entry_info *info)
 {
-	(void)data;
 	assert(info->name == NULL || strlen(info->name) < 4096);
 }
 

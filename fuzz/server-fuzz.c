@@ -135,8 +135,6 @@ check(struct pixcache_manager *manager)
 static void
 quiet(const char *fmt, va_list ap)
 {
-	(void)fmt;
-	(void)ap;
 }
 
 int

@@ -27,8 +27,6 @@ static struct wl_client *reader;
 static uint32_t
 reader_access(void *data, struct wl_client *client, const char *realm)
 {
-	(void)data;
-	(void)realm;
 	return PIXCACHE_ACCESS_READ | PIXCACHE_ACCESS_TABLE |
 		(client == reader ? 0 : PIXCACHE_ACCESS_WRITE);
 }

@@ -66,7 +66,6 @@ on_call(int fd, uint32_t mask, void *data)
 	struct ch_server *server = data;
 	uint64_t n;
 
-	(void)mask;
 	if (read(fd, &n, sizeof(n)) < 0) {
 		/* Non-blocking and woken: nothing to do if empty. */
 	}
@@ -188,7 +187,6 @@ kill_clients(struct pixcache_manager *manager, void *data)
 {
 	struct wl_list *clients = wl_display_get_client_list(data);
 
-	(void)manager;
 	while (!wl_list_empty(clients)) {
 		wl_client_destroy(wl_client_from_link(clients->next));
 	}

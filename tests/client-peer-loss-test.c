@@ -232,7 +232,6 @@ struct side_caller {
 static void
 count_entry(void *data, const struct pixcache_entry_info *info)
 {
-	(void)info;
 	++*(int *)data;
 }
 
@@ -342,7 +341,6 @@ static atomic_int naps;
 static void
 nap(void *data, int result, struct pixcache_pixmap *pixmap)
 {
-	(void)data;
 	assert(result == -ENOENT || result == -ECONNRESET);
 	pixcache_pixmap_unref(pixmap);
 	usleep(200000);
@@ -409,7 +407,6 @@ static atomic_bool in_callback, callback_done;
 static void
 slow(void *data, int result, struct pixcache_pixmap *pixmap)
 {
-	(void)data;
 	assert(result == -ENOENT);
 	pixcache_pixmap_unref(pixmap);
 	atomic_store(&in_callback, true);
@@ -452,7 +449,6 @@ static atomic_int failed_callbacks;
 static void
 count_failure(void *data, int result, struct pixcache_pixmap *pixmap)
 {
-	(void)data;
 	assert(result == -ECONNRESET && pixmap == NULL);
 	atomic_fetch_add(&failed_callbacks, 1);
 }

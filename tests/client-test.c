@@ -192,10 +192,6 @@ static bool
 anyone_replaces(void *data, struct wl_client *client, const char *realm,
 	uint64_t owner)
 {
-	(void)data;
-	(void)client;
-	(void)realm;
-	(void)owner;
 	return true;
 }
 
@@ -659,7 +655,6 @@ insert_many(struct pixcache_manager *manager, void *data)
 	pixman_image_t *image = ch_image(1, 1, 1);
 	char name[16];
 
-	(void)data;
 	for (int i = 0; i < LONG_LIST; i++) {
 		snprintf(name, sizeof(name), "e%d", i);
 		assert(pixcache_manager_insert(manager, "default", name, image,

@@ -99,7 +99,6 @@ test_payload_free(void *payload)
 void
 test_payload_release(void *data, void *payload)
 {
-	(void)data;
 	test_payload_free(payload);
 	atomic_fetch_add(&test_payloads_released, 1);
 }

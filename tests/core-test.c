@@ -1060,8 +1060,6 @@ collect(const struct pxc_entry_info *info, void *data)
 static bool
 stop_at_first(const struct pxc_entry_info *info, void *data)
 {
-	(void)info;
-	(void)data;
 	return false;
 }
 

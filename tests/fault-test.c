@@ -30,8 +30,6 @@ static const char *const names[NAMES] = { "f-small", "f-large", "f-staged" };
 static uint32_t
 two_realms(void *data, struct wl_client *client, const char *realm)
 {
-	(void)data;
-	(void)client;
 	return strcmp(realm, "default") == 0 || strcmp(realm, "fresh") == 0 ?
 		PIXCACHE_ACCESS_READ | PIXCACHE_ACCESS_WRITE |
 		PIXCACHE_ACCESS_TABLE : 0;

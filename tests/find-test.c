@@ -234,9 +234,6 @@ TEST(an_eviction_shows_in_the_table_of_a_found_lease)
 static uint32_t
 no_table(void *data, struct wl_client *client, const char *realm)
 {
-	(void)data;
-	(void)client;
-	(void)realm;
 	return PIXCACHE_ACCESS_READ | PIXCACHE_ACCESS_WRITE;
 }
 

@@ -102,7 +102,6 @@ manager_instance(void *data, struct pixcache_manager_v1 *manager,
 {
 	struct th_client *client = data;
 
-	(void)manager;
 	client->instance = (uint64_t)hi << 32 | lo;
 }
 
@@ -112,7 +111,6 @@ manager_format(void *data, struct pixcache_manager_v1 *manager,
 {
 	struct th_client *client = data;
 
-	(void)manager;
 	if (client->nformats < 8) {
 		client->formats[client->nformats++] = format;
 	}
@@ -126,7 +124,6 @@ manager_limits(void *data, struct pixcache_manager_v1 *manager, uint32_t w,
 	struct th_client *client = data;
 	const uint32_t limits[6] = { w, h, bytes, uploads, leases, fds };
 
-	(void)manager;
 	memcpy(client->limits, limits, sizeof(limits));
 }
 
@@ -136,7 +133,6 @@ manager_refused(void *data, struct pixcache_manager_v1 *manager,
 {
 	struct th_client *client = data;
 
-	(void)manager;
 	client->refused = reason;
 }
 
@@ -150,7 +146,6 @@ manager_pool(void *data, struct pixcache_manager_v1 *manager,
 	struct th_client *client = data;
 	struct th_pool *state = calloc(1, sizeof(*state));
 
-	(void)manager;
 	assert(state != NULL);
 	state->proxy = pool;
 	state->fd = fd;
@@ -175,7 +170,6 @@ registry_global(void *data, struct wl_registry *registry, uint32_t name,
 {
 	struct th_client *client = data;
 
-	(void)version;
 	if (strcmp(interface, pixcache_manager_v1_interface.name) == 0) {
 		client->global = name;
 		client->manager = wl_registry_bind(registry, name,
@@ -189,9 +183,6 @@ static void
 registry_global_remove(void *data, struct wl_registry *registry,
 	uint32_t name)
 {
-	(void)data;
-	(void)registry;
-	(void)name;
 }
 
 static const struct wl_registry_listener registry_listener = {
@@ -318,8 +309,6 @@ sync_done(void *data, struct wl_callback *callback, uint32_t serial)
 {
 	bool *done = data;
 
-	(void)callback;
-	(void)serial;
 	*done = true;
 }
 
@@ -405,7 +394,6 @@ realm_access(void *data, struct pixcache_realm_v1 *proxy, uint32_t access)
 {
 	struct th_realm *realm = data;
 
-	(void)proxy;
 	realm->access = access;
 }
 
@@ -414,7 +402,6 @@ realm_denied(void *data, struct pixcache_realm_v1 *proxy, uint32_t reason)
 {
 	struct th_realm *realm = data;
 
-	(void)proxy;
 	realm->denied = reason;
 }
 
@@ -424,7 +411,6 @@ realm_table(void *data, struct pixcache_realm_v1 *proxy, int fd,
 {
 	struct th_realm *realm = data;
 
-	(void)proxy;
 	if (realm->table_fd >= 0) {
 		close(realm->table_fd);
 	}
@@ -470,16 +456,6 @@ batch_entry(void *data, struct pixcache_batch_v1 *batch, const char *name,
 {
 	struct th_batch_state *state = data;
 
-	(void)batch;
-	(void)width;
-	(void)height;
-	(void)format;
-	(void)ih;
-	(void)il;
-	(void)slot;
-	(void)gen;
-	(void)th;
-	(void)tl;
 	if (state->entries < 32) {
 		snprintf(state->names[state->entries], 64, "%s",
 			name ? name : "(anonymous)");
@@ -497,7 +473,6 @@ batch_stats(void *data, struct pixcache_batch_v1 *batch, uint32_t a0,
 	const uint32_t v[15] = { a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10,
 		a11, a12, a13, a14 };
 
-	(void)batch;
 	state->got_stats = true;
 	memcpy(state->stats, v, sizeof(v));
 }
@@ -508,7 +483,6 @@ batch_done(void *data, struct pixcache_batch_v1 *batch, uint32_t serial,
 {
 	struct th_batch_state *state = data;
 
-	(void)batch;
 	state->serial = serial;
 	state->token = (uint64_t)token_hi << 32 | token_lo;
 	state->client->last_token = state->token;
@@ -519,7 +493,6 @@ batch_listed(void *data, struct pixcache_batch_v1 *batch, uint32_t next)
 {
 	struct th_batch_state *state = data;
 
-	(void)batch;
 	state->listed++;
 	state->next = next;
 }
@@ -531,7 +504,6 @@ batch_found(void *data, struct pixcache_batch_v1 *batch,
 	struct th_batch_state *state = data;
 	const uint32_t *rec;
 
-	(void)batch;
 	assert(records->size % (13 * sizeof(uint32_t)) == 0);
 	state->found_events++;
 	for (rec = records->data; (const char *)rec <
@@ -646,7 +618,6 @@ pixmap_key(void *data, struct pixcache_pixmap_v1 *proxy, uint32_t ih,
 	struct th_pixmap *pixmap = data;
 	const uint32_t key[6] = { ih, il, slot, gen, th, tl };
 
-	(void)proxy;
 	assert(pixmap->events == 0);
 	pixmap->got_key = true;
 	memcpy(pixmap->key, key, sizeof(key));
@@ -658,7 +629,6 @@ pool_retired(void *data, struct pixcache_pool_v1 *proxy)
 {
 	struct th_pool *pool = data;
 
-	(void)proxy;
 	pool->retired = true;
 }
 
@@ -674,7 +644,6 @@ pixmap_buffer_pool(void *data, struct pixcache_pixmap_v1 *proxy,
 	struct th_pixmap *pixmap = data;
 	struct th_pool *state;
 
-	(void)proxy;
 	assert(pixmap->got_key && pixmap->events == 1);
 	pixmap->buffer = true;
 	pixmap->pool = pool;
@@ -699,7 +668,6 @@ pixmap_buffer_fd(void *data, struct pixcache_pixmap_v1 *proxy, int fd,
 {
 	struct th_pixmap *pixmap = data;
 
-	(void)proxy;
 	assert(pixmap->got_key && pixmap->events == 1);
 	pixmap->buffer = true;
 	pixmap->fd = fd;
@@ -715,7 +683,6 @@ pixmap_missing(void *data, struct pixcache_pixmap_v1 *proxy)
 {
 	struct th_pixmap *pixmap = data;
 
-	(void)proxy;
 	pixmap->missing = true;
 	pixmap->events++;
 }
@@ -725,7 +692,6 @@ pixmap_pending(void *data, struct pixcache_pixmap_v1 *proxy)
 {
 	struct th_pixmap *pixmap = data;
 
-	(void)proxy;
 	pixmap->pending = true;
 	/* A pending lookup starts over when its upload ends. */
 	pixmap->events = 0;
@@ -736,7 +702,6 @@ pixmap_failed(void *data, struct pixcache_pixmap_v1 *proxy, uint32_t reason)
 {
 	struct th_pixmap *pixmap = data;
 
-	(void)proxy;
 	pixmap->failed = reason;
 	pixmap->events++;
 }
@@ -746,7 +711,6 @@ pixmap_evicted(void *data, struct pixcache_pixmap_v1 *proxy)
 {
 	struct th_pixmap *pixmap = data;
 
-	(void)proxy;
 	pixmap->evicted = true;
 }
 
@@ -755,7 +719,6 @@ pixmap_claimed(void *data, struct pixcache_pixmap_v1 *proxy)
 {
 	struct th_pixmap *pixmap = data;
 
-	(void)proxy;
 	pixmap->claimed = true;
 	pixmap->pending = false;
 	pixmap->events++;
@@ -897,7 +860,6 @@ upload_target(void *data, struct pixcache_upload_v1 *proxy, int fd,
 {
 	struct th_upload *upload = data;
 
-	(void)proxy;
 	upload->fd = fd;
 	upload->stride = stride;
 	upload->size = size;
@@ -908,7 +870,6 @@ upload_failed(void *data, struct pixcache_upload_v1 *proxy, uint32_t reason)
 {
 	struct th_upload *upload = data;
 
-	(void)proxy;
 	upload->failed = reason;
 }
 
@@ -919,7 +880,6 @@ upload_stored(void *data, struct pixcache_upload_v1 *proxy, uint32_t ih,
 	struct th_upload *upload = data;
 	const uint32_t key[6] = { ih, il, slot, gen, th, tl };
 
-	(void)proxy;
 	upload->stored = true;
 	memcpy(upload->key, key, sizeof(key));
 }
@@ -937,7 +897,6 @@ th_upload(struct th_client *client, struct pixcache_batch_v1 *batch,
 {
 	struct th_upload *upload = calloc(1, sizeof(*upload));
 
-	(void)client;
 	assert(upload != NULL);
 	upload->fd = -1;
 	upload->proxy = pixcache_batch_v1_upload(batch, realm->proxy, name,
@@ -955,7 +914,6 @@ th_upload_staged(struct th_client *client,
 {
 	struct th_upload *upload = calloc(1, sizeof(*upload));
 
-	(void)client;
 	assert(upload != NULL);
 	upload->fd = -1;
 	upload->proxy = pixcache_staging_v1_upload(staging, realm->proxy,
@@ -1013,14 +971,12 @@ th_put(struct th_client *client, struct th_realm *realm, const char *name,
 static void
 removal_removed(void *data, struct pixcache_removal_v1 *removal)
 {
-	(void)removal;
 	*(int *)data = 1;
 }
 
 static void
 removal_missing(void *data, struct pixcache_removal_v1 *removal)
 {
-	(void)removal;
 	*(int *)data = 0;
 }
 
@@ -1028,7 +984,6 @@ static void
 removal_failed(void *data, struct pixcache_removal_v1 *removal,
 	uint32_t reason)
 {
-	(void)removal;
 	*(int *)data = -(int)reason;
 }
 

@@ -39,7 +39,6 @@ global(void *data, struct wl_registry *registry, uint32_t name,
 {
 	struct conn *c = data;
 
-	(void)version;
 	if (strcmp(interface, pixcache_manager_v1_interface.name) == 0) {
 		c->manager = wl_registry_bind(registry, name,
 			&pixcache_manager_v1_interface, 1);
@@ -49,9 +48,6 @@ global(void *data, struct wl_registry *registry, uint32_t name,
 static void
 global_remove(void *data, struct wl_registry *registry, uint32_t name)
 {
-	(void)data;
-	(void)registry;
-	(void)name;
 }
 
 static const struct wl_registry_listener registry_listener = {
@@ -189,18 +185,12 @@ target(void *data, struct pixcache_upload_v1 *upload, int fd,
 {
 	int *out = data;
 
-	(void)upload;
-	(void)stride;
-	(void)size;
 	*out = fd;
 }
 
 static void
 upload_failed(void *data, struct pixcache_upload_v1 *upload, uint32_t r)
 {
-	(void)data;
-	(void)upload;
-	(void)r;
 }
 
 static void
