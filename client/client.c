@@ -401,22 +401,10 @@ pxcl_client_unref(struct pixcache_client *client)
 	free(client);
 }
 
-struct pixcache_client *
-pixcache_client_create(struct wl_display *display,
-	const struct pixcache_client_options *options)
+/* The new client if ret is 0; else it goes, and NULL with errno set. */
+static struct pixcache_client *
+made(struct pixcache_client *client, int ret)
 {
-	struct pixcache_client *client;
-	int ret;
-
-	if (display == NULL) {
-		errno = EINVAL;
-		return NULL;
-	}
-	client = client_new(options);
-	if (client == NULL) {
-		return NULL;
-	}
-	ret = attach(client, display);
 	if (ret < 0) {
 		detach(client);
 		pxcl_client_unref(client);
@@ -427,11 +415,27 @@ pixcache_client_create(struct wl_display *display,
 }
 
 struct pixcache_client *
+pixcache_client_create(struct wl_display *display,
+	const struct pixcache_client_options *options)
+{
+	struct pixcache_client *client;
+
+	if (display == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	client = client_new(options);
+	if (client == NULL) {
+		return NULL;
+	}
+	return made(client, attach(client, display));
+}
+
+struct pixcache_client *
 pixcache_client_connect(const char *socket_name,
 	const struct pixcache_client_options *options)
 {
 	struct pixcache_client *client = client_new(options);
-	int ret;
 
 	if (client == NULL) {
 		return NULL;
@@ -441,14 +445,7 @@ pixcache_client_connect(const char *socket_name,
 		socket_name = default_socket();
 	}
 	client->socket_name = socket_name ? strdup(socket_name) : NULL;
-	ret = connect_own(client);
-	if (ret < 0) {
-		detach(client);
-		pxcl_client_unref(client);
-		errno = -ret;
-		return NULL;
-	}
-	return client;
+	return made(client, connect_own(client));
 }
 
 /* ---- reading and dispatching ---- */
