@@ -28,12 +28,10 @@ fd_ok(int fd, uint64_t size, bool exact)
 static const void *
 map_and_close(int fd, uint64_t size)
 {
-	void *map = size > 0 && size <= SIZE_MAX ?
-		mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) :
-		MAP_FAILED;
+	const void *map = pxc_shm_map_read(NULL, fd, size);
 
 	close(fd);
-	return map == MAP_FAILED ? NULL : map;
+	return map;
 }
 
 bool
