@@ -12,6 +12,7 @@ packages="
 	qtbase5-dev libkf5coreaddons-dev libkf5guiaddons-dev cmake
 	valgrind python3-matplotlib
 	adwaita-icon-theme hicolor-icon-theme
+	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 "
 
 missing=

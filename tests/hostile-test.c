@@ -25,10 +25,12 @@
 
 #define ARGB DRM_FORMAT_ARGB8888
 
-/* Linux 6.3; missing from Debian 12's headers. */
-#ifndef F_SEAL_EXEC
-#define F_SEAL_EXEC 0x0020
-#endif
+/*
+ * The seal that probes whether an fd's seals are sealed: one every kernel
+ * knows (F_SEAL_EXEC, 6.3, is EINVAL on Debian 12's 6.1 whatever the fd),
+ * so adding it fails EPERM only because of F_SEAL_SEAL.
+ */
+#define PROBE_SEAL F_SEAL_GROW
 
 static struct th_server *server;
 static struct th_client *bad, *good;
@@ -443,7 +445,7 @@ TEST(the_target_cannot_be_changed_after_commit)
 	assert(ftruncate(up->fd, 1) < 0 && errno == EPERM);
 	assert(mmap(NULL, up->size, PROT_WRITE, MAP_SHARED, up->fd, 0) ==
 		MAP_FAILED);
-	assert(fcntl(up->fd, F_ADD_SEALS, F_SEAL_EXEC) < 0 && errno == EPERM);
+	assert(fcntl(up->fd, F_ADD_SEALS, PROBE_SEAL) < 0 && errno == EPERM);
 	batch = th_batch(good);
 	pm = th_lookup(good, batch, rgood, "big");
 	th_commit(good, batch);
@@ -478,7 +480,7 @@ assert_immutable(int fd, const char *what)
 				pwrite(f, "x", 1, 0) == 1 ||
 				mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 					MAP_SHARED, f, 0) != MAP_FAILED ||
-				fcntl(f, F_ADD_SEALS, F_SEAL_EXEC) == 0) {
+				fcntl(f, F_ADD_SEALS, PROBE_SEAL) == 0) {
 			test_fail("%s could be changed%s", what,
 				pass ? " through /proc" : "");
 		}

@@ -4,6 +4,11 @@
 Each test program prints "N passed, N failed, N skipped" for its own cases;
 a program that crashed, timed out or failed without that line counts as one
 failed case. Prints one line per build and, last, "N passed, N failed".
+
+An argument DIR:NAME reads the log meson test wrote with --logbase NAME
+(the same build's binaries, run again elsewhere: under Debian 12's kernel).
+An argument DIR:NAME whose log is missing, with DIR/meson-logs/NAME.skip
+present, is a skipped run: that file says why.
 """
 
 import json
@@ -17,19 +22,27 @@ FAILURE_POINTS = re.compile(r"^report: alloc: .*?(\d+) failure points$", re.M)
 BREAK_POINTS = re.compile(r"^report: (\d+) break points ", re.M)
 
 
-def count(builddir):
+def count(arg):
     passed = failed = skipped = points = breaks = 0
+    builddir, _, logbase = arg.partition(":")
+    logbase = logbase or "testlog"
     try:
-        with open(f"{builddir}/meson-logs/testlog.json") as log:
+        with open(f"{builddir}/meson-logs/{logbase}.json") as log:
             results = [json.loads(line) for line in log if line.strip()]
     except OSError as e:
-        print(f"{builddir}: no test log ({e.strerror})")
+        try:
+            with open(f"{builddir}/meson-logs/{logbase}.skip") as why:
+                print(f"{arg}: skipped: {why.read().strip()}")
+                return 0, 0, 1
+        except OSError:
+            pass
+        print(f"{arg}: no test log ({e.strerror})")
         return 0, 1, 0
     for r in results:
         out = r.get("stdout") or ""
         for line in out.splitlines():
             if line.startswith("report: "):
-                print(f"{builddir}: {r['name']}: {line[8:]}")
+                print(f"{arg}: {r['name']}: {line[8:]}")
         points += sum(map(int, FAILURE_POINTS.findall(out)))
         breaks += sum(map(int, BREAK_POINTS.findall(out)))
         found = SUMMARY.findall(out)
@@ -38,12 +51,12 @@ def count(builddir):
             f = max(f, 1)
         passed, failed, skipped = passed + p, failed + f, skipped + s
         if r["result"] not in ("OK", "SKIP"):
-            print(f"{builddir}: {r['name']}: {r['result']}")
+            print(f"{arg}: {r['name']}: {r['result']}")
     if points:
-        print(f"{builddir}: {points} allocation failure points exercised")
+        print(f"{arg}: {points} allocation failure points exercised")
     if breaks:
-        print(f"{builddir}: {breaks} connection-break points exercised")
-    print(f"{builddir}: {len(results)} programs, {passed} passed, "
+        print(f"{arg}: {breaks} connection-break points exercised")
+    print(f"{arg}: {len(results)} programs, {passed} passed, "
           f"{failed} failed, {skipped} skipped")
     return passed, failed, skipped
 
