@@ -60,6 +60,7 @@ struct fixture {
 	struct pixcache_pixmap *held;
 	struct pixcache_pixmap *extra[NAMES];
 	int fds_made;			/* kept by the call: the thread's pipe */
+	uint64_t copies;		/* held pixmaps copied, before the call */
 	/* Set by callbacks, which may run on the library's thread. */
 	atomic_int callbacks, callback_result;
 };
@@ -158,6 +159,18 @@ make_client(struct fixture *f)
 	assert(pixcache_client_find(f->client, "default", "held",
 		&f->held) == 0);
 	assert(ch_has_pattern(f->held, f->held_seed));
+}
+
+/* Held pixmaps the library copied as it let go of a connection. */
+static uint64_t
+held_copies(struct pixcache_client *client)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&client->lock);
+	n = client->stats.held_copies + client->stats.held_copy_failures;
+	pthread_mutex_unlock(&client->lock);
+	return n;
 }
 
 static bool
@@ -592,6 +605,25 @@ check_after(struct fixture *f, const struct scenario *s, unsigned n,
 		test_fail("%s: break at %u returned %d (%s)", s->name, n, ret,
 			strerror(-ret));
 	}
+	if (f->client != NULL && broke && !atomic_load(&proxies)) {
+		/*
+		 * The break shut the socket, and the manager let go of the
+		 * held lease at once: its space may be reused as soon as the
+		 * library copied the held pixmap. The library's thread may
+		 * meet the break just before the call's end, and note it a
+		 * moment after: wait for the copy, as no application can
+		 * reuse the manager's space at will.
+		 */
+		for (int i = 0; i < 2000 &&
+				held_copies(f->client) == f->copies; i++) {
+			assert(f->mode == OWN_THREAD || f->mode == TWO_THREADS);
+			usleep(1000);
+		}
+		if (held_copies(f->client) == f->copies) {
+			test_fail("%s, break at %u: the held pixmap was never "
+				"copied", s->name, n);
+		}
+	}
 	if (f->client != NULL) {
 		/* Let go of before the call returned; by the library's
 		 * thread, a moment later, if it found the break. */
@@ -647,6 +679,7 @@ run_once(struct fixture *f, const struct scenario *s, unsigned n)
 	if (s->prepare != NULL) {
 		s->prepare(f);
 	}
+	f->copies = held_copies(f->client);
 	fds = client_side_fds(f, 2);
 	arm(n);
 	/* Nobody may call a client being destroyed; and the other thread's
