@@ -15,10 +15,36 @@
 
 #include "manager-private.h"
 
+static void destroy_dumb(int drm_fd, uint32_t handle);
+
+/*
+ * Whether the device makes dumb buffers. A driver without KMS (vgem)
+ * answers DRM_CAP_DUMB_BUFFER with EOPNOTSUPP whatever it can do (DRM's
+ * core answers only a few caps for it), so there a buffer of one pixel
+ * is made and destroyed: a render node refuses it.
+ */
+static bool
+makes_dumb_buffers(int fd)
+{
+	struct drm_mode_create_dumb dumb = { .width = 1, .height = 1,
+		.bpp = 32 };
+	uint64_t cap = 0;
+
+	if (drmGetCap(fd, DRM_CAP_DUMB_BUFFER, &cap) == 0) {
+		return cap != 0;
+	}
+	if (errno != EOPNOTSUPP ||
+			drmIoctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &dumb) < 0) {
+		return false;
+	}
+	destroy_dumb(fd, dumb.handle);
+	return true;
+}
+
 int
 pixcache_manager_set_drm_device(struct pixcache_manager *manager, int fd)
 {
-	uint64_t dumb = 0, prime = 0;
+	uint64_t prime = 0;
 	int dup_fd;
 
 	if (fd < 0) {
@@ -27,14 +53,12 @@ pixcache_manager_set_drm_device(struct pixcache_manager *manager, int fd)
 	if (manager->drm_fd >= 0) {
 		return -EBUSY;
 	}
-	/* Any ioctl of DRM's core answers on a DRM device, and only there. */
-	if (drmGetCap(fd, DRM_CAP_DUMB_BUFFER, &dumb) < 0) {
+	/* DRM's core answers DRM_CAP_PRIME for every driver, on a DRM
+	 * device only. */
+	if (drmGetCap(fd, DRM_CAP_PRIME, &prime) < 0) {
 		return errno == ENOTTY || errno == EBADF ? -EINVAL : -errno;
 	}
-	if (drmGetCap(fd, DRM_CAP_PRIME, &prime) < 0) {
-		return -errno;
-	}
-	if (!dumb || !(prime & DRM_PRIME_CAP_EXPORT)) {
+	if (!(prime & DRM_PRIME_CAP_EXPORT) || !makes_dumb_buffers(fd)) {
 		return -ENODEV;
 	}
 	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);

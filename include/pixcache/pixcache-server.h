@@ -159,8 +159,10 @@ PIXCACHE_EXPORT void pixcache_manager_destroy(struct pixcache_manager *manager);
  * no_device. Event loop thread.
  *
  * Returns 0, -EINVAL (fd negative or not a DRM device), -ENODEV (no dumb
- * buffers, or no PRIME export), -EBUSY (a device was set already), or the
- * errors of fcntl(F_DUPFD_CLOEXEC).
+ * buffers: DRM_CAP_DUMB_BUFFER, or for a driver without KMS such as vgem,
+ * which cannot answer it, a dumb buffer tried; or no PRIME export),
+ * -EBUSY (a device was set already), or the errors of
+ * fcntl(F_DUPFD_CLOEXEC).
  */
 PIXCACHE_EXPORT int pixcache_manager_set_drm_device(
 	struct pixcache_manager *manager, int fd);
