@@ -551,8 +551,8 @@ ask_dmabuf(struct pixcache_client *client, struct pixcache_pixmap *pixmap,
 		return ret;
 	}
 	if (pixmap->lease == NULL) {
-		/* A lease of a find has no object to ask on. */
-		return pixmap->lease_number != 0 ? -EOPNOTSUPP : -EINVAL;
+		/* Lost with the connection or the manager. */
+		return -EINVAL;
 	}
 	object = wl_proxy_get_user_data((struct wl_proxy *)pixmap->lease);
 	pixcache_pixmap_v1_get_dmabuf(pixmap->lease);
@@ -572,18 +572,13 @@ ask_dmabuf(struct pixcache_client *client, struct pixcache_pixmap *pixmap,
 	return wait->result;
 }
 
-int
-pixcache_pixmap_get_dmabuf(struct pixcache_pixmap *pixmap,
-	struct pixcache_dmabuf *out)
+static int
+get_dmabuf(struct pixcache_pixmap *pixmap, struct pixcache_dmabuf *out)
 {
 	struct pxcl_dmabuf_wait wait = { .result = 0 };
-	struct pixcache_client *client;
+	struct pixcache_client *client = pixmap->client;
 	int ret;
 
-	if (pixmap == NULL || out == NULL) {
-		return -EINVAL;
-	}
-	client = pixmap->client;
 	wl_list_init(&wait.link);
 	pxcl_enter(client);
 	ret = ask_dmabuf(client, pixmap, &wait);
@@ -591,5 +586,43 @@ pixcache_pixmap_get_dmabuf(struct pixcache_pixmap *pixmap,
 	if (ret == 0) {
 		*out = wait.dmabuf;
 	}
+	return ret;
+}
+
+static bool
+leased_by_number(struct pixcache_pixmap *pixmap)
+{
+	bool by_number;
+
+	pxcl_enter(pixmap->client);
+	by_number = pixmap->lease == NULL && pixmap->lease_number != 0;
+	pxcl_leave(pixmap->client);
+	return by_number;
+}
+
+/*
+ * A lease of a find has no object to ask on: a lookup by key makes one,
+ * for as long as the question takes. The key resolves while the entry is
+ * cached; once it left, only the find's lease holds the pixmap.
+ */
+int
+pixcache_pixmap_get_dmabuf(struct pixcache_pixmap *pixmap,
+	struct pixcache_dmabuf *out)
+{
+	struct pixcache_pixmap *asker;
+	int ret;
+
+	if (pixmap == NULL || out == NULL) {
+		return -EINVAL;
+	}
+	if (!leased_by_number(pixmap)) {
+		return get_dmabuf(pixmap, out);
+	}
+	ret = pixcache_client_find_key(pixmap->client, &pixmap->key, &asker);
+	if (ret < 0) {
+		return ret;
+	}
+	ret = get_dmabuf(asker, out);
+	pixcache_pixmap_unref(asker);
 	return ret;
 }

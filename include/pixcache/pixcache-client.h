@@ -356,14 +356,15 @@ struct pixcache_dmabuf {
  * for a client that draws with the GPU: import it read-only (EGL's
  * EGL_EXT_image_dma_buf_import, with the pixmap's width and height). The
  * manager makes one per pixmap and shares it with every client that asks.
- * Blocking, like pixcache_client_find(). The pixmap must hold a lease
- * object: pixmaps of pixcache_client_find_many() hold theirs by number and
- * get -EOPNOTSUPP; find such a pixmap again by its key with
- * pixcache_client_find_key() for one that can ask.
+ * Blocking, like pixcache_client_find(): one round trip, two for a
+ * pixmap found by name (pixcache_client_find() and _find_many() hold most
+ * pixmaps by a lease number, which cannot ask: the library looks the
+ * pixmap up by its key first, and gets -ENOENT if its entry has left the
+ * cache since).
  *
  * Returns 0 (*out filled), -ENODEV (the manager has no GPU device),
  * -EINVAL (NULL arguments, or the pixmap lost its lease: the connection
- * broke or the manager left), -EOPNOTSUPP, -ETIMEDOUT, -ECONNRESET, or
+ * broke or the manager left), -ENOENT, -ETIMEDOUT, -ECONNRESET, or
  * another negative errno for a failure the manager reported (-EINVAL for
  * an alpha mask's format, -EAGAIN, -ENOMEM).
  */
