@@ -104,7 +104,8 @@ fill_dumb(int drm_fd, const struct drm_mode_create_dumb *dumb,
 
 int
 pxc_drm_dmabuf_create(struct pixcache_manager *manager, const void *data,
-	uint32_t width, uint32_t height, uint32_t stride, struct pxc_dmabuf *out)
+	uint32_t width, uint32_t height, uint32_t stride,
+	struct pxc_dmabuf *out)
 {
 	struct drm_mode_create_dumb dumb = {
 		.width = width, .height = height, .bpp = 32,

@@ -95,9 +95,9 @@ struct pixcache_manager {
 
 	struct pxc_random rng;		/* done tokens; loop thread only */
 	atomic_uint pixmaps;		/* alive */
-	atomic_uint pixmap_fds;		/* own buffers, copies, dma-bufs */
+	atomic_uint pixmap_fds;		/* own buffers, copies, dmabufs */
 	atomic_uint dmabufs;		/* pixmaps' dma-bufs alive */
-	int drm_fd;			/* the compositor's device's dup, or -1 */
+	int drm_fd;			/* the DRM device's dup, or -1 */
 	atomic_uint_least64_t copy_bytes; /* in copies for other realms */
 
 	struct wl_listener display_destroy;
@@ -122,7 +122,7 @@ struct pxc_realm_shm {
 /* A pixmap's copy in a dumb buffer of the DRM device, exported. */
 struct pxc_dmabuf {
 	int fd;				/* the dma-buf, or -1: none */
-	uint32_t handle;		/* the dumb buffer's, on manager->drm_fd */
+	uint32_t handle;		/* the dumb buffer's, on drm_fd */
 	uint32_t stride;		/* the device's pitch */
 };
 
@@ -683,7 +683,8 @@ pxc_key_wire(const struct pxc_key *key)
  * nothing left behind.
  */
 int pxc_drm_dmabuf_create(struct pixcache_manager *manager, const void *data,
-	uint32_t width, uint32_t height, uint32_t stride, struct pxc_dmabuf *out);
+	uint32_t width, uint32_t height, uint32_t stride,
+	struct pxc_dmabuf *out);
 /* Closes the dma-buf and destroys the dumb buffer. Any thread. */
 void pxc_drm_dmabuf_destroy(struct pixcache_manager *manager,
 	struct pxc_dmabuf *dmabuf);

@@ -65,7 +65,7 @@ struct daemon {
 	struct wl_display *display;
 	struct pixcache_manager *manager;
 	const char *socket;
-	const char *drm_device;		/* NULL: pixmaps have no dma-bufs */
+	const char *drm_device;		/* NULL: no dma-bufs */
 	struct realm_socket realms[MAX_REALM_SOCKETS];
 	int nrealms;
 	/* The socket of the client being created, for its created signal. */
