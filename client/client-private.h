@@ -186,6 +186,18 @@ struct pxcl_pixmap_object {
 	struct pxcl_request *req;
 	struct pixcache_pixmap *pixmap;
 	struct pxcl_claim *claim;
+	/* A lease's get_dmabuf calls, oldest first: the manager answers in
+	 * the order asked. */
+	struct wl_list dmabuf_waits;	/* struct pxcl_dmabuf_wait */
+	uint32_t dmabuf_abandoned;	/* answers no caller waits for now */
+};
+
+/* A get_dmabuf call, waiting on its caller's stack. */
+struct pxcl_dmabuf_wait {
+	struct wl_list link;		/* object->dmabuf_waits */
+	bool done;
+	int result;
+	struct pixcache_dmabuf dmabuf;
 };
 
 /* A removal, list or statistics request, waited for on the caller's stack. */
@@ -383,6 +395,16 @@ extern const struct pixcache_pixmap_v1_listener pxcl_pixmap_events;
 extern const struct pixcache_upload_v1_listener pxcl_upload_events;
 extern const struct pixcache_removal_v1_listener pxcl_removal_events;
 extern const struct pixcache_batch_v1_listener pxcl_side_batch_events;
+
+/*
+ * A dmabuf (dmabuf non-NULL) or failed event answered the oldest
+ * get_dmabuf of a lease's object. False if no caller waits for it (the
+ * caller closes the fd). Lock held.
+ */
+bool pxcl_dmabuf_answered(struct pxcl_pixmap_object *object, int result,
+	const struct pixcache_dmabuf *dmabuf);
+/* The object goes: its waiting calls end with -ECONNRESET. Lock held. */
+void pxcl_dmabuf_end(struct pxcl_pixmap_object *object);
 
 /* ---- names.c ---- */
 

@@ -236,6 +236,16 @@ pixmap_claimed(const void *listener, void *object, struct wl_proxy *proxy,
 	l->claimed(object, (struct pixcache_pixmap_v1 *)proxy);
 }
 
+static void
+pixmap_dmabuf(const void *listener, void *object, struct wl_proxy *proxy,
+	union wl_argument *args)
+{
+	const struct pixcache_pixmap_v1_listener *l = listener;
+
+	l->dmabuf(object, (struct pixcache_pixmap_v1 *)proxy, args[0].h,
+		args[1].u, args[2].u, args[3].u, args[4].u, args[5].u);
+}
+
 static const unpack_fn pixmap_unpack[] = {
 	[OPCODE(pixcache_pixmap_v1, key)] = pixmap_key,
 	[OPCODE(pixcache_pixmap_v1, buffer_pool)] = pixmap_buffer_pool,
@@ -245,6 +255,7 @@ static const unpack_fn pixmap_unpack[] = {
 	[OPCODE(pixcache_pixmap_v1, failed)] = pixmap_failed,
 	[OPCODE(pixcache_pixmap_v1, evicted)] = pixmap_evicted,
 	[OPCODE(pixcache_pixmap_v1, claimed)] = pixmap_claimed,
+	[OPCODE(pixcache_pixmap_v1, dmabuf)] = pixmap_dmabuf,
 };
 
 /* ---- pixcache_upload_v1 ---- */

@@ -491,3 +491,138 @@ pixcache_pixmap_create_pixman(struct pixcache_pixmap *pixmap)
 		pixcache_pixmap_ref(pixmap));
 	return image;
 }
+
+/* ---- dma-bufs ---- */
+
+bool
+pxcl_dmabuf_answered(struct pxcl_pixmap_object *object, int result,
+	const struct pixcache_dmabuf *dmabuf)
+{
+	struct pxcl_dmabuf_wait *wait;
+
+	if (object->dmabuf_abandoned > 0) {
+		/* The answer of a call that gave up: not the next one's. */
+		object->dmabuf_abandoned--;
+		return false;
+	}
+	if (wl_list_empty(&object->dmabuf_waits)) {
+		return false;
+	}
+	wait = wl_container_of(object->dmabuf_waits.next, wait, link);
+	wl_list_remove(&wait->link);
+	wl_list_init(&wait->link);
+	wait->result = result;
+	if (dmabuf != NULL) {
+		wait->dmabuf = *dmabuf;
+	}
+	wait->done = true;
+	pthread_cond_broadcast(&object->client->cond);
+	return true;
+}
+
+void
+pxcl_dmabuf_end(struct pxcl_pixmap_object *object)
+{
+	struct pxcl_dmabuf_wait *wait, *tmp;
+
+	wl_list_for_each_safe(wait, tmp, &object->dmabuf_waits, link) {
+		wl_list_remove(&wait->link);
+		wl_list_init(&wait->link);
+		wait->result = -ECONNRESET;
+		wait->done = true;
+	}
+	pthread_cond_broadcast(&object->client->cond);
+}
+
+/*
+ * Asks on the pixmap's lease and waits for the answer; lock held. The
+ * commit's done acknowledges the fd, as a lookup's would.
+ */
+static int
+ask_dmabuf(struct pixcache_client *client, struct pixcache_pixmap *pixmap,
+	struct pxcl_dmabuf_wait *wait)
+{
+	struct timespec deadline =
+		pxcl_deadline_after(client->options.timeout_ms);
+	struct pxcl_pixmap_object *object;
+	int ret = pxcl_lost(client);
+
+	if (ret < 0) {
+		return ret;
+	}
+	if (pixmap->lease == NULL) {
+		/* Lost with the connection or the manager. */
+		return -EINVAL;
+	}
+	object = wl_proxy_get_user_data((struct wl_proxy *)pixmap->lease);
+	pixcache_pixmap_v1_get_dmabuf(pixmap->lease);
+	wl_list_insert(object->dmabuf_waits.prev, &wait->link);
+	ret = pxcl_commit(client);
+	if (ret == 0) {
+		ret = pxcl_wait_flag(client, &wait->done, &deadline);
+	}
+	if (!wait->done) {
+		/* Its answer may still come, for no one. The object lives:
+		 * it goes only with the pixmap, which the caller holds, or
+		 * when no call is in flight. */
+		wl_list_remove(&wait->link);
+		object->dmabuf_abandoned++;
+		return ret;
+	}
+	return wait->result;
+}
+
+static int
+get_dmabuf(struct pixcache_pixmap *pixmap, struct pixcache_dmabuf *out)
+{
+	struct pxcl_dmabuf_wait wait = { .result = 0 };
+	struct pixcache_client *client = pixmap->client;
+	int ret;
+
+	wl_list_init(&wait.link);
+	pxcl_enter(client);
+	ret = ask_dmabuf(client, pixmap, &wait);
+	pxcl_leave(client);
+	if (ret == 0) {
+		*out = wait.dmabuf;
+	}
+	return ret;
+}
+
+static bool
+leased_by_number(struct pixcache_pixmap *pixmap)
+{
+	bool by_number;
+
+	pxcl_enter(pixmap->client);
+	by_number = pixmap->lease == NULL && pixmap->lease_number != 0;
+	pxcl_leave(pixmap->client);
+	return by_number;
+}
+
+/*
+ * A lease of a find has no object to ask on: a lookup by key makes one,
+ * for as long as the question takes. The key resolves while the entry is
+ * cached; once it left, only the find's lease holds the pixmap.
+ */
+int
+pixcache_pixmap_get_dmabuf(struct pixcache_pixmap *pixmap,
+	struct pixcache_dmabuf *out)
+{
+	struct pixcache_pixmap *asker;
+	int ret;
+
+	if (pixmap == NULL || out == NULL) {
+		return -EINVAL;
+	}
+	if (!leased_by_number(pixmap)) {
+		return get_dmabuf(pixmap, out);
+	}
+	ret = pixcache_client_find_key(pixmap->client, &pixmap->key, &asker);
+	if (ret < 0) {
+		return ret;
+	}
+	ret = get_dmabuf(asker, out);
+	pixcache_pixmap_unref(asker);
+	return ret;
+}

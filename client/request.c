@@ -346,6 +346,7 @@ ask(struct pxcl_request *req, const struct pixcache_key *key)
 	}
 	object->client = client;
 	object->req = req;
+	wl_list_init(&object->dmabuf_waits);
 	if (pxcl_proxy_fails()) {
 		proxy = NULL;
 	} else if (key != NULL) {
@@ -373,6 +374,7 @@ pxcl_pixmap_object_end(struct pixcache_client *client, struct wl_proxy *proxy)
 
 	/* Inert first: no later event finds what is freed. */
 	pxcl_proxy_release(client, proxy);
+	pxcl_dmabuf_end(object);
 	free(object);
 }
 
@@ -528,8 +530,15 @@ pixmap_pending(void *data, struct pixcache_pixmap_v1 *proxy)
 static void
 pixmap_failed(void *data, struct pixcache_pixmap_v1 *proxy, uint32_t reason)
 {
-	struct pxcl_request *req = asking(data);
+	struct pxcl_pixmap_object *object = data;
+	struct pxcl_request *req;
 
+	if (object->pixmap != NULL) {
+		/* A lease fails only what it asked: get_dmabuf. */
+		pxcl_dmabuf_answered(object, pxc_failure_errno(reason), NULL);
+		return;
+	}
+	req = asking(object);
 	if (req != NULL) {
 		pxcl_request_complete(req, pxc_failure_errno(reason));
 	}
@@ -564,6 +573,27 @@ pixmap_claimed(void *data, struct pixcache_pixmap_v1 *proxy)
 	pxcl_request_complete(req, -ENOENT);
 }
 
+static void
+pixmap_dmabuf(void *data, struct pixcache_pixmap_v1 *proxy, int32_t fd,
+	uint32_t offset, uint32_t stride, uint32_t format,
+	uint32_t modifier_hi, uint32_t modifier_lo)
+{
+	struct pxcl_pixmap_object *object = data;
+	struct pixcache_dmabuf dmabuf = {
+		.fd = fd,
+		.offset = offset,
+		.stride = stride,
+		.format = format,
+		.modifier = pxc_wire_join(modifier_hi, modifier_lo),
+	};
+
+	/* Only a lease asks: anything else is a broken manager's. */
+	if (object->pixmap == NULL ||
+			!pxcl_dmabuf_answered(object, 0, &dmabuf)) {
+		close(fd);
+	}
+}
+
 const struct pixcache_pixmap_v1_listener pxcl_pixmap_events = {
 	.key = pixmap_key,
 	.buffer_pool = pixmap_buffer_pool,
@@ -573,6 +603,7 @@ const struct pixcache_pixmap_v1_listener pxcl_pixmap_events = {
 	.failed = pixmap_failed,
 	.evicted = pixmap_evicted,
 	.claimed = pixmap_claimed,
+	.dmabuf = pixmap_dmabuf,
 };
 
 /* ---- the batch ---- */

@@ -20,6 +20,7 @@ const struct pxc_failure_row pxc_failure_table[] = {
 	ROW(FD_LIMIT, EAGAIN, false),
 	ROW(MEMORY, ENOMEM, true),
 	ROW(TIMEOUT, ETIMEDOUT, false),
+	ROW(NO_DEVICE, ENODEV, false),
 	/* Aliases: what the name check and the system say. */
 	ROW(NAME, ENAMETOOLONG, true),
 	ROW(NAME, EILSEQ, true),

@@ -16,8 +16,9 @@
  * A row of the table: a failure reason, its name in the XML, its errno,
  * and whether the server finds the reason in an errno (of the core or the
  * system). Reasons the server decides itself (busy, uploads, leases,
- * fd_limit, timeout) are never read from an errno: an EBUSY from a seal is
- * no other client's upload.
+ * fd_limit, timeout, no_device) are never read from an errno: an EBUSY
+ * from a seal is no other client's upload, an ENODEV from an ioctl no
+ * missing device.
  */
 struct pxc_failure_row {
 	uint32_t failure;

@@ -26,6 +26,7 @@ buffer_new(struct pxc_realm_shm *realm, const struct pxc_format *format,
 	buffer->format = format->fourcc;
 	buffer->fd = -1;
 	buffer->copy_fd = -1;
+	buffer->dmabuf.fd = -1;
 	pxc_format_layout(format, width, height, &buffer->stride,
 		&buffer->size);
 	atomic_init(&buffer->refs, 1);
@@ -105,6 +106,7 @@ buffer_release_memory(struct pxc_buffer *buffer)
 	}
 	/* Every lease let go of it before the last hold went. */
 	assert(buffer->copy_fd < 0);
+	pxc_drm_dmabuf_destroy(buffer->manager, &buffer->dmabuf);
 }
 
 /* What a copy of the buffer costs: whole pages of shared memory. */
@@ -229,6 +231,38 @@ pxc_buffer_shared_copy(struct pxc_buffer *buffer)
 	atomic_fetch_add(&buffer->manager->pixmap_fds, 1);
 	atomic_fetch_add(&buffer->manager->copy_bytes, copy_bytes(buffer));
 	return fd;
+}
+
+uint32_t
+pxc_buffer_dmabuf(struct pxc_buffer *buffer, const struct pxc_dmabuf **out)
+{
+	struct pixcache_manager *manager = buffer->manager;
+	const void *data;
+
+	if (buffer->dmabuf.fd >= 0) {
+		*out = &buffer->dmabuf;
+		return 0;
+	}
+	if (manager->drm_fd < 0) {
+		return PIXCACHE_BATCH_V1_FAILURE_NO_DEVICE;
+	}
+	/* Dumb buffers are made in bits a pixel: 32 for every format but
+	 * the alpha mask. */
+	if (pxc_format_find(buffer->format)->bytes_per_pixel != 4) {
+		return PIXCACHE_BATCH_V1_FAILURE_FORMAT;
+	}
+	if (atomic_load(&manager->dmabufs) >= manager->config.max_dmabufs) {
+		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+	}
+	data = pxc_buffer_data(buffer);
+	if (data == NULL || pxc_drm_dmabuf_create(manager, data,
+			buffer->width, buffer->height, buffer->stride,
+			&buffer->dmabuf) < 0) {
+		/* The device's memory, or our mapping of it, ran out. */
+		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+	}
+	*out = &buffer->dmabuf;
+	return 0;
 }
 
 /* The entry left and its last hold went: the memory is free to reuse. */

@@ -20,6 +20,7 @@
  *   policy.c       the compositor's policy and the rules that ask it
  *   config.c       defaults and limits
  *   image.c        the compositor's own inserts and lookups
+ *   drm.c          the DRM device: pixmaps' dma-bufs (dumb buffers)
  * Below them, knowing nothing of Wayland: core/ (names, entries, keys,
  * eviction) and shm/ (pools' space).
  *
@@ -94,7 +95,9 @@ struct pixcache_manager {
 
 	struct pxc_random rng;		/* done tokens; loop thread only */
 	atomic_uint pixmaps;		/* alive */
-	atomic_uint pixmap_fds;		/* own buffers and copies */
+	atomic_uint pixmap_fds;		/* own buffers, copies, dmabufs */
+	atomic_uint dmabufs;		/* pixmaps' dma-bufs alive */
+	int drm_fd;			/* the DRM device's dup, or -1 */
 	atomic_uint_least64_t copy_bytes; /* in copies for other realms */
 
 	struct wl_listener display_destroy;
@@ -116,6 +119,13 @@ struct pxc_realm_shm {
 	struct wl_list pools;		/* struct pxc_pool, under shm_lock */
 };
 
+/* A pixmap's copy in a dumb buffer of the DRM device, exported. */
+struct pxc_dmabuf {
+	int fd;				/* the dma-buf, or -1: none */
+	uint32_t handle;		/* the dumb buffer's, on drm_fd */
+	uint32_t stride;		/* the device's pitch */
+};
+
 /* A cached pixmap's bytes, in a pool or a memfd of its own: the core's
  * payload. */
 struct pxc_buffer {
@@ -130,6 +140,9 @@ struct pxc_buffer {
 	 * under a hold), else -1. */
 	int copy_fd;
 	uint32_t copy_users;
+	/* Its dma-buf, made by the first lease that asks (loop thread,
+	 * under a hold) and kept until the buffer is freed. */
+	struct pxc_dmabuf dmabuf;
 	const void *map;		/* the manager's read view of fd */
 	pthread_mutex_t map_lock;
 	/* The core's reference, plus one per queued notification. */
@@ -472,6 +485,13 @@ int pxc_buffer_write_end(struct pxc_buffer *buffer, void *data);
 int pxc_buffer_shared_copy(struct pxc_buffer *buffer);
 /* A lease lets go of the copy: the last closes it. Loop thread. */
 void pxc_buffer_copy_unuse(struct pxc_buffer *buffer);
+/*
+ * The pixmap's dma-buf in *out, made on first use: the failure reason
+ * (no_device, format, memory) if it cannot be. The buffer keeps it until
+ * it is freed. Loop thread, under a hold.
+ */
+uint32_t pxc_buffer_dmabuf(struct pxc_buffer *buffer,
+	const struct pxc_dmabuf **out);
 /* The core's callbacks. */
 void pxc_buffer_release_cb(void *data, void *payload);
 void pxc_buffer_leave_cb(void *data, void *payload, const struct pxc_key *key,
@@ -653,6 +673,21 @@ pxc_key_wire(const struct pxc_key *key)
 		pxc_wire_hi(key->tag), pxc_wire_lo(key->tag),
 	};
 }
+
+/* ---- drm.c ---- */
+
+/*
+ * A dumb buffer of the manager's device holding the width x height 32-bit
+ * pixels of data, whose rows are stride bytes apart, exported as a
+ * dma-buf, in *out. 0 or a negative errno (-ENODEV without a device),
+ * nothing left behind.
+ */
+int pxc_drm_dmabuf_create(struct pixcache_manager *manager, const void *data,
+	uint32_t width, uint32_t height, uint32_t stride,
+	struct pxc_dmabuf *out);
+/* Closes the dma-buf and destroys the dumb buffer. Any thread. */
+void pxc_drm_dmabuf_destroy(struct pixcache_manager *manager,
+	struct pxc_dmabuf *dmabuf);
 
 /* ---- image.c ---- */
 

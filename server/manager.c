@@ -358,6 +358,10 @@ manager_free(struct pixcache_manager *manager)
 	if (manager->notify_fd >= 0) {
 		close(manager->notify_fd);
 	}
+	/* Last: every pixmap's dumb buffer was destroyed on it. */
+	if (manager->drm_fd >= 0) {
+		close(manager->drm_fd);
+	}
 	pxc_fills_destroy(manager);
 	pxc_random_finish(&manager->rng);
 	pthread_mutex_destroy(&manager->notify_lock);
@@ -394,6 +398,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	manager->loop = wl_display_get_event_loop(display);
 	manager->loop_thread = pthread_self();
 	manager->notify_fd = -1;
+	manager->drm_fd = -1;
 	if (config != NULL) {
 		manager->config = *config;
 	} else {
@@ -414,6 +419,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	wl_signal_init(&manager->events.refused);
 	atomic_init(&manager->pixmaps, 0);
 	atomic_init(&manager->pixmap_fds, 0);
+	atomic_init(&manager->dmabufs, 0);
 	atomic_init(&manager->copy_bytes, 0);
 
 	if (!pxc_config_valid(&manager->config)) {
@@ -566,6 +572,7 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 		.realms = core.realms,
 		.pixmaps = atomic_load(&manager->pixmaps),
 		.copy_bytes = atomic_load(&manager->copy_bytes),
+		.dmabufs = atomic_load(&manager->dmabufs),
 	};
 	pthread_mutex_lock(&manager->shm_lock);
 	stats->pools = manager->pools;
@@ -579,5 +586,5 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 		stats->found_leases += conn->found_leases;
 	}
 	stats->fds = stats->pools + stats->realms + stats->uploads + 1 +
-		atomic_load(&manager->pixmap_fds);
+		atomic_load(&manager->pixmap_fds) + (manager->drm_fd >= 0);
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <drm_fourcc.h>
+
 #include "manager-private.h"
 
 static const struct pixcache_pixmap_v1_interface pixmap_impl;
@@ -48,8 +50,49 @@ pixmap_handle_destroy(struct wl_client *wl_client,
 	wl_resource_destroy(resource);
 }
 
+/*
+ * Only a lease that holds a pixmap has one to give (evicted or not); an
+ * inert object (a refused client's, or the manager is gone) is told
+ * policy, as its lookup was.
+ */
+static void
+pixmap_handle_get_dmabuf(struct wl_client *wl_client,
+	struct wl_resource *resource)
+{
+	struct pxc_pixmap_v1 *lease = pixmap_from_resource(resource);
+	const struct pxc_dmabuf *dmabuf = NULL;
+	uint32_t failure;
+
+	if (lease == NULL) {
+		pixcache_pixmap_v1_send_failed(resource,
+			PIXCACHE_BATCH_V1_FAILURE_POLICY);
+		return;
+	}
+	if (lease->hold == NULL) {
+		wl_resource_post_error(resource,
+			PIXCACHE_PIXMAP_V1_ERROR_NO_PIXMAP,
+			"get_dmabuf: the object holds no pixmap");
+		return;
+	}
+	if (!pxc_connection_may_send_fds(lease->client->conn, 1)) {
+		failure = PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
+	} else {
+		failure = pxc_buffer_dmabuf(lease->buffer, &dmabuf);
+	}
+	if (failure != 0) {
+		pixcache_pixmap_v1_send_failed(resource, failure);
+		return;
+	}
+	pixcache_pixmap_v1_send_dmabuf(resource, dmabuf->fd, 0,
+		dmabuf->stride, lease->buffer->format,
+		pxc_wire_hi(DRM_FORMAT_MOD_LINEAR),
+		pxc_wire_lo(DRM_FORMAT_MOD_LINEAR));
+	pxc_connection_sent_fds(lease->client->conn, 1);
+}
+
 static const struct pixcache_pixmap_v1_interface pixmap_impl = {
 	.destroy = pixmap_handle_destroy,
+	.get_dmabuf = pixmap_handle_get_dmabuf,
 };
 
 static void

@@ -724,6 +724,24 @@ pixmap_claimed(void *data, struct pixcache_pixmap_v1 *proxy)
 	pixmap->events++;
 }
 
+static void
+pixmap_dmabuf(void *data, struct pixcache_pixmap_v1 *proxy, int fd,
+	uint32_t offset, uint32_t stride, uint32_t format,
+	uint32_t modifier_hi, uint32_t modifier_lo)
+{
+	struct th_pixmap *pixmap = data;
+
+	if (pixmap->dmabuf_fd >= 0) {
+		close(pixmap->dmabuf_fd);
+	}
+	pixmap->dmabuf_fd = fd;
+	pixmap->dmabuf_offset = offset;
+	pixmap->dmabuf_stride = stride;
+	pixmap->dmabuf_format = format;
+	pixmap->dmabuf_modifier = (uint64_t)modifier_hi << 32 | modifier_lo;
+	pixmap->dmabufs++;
+}
+
 static const struct pixcache_pixmap_v1_listener pixmap_listener = {
 	.key = pixmap_key,
 	.buffer_pool = pixmap_buffer_pool,
@@ -733,6 +751,7 @@ static const struct pixcache_pixmap_v1_listener pixmap_listener = {
 	.failed = pixmap_failed,
 	.evicted = pixmap_evicted,
 	.claimed = pixmap_claimed,
+	.dmabuf = pixmap_dmabuf,
 };
 
 static struct th_pixmap *
@@ -745,6 +764,7 @@ pixmap_new(struct th_client *client, struct pixcache_pixmap_v1 *proxy)
 	pixmap->proxy = proxy;
 	pixmap->fd = -1;
 	pixmap->pool_fd = -1;
+	pixmap->dmabuf_fd = -1;
 	pixcache_pixmap_v1_add_listener(proxy, &pixmap_listener, pixmap);
 	return pixmap;
 }
@@ -771,6 +791,9 @@ th_pixmap_destroy(struct th_pixmap *pixmap)
 	if (pixmap->fd >= 0) {
 		close(pixmap->fd);
 	}
+	if (pixmap->dmabuf_fd >= 0) {
+		close(pixmap->dmabuf_fd);
+	}
 	pixcache_pixmap_v1_destroy(pixmap->proxy);
 	free(pixmap);
 }
@@ -780,6 +803,9 @@ th_pixmap_forget(struct th_pixmap *pixmap)
 {
 	if (pixmap->fd >= 0) {
 		close(pixmap->fd);
+	}
+	if (pixmap->dmabuf_fd >= 0) {
+		close(pixmap->dmabuf_fd);
 	}
 	wl_proxy_destroy((struct wl_proxy *)pixmap->proxy);
 	free(pixmap);

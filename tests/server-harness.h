@@ -72,6 +72,11 @@ struct th_pixmap {
 	uint32_t offset, width, height, stride, format;
 	int fd;				/* from buffer_fd */
 	int events;
+	/* The last dmabuf event's, fd closed with the pixmap. */
+	int dmabuf_fd;
+	int dmabufs;			/* dmabuf events */
+	uint32_t dmabuf_offset, dmabuf_stride, dmabuf_format;
+	uint64_t dmabuf_modifier;
 };
 
 struct th_upload {

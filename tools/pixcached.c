@@ -65,6 +65,7 @@ struct daemon {
 	struct wl_display *display;
 	struct pixcache_manager *manager;
 	const char *socket;
+	const char *drm_device;		/* NULL: no dma-bufs */
 	struct realm_socket realms[MAX_REALM_SOCKETS];
 	int nrealms;
 	/* The socket of the client being created, for its created signal. */
@@ -366,7 +367,8 @@ usage(FILE *out)
 		"usage: pixcached [--socket NAME] [--budget SIZE] "
 		"[--quota SIZE] [--max-connections N]\n"
 		"                 [--max-leases N] [--table-capacity N]\n"
-		"                 [--realm-socket NAME:REALM]...\n"
+		"                 [--realm-socket NAME:REALM]... "
+		"[--drm-device PATH]\n"
 		"\n"
 		"Serves the pixcache manager on $XDG_RUNTIME_DIR/NAME (default "
 		"%s, realm \"%s\").\n"
@@ -380,7 +382,10 @@ usage(FILE *out)
 		"  --realm-socket NAME:REALM\n"
 		"                    a socket whose clients read and write "
 		"REALM, and only\n"
-		"                    read \"%s\"; may be repeated\n",
+		"                    read \"%s\"; may be repeated\n"
+		"  --drm-device PATH a DRM primary node (/dev/dri/card0) whose "
+		"dumb buffers\n"
+		"                    give clients pixmaps as dma-bufs\n",
 		DEFAULT_SOCKET, DEFAULT_REALM, DEFAULT_REALM);
 }
 
@@ -446,6 +451,7 @@ parse(int argc, char *argv[], struct daemon *daemon,
 		{ "max-connections", required_argument, NULL, 'C' },
 		{ "max-leases", required_argument, NULL, 'L' },
 		{ "table-capacity", required_argument, NULL, 'T' },
+		{ "drm-device", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -483,6 +489,9 @@ parse(int argc, char *argv[], struct daemon *daemon,
 				return 2;
 			}
 			break;
+		case 'D':
+			daemon->drm_device = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return -1;
@@ -496,6 +505,29 @@ parse(int argc, char *argv[], struct daemon *daemon,
 			argv[optind]);
 		return 2;
 	}
+	return 0;
+}
+
+/* The manager keeps a duplicate of the device's fd: ours is closed. */
+static int
+use_drm_device(struct daemon *daemon)
+{
+	int fd = open(daemon->drm_device, O_RDWR | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0) {
+		fprintf(stderr, "pixcached: cannot open %s: %s\n",
+			daemon->drm_device, strerror(errno));
+		return -1;
+	}
+	ret = pixcache_manager_set_drm_device(daemon->manager, fd);
+	close(fd);
+	if (ret < 0) {
+		fprintf(stderr, "pixcached: cannot use %s: %s\n",
+			daemon->drm_device, strerror(-ret));
+		return -1;
+	}
+	say(daemon, "pixmaps as dma-bufs of %s", daemon->drm_device);
 	return 0;
 }
 
@@ -523,6 +555,9 @@ start(struct daemon *daemon, const struct pixcache_config *config)
 	if (daemon->manager == NULL) {
 		fprintf(stderr, "pixcached: cannot create the manager: %s\n",
 			strerror(errno));
+		return -1;
+	}
+	if (daemon->drm_device != NULL && use_drm_device(daemon) < 0) {
 		return -1;
 	}
 	daemon->refused.notify = client_refused;

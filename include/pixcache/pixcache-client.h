@@ -338,6 +338,39 @@ PIXCACHE_CLIENT_EXPORT void pixcache_pixmap_get_key(
 PIXCACHE_CLIENT_EXPORT pixman_image_t *pixcache_pixmap_create_pixman(
 	struct pixcache_pixmap *pixmap);
 
+/** A pixmap as a dma-buf, from pixcache_pixmap_get_dmabuf(). */
+struct pixcache_dmabuf {
+	/** The caller's, to close; valid whatever becomes of the pixmap. */
+	int fd;
+	uint32_t offset;
+	/** The GPU buffer's stride, not the pixmap's. */
+	uint32_t stride;
+	/** A DRM fourcc of the protocol's list, the pixmap's. */
+	uint32_t format;
+	/** DRM_FORMAT_MOD_LINEAR. */
+	uint64_t modifier;
+};
+
+/**
+ * The pixmap as a single-plane dma-buf in the compositor's GPU memory,
+ * for a client that draws with the GPU: import it read-only (EGL's
+ * EGL_EXT_image_dma_buf_import, with the pixmap's width and height). The
+ * manager makes one per pixmap and shares it with every client that asks.
+ * Blocking, like pixcache_client_find(): one round trip, two for a
+ * pixmap found by name (pixcache_client_find() and _find_many() hold most
+ * pixmaps by a lease number, which cannot ask: the library looks the
+ * pixmap up by its key first, and gets -ENOENT if its entry has left the
+ * cache since).
+ *
+ * Returns 0 (*out filled), -ENODEV (the manager has no GPU device),
+ * -EINVAL (NULL arguments, or the pixmap lost its lease: the connection
+ * broke or the manager left), -ENOENT, -ETIMEDOUT, -ECONNRESET, or
+ * another negative errno for a failure the manager reported (-EINVAL for
+ * an alpha mask's format, -EAGAIN, -ENOMEM).
+ */
+PIXCACHE_CLIENT_EXPORT int pixcache_pixmap_get_dmabuf(
+	struct pixcache_pixmap *pixmap, struct pixcache_dmabuf *out);
+
 /* ---- keys as text ---- */
 
 /** Writes key as one token (at most 64 bytes with the NUL). */

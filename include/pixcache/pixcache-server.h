@@ -123,6 +123,9 @@ struct pixcache_config {
 	 * that missed, until its upload starts). Beyond them, lookups that
 	 * miss are answered missing, without a claim. */
 	uint32_t max_claims;
+	/** Dma-bufs of pixmaps alive at once (one fd each, and GPU memory;
+	 * see pixcache_manager_set_drm_device()). */
+	uint32_t max_dmabufs;
 };
 
 /** Fills config with the defaults. */
@@ -144,6 +147,25 @@ PIXCACHE_EXPORT struct pixcache_manager *pixcache_manager_create(struct wl_displ
  * NULL.
  */
 PIXCACHE_EXPORT void pixcache_manager_destroy(struct pixcache_manager *manager);
+
+/**
+ * Gives the manager the compositor's DRM device, so that clients can have
+ * pixmaps as dma-bufs (pixcache_pixmap_v1.get_dmabuf): each a dumb buffer
+ * of the device, filled once from the pixmap, shared by every lease that
+ * asks, and freed with the pixmap; max_dmabufs bounds them. The manager
+ * keeps a duplicate of fd (the caller keeps its own), which must be able
+ * to make dumb buffers and export them: a primary node (render nodes have
+ * no dumb buffers). Once per manager; without it get_dmabuf fails with
+ * no_device. Event loop thread.
+ *
+ * Returns 0, -EINVAL (fd negative or not a DRM device), -ENODEV (no dumb
+ * buffers: DRM_CAP_DUMB_BUFFER, or for a driver without KMS such as vgem,
+ * which cannot answer it, a dumb buffer tried; or no PRIME export),
+ * -EBUSY (a device was set already), or the errors of
+ * fcntl(F_DUPFD_CLOEXEC).
+ */
+PIXCACHE_EXPORT int pixcache_manager_set_drm_device(
+	struct pixcache_manager *manager, int fd);
 
 /** listener is notified (data: the manager) when the manager is destroyed. */
 PIXCACHE_EXPORT void pixcache_manager_add_destroy_listener(struct pixcache_manager *manager,
@@ -241,8 +263,9 @@ struct pixcache_stats {
 	/**
 	 * File descriptors the manager holds: one per pool, per realm's
 	 * table, per pixmap with a buffer of its own, per pooled pixmap
-	 * copied for readers of other realms, per upload in flight, and one
-	 * to wake its loop.
+	 * copied for readers of other realms, per pixmap's dma-buf, per
+	 * upload in flight, one to wake its loop, and the DRM device's
+	 * duplicate if it has one.
 	 */
 	uint32_t fds;
 	/** Sessions: manager objects bound, over every connection. */
@@ -254,6 +277,9 @@ struct pixcache_stats {
 	uint32_t claims;
 	/** Leases of finds, numbered: holding, claiming or waiting. */
 	uint32_t found_leases;
+	/** Pixmaps' dma-bufs alive: one per pixmap at most, freed with it
+	 * (counted in fds too). */
+	uint32_t dmabufs;
 };
 
 /** Fills *stats. Event loop thread only. */

@@ -1,0 +1,356 @@
+/*
+ * Pixmaps as dma-bufs (pixcache_pixmap_v1.get_dmabuf). The tests that need
+ * a DRM device use /dev/dri/card0, which must make dumb buffers: vgem does
+ * (kvm-run.sh --modules vgem), and the suite runs in such a guest; without
+ * one they are skipped, saying why. The rest need no device.
+ */
+
+#define _GNU_SOURCE
+#include <drm_fourcc.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/dma-buf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xf86drm.h>
+
+#include "server-harness.h"
+#include "test-runner.h"
+
+#define CARD "/dev/dri/card0"
+
+/*
+ * The card, if it makes dumb buffers; else the test is skipped. vgem has
+ * no KMS, so DRM_CAP_DUMB_BUFFER is EOPNOTSUPP there: a buffer is tried.
+ */
+static int
+open_card(void)
+{
+	int fd = open(CARD, O_RDWR | O_CLOEXEC);
+	struct drm_mode_create_dumb dumb = { .width = 1, .height = 1,
+		.bpp = 32 };
+	struct drm_mode_destroy_dumb destroy = { 0 };
+
+	if (fd < 0) {
+		test_skip("no DRM device: %s: %s (run it under kvm-run.sh "
+			"--modules vgem)", CARD, strerror(errno));
+	}
+	if (drmIoctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &dumb) < 0) {
+		close(fd);
+		test_skip("%s makes no dumb buffers: %s", CARD,
+			strerror(errno));
+	}
+	destroy.handle = dumb.handle;
+	assert(drmIoctl(fd, DRM_IOCTL_MODE_DESTROY_DUMB, &destroy) == 0);
+	return fd;
+}
+
+/* A server given the card; the test's own fd is closed. */
+static struct th_server *
+server_with_card(void)
+{
+	struct th_server *server = th_server_create(NULL, NULL);
+	int fd = open_card();
+
+	assert(pixcache_manager_set_drm_device(server->manager, fd) == 0);
+	assert(pixcache_manager_set_drm_device(server->manager, fd) ==
+		-EBUSY);
+	close(fd);
+	return server;
+}
+
+/* Looks name up, holding it: the answer's buffer came. */
+static struct th_pixmap *
+lookup(struct th_client *client, struct th_realm *realm, const char *name)
+{
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	struct th_pixmap *pixmap = th_lookup(client, batch, realm, name);
+
+	assert(th_commit(client, batch));
+	th_batch_destroy(batch);
+	assert(pixmap->buffer);
+	return pixmap;
+}
+
+/* Asks for the pixmap's dma-buf: true if dmabuf came, else failed. */
+static bool
+get_dmabuf(struct th_pixmap *pixmap)
+{
+	int before = pixmap->dmabufs;
+
+	pixmap->failed = 0;
+	pixcache_pixmap_v1_get_dmabuf(pixmap->proxy);
+	assert(th_roundtrip(pixmap->client));
+	assert(pixmap->dmabufs == before + 1 || pixmap->failed != 0);
+	return pixmap->dmabufs == before + 1;
+}
+
+/* Uploads name with seed's pattern, stored. */
+static void
+put(struct th_client *client, struct th_realm *realm, const char *name,
+	uint32_t width, uint32_t height, uint32_t seed)
+{
+	struct th_upload *upload = th_put(client, realm, name, width, height,
+		seed);
+
+	assert(upload->stored);
+	th_upload_destroy(upload);
+}
+
+static uint32_t
+dmabufs_of(struct th_server *server)
+{
+	struct pixcache_stats stats;
+
+	pixcache_manager_get_stats(server->manager, &stats);
+	return stats.dmabufs;
+}
+
+/*
+ * Whether the dma-buf holds the pixmap's pixels, row by row at its own
+ * stride: mapped read-only, between the syncs a CPU reader owes.
+ */
+static bool
+dmabuf_has_pattern(const struct th_pixmap *pixmap, uint32_t seed)
+{
+	size_t size = (size_t)pixmap->stride * pixmap->height;
+	uint8_t *want = malloc(size);
+	off_t length = lseek(pixmap->dmabuf_fd, 0, SEEK_END);
+	struct dma_buf_sync sync = {
+		DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ,
+	};
+	const uint8_t *map;
+	bool same = true;
+
+	assert(want != NULL);
+	th_pattern_fill(want, size, seed);
+	assert(length >= (off_t)pixmap->dmabuf_offset +
+		(off_t)pixmap->dmabuf_stride * pixmap->height);
+	map = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED,
+		pixmap->dmabuf_fd, 0);
+	assert(map != MAP_FAILED);
+	assert(ioctl(pixmap->dmabuf_fd, DMA_BUF_IOCTL_SYNC, &sync) == 0);
+	for (uint32_t y = 0; y < pixmap->height && same; y++) {
+		same = memcmp(map + pixmap->dmabuf_offset +
+			(size_t)y * pixmap->dmabuf_stride,
+			want + (size_t)y * pixmap->stride,
+			(size_t)pixmap->width * 4) == 0;
+	}
+	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+	assert(ioctl(pixmap->dmabuf_fd, DMA_BUF_IOCTL_SYNC, &sync) == 0);
+	munmap((void *)map, (size_t)length);
+	free(want);
+	return same;
+}
+
+/* One pixmap of width x height, uploaded by one client, read by another
+ * through its dma-buf. */
+static void
+check_pixels(uint32_t width, uint32_t height)
+{
+	struct th_server *server = server_with_card();
+	struct th_client *writer = th_client_connect(server);
+	struct th_client *reader = th_client_connect(server);
+	struct th_realm *wr = th_realm_get(writer, "default");
+	struct th_realm *rr = th_realm_get(reader, "default");
+	struct th_pixmap *pixmap;
+
+	put(writer, wr, "icon", width, height, 41);
+	pixmap = lookup(reader, rr, "icon");
+	assert(get_dmabuf(pixmap));
+	assert(pixmap->dmabuf_format == DRM_FORMAT_ARGB8888);
+	assert(pixmap->dmabuf_modifier == DRM_FORMAT_MOD_LINEAR);
+	assert(pixmap->dmabuf_stride >= width * 4);
+	if (!dmabuf_has_pattern(pixmap, 41)) {
+		test_fail("%ux%u: the dma-buf (stride %u) is not the pixmap "
+			"(stride %u)", width, height, pixmap->dmabuf_stride,
+			pixmap->stride);
+	}
+	th_pixmap_destroy(pixmap);
+	th_realm_destroy(rr);
+	th_realm_destroy(wr);
+	th_client_disconnect(reader);
+	th_client_disconnect(writer);
+	th_server_destroy(server);
+}
+
+TEST(dmabuf_holds_a_pooled_pixmaps_pixels)
+{
+	/* 37 pixels: the pixmap's stride is 192, vgem's pitch 148. */
+	check_pixels(37, 23);
+}
+
+TEST(dmabuf_holds_a_large_pixmaps_pixels)
+{
+	/* Beyond pool_max_pixmap: a buffer of its own. */
+	check_pixels(200, 100);
+}
+
+TEST(leases_share_one_dmabuf)
+{
+	struct th_server *server = server_with_card();
+	struct th_client *a = th_client_connect(server);
+	struct th_client *b = th_client_connect(server);
+	struct th_realm *ra = th_realm_get(a, "default");
+	struct th_realm *rb = th_realm_get(b, "default");
+	struct th_pixmap *pa, *pb;
+	struct stat sa, sb;
+
+	put(a, ra, "shared", 16, 16, 3);
+	pa = lookup(a, ra, "shared");
+	pb = lookup(b, rb, "shared");
+	assert(get_dmabuf(pa) && get_dmabuf(pb) && get_dmabuf(pb));
+	assert(dmabufs_of(server) == 1);
+	/* One dma-buf, whoever asks and however often. */
+	assert(fstat(pa->dmabuf_fd, &sa) == 0 &&
+		fstat(pb->dmabuf_fd, &sb) == 0);
+	assert(sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev);
+
+	/* Evicted, the lease still holds the pixmap, and its dma-buf. */
+	assert(th_remove(a, ra, "shared") == 1);
+	assert(th_roundtrip(b) && pb->evicted);
+	assert(get_dmabuf(pb));
+	assert(dmabufs_of(server) == 1);
+	/* Freed with the pixmap, when its last lease goes. */
+	th_pixmap_destroy(pa);
+	assert(th_roundtrip(a) && dmabufs_of(server) == 1);
+	th_pixmap_destroy(pb);
+	assert(th_roundtrip(b) && dmabufs_of(server) == 0);
+
+	th_realm_destroy(rb);
+	th_realm_destroy(ra);
+	th_client_disconnect(b);
+	th_client_disconnect(a);
+	th_server_destroy(server);
+}
+
+TEST(alpha_masks_have_no_dmabuf)
+{
+	struct th_server *server = server_with_card();
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	struct th_upload *upload = th_upload(client, batch, realm, "mask", 16,
+		16, DRM_FORMAT_R8, 0);
+	struct th_pixmap *pixmap;
+
+	assert(th_commit(client, batch) && upload->fd >= 0);
+	th_upload_fill(upload, 5);
+	pixcache_upload_v1_commit(upload->proxy);
+	assert(th_roundtrip(client) && upload->stored);
+	th_upload_destroy(upload);
+	th_batch_destroy(batch);
+
+	pixmap = lookup(client, realm, "mask");
+	assert(!get_dmabuf(pixmap));
+	assert(pixmap->failed == PIXCACHE_BATCH_V1_FAILURE_FORMAT);
+	assert(dmabufs_of(server) == 0);
+
+	th_pixmap_destroy(pixmap);
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+}
+
+TEST(dmabufs_leak_no_fd)
+{
+	struct th_server *server = server_with_card();
+	struct th_client *keep = th_client_connect(server);
+	struct th_realm *rk = th_realm_get(keep, "default");
+	struct th_fds before;
+	struct th_client *reader;
+	struct th_realm *rr;
+	struct th_pixmap *small, *large;
+
+	put(keep, rk, "small", 16, 16, 1);
+	put(keep, rk, "large", 200, 100, 2);
+	assert(th_roundtrip(keep));
+	before = th_fds_now(server, keep);
+
+	reader = th_client_connect(server);
+	rr = th_realm_get(reader, "default");
+	small = lookup(reader, rr, "small");
+	large = lookup(reader, rr, "large");
+	assert(get_dmabuf(small) && get_dmabuf(large));
+	assert(dmabufs_of(server) == 2);
+	th_pixmap_destroy(small);
+	th_pixmap_destroy(large);
+	th_realm_destroy(rr);
+	th_client_disconnect(reader);
+	/* The manager keeps the dma-bufs with the pixmaps: counted. */
+	assert(th_roundtrip(keep));
+	th_assert_fds(&before, server, keep);
+
+	/* And closes them with the pixmaps. */
+	assert(th_remove(keep, rk, "small") == 1);
+	assert(th_remove(keep, rk, "large") == 1);
+	assert(th_roundtrip(keep) && dmabufs_of(server) == 0);
+	th_assert_fds(&before, server, keep);
+	th_realm_destroy(rk);
+	th_client_disconnect(keep);
+	th_server_destroy(server);
+}
+
+/* ---- without a device ---- */
+
+TEST(no_device_fails_no_device)
+{
+	struct th_server *server = th_server_create(NULL, NULL);
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	struct th_fds before = th_fds_now(server, client);
+	struct th_pixmap *pixmap;
+
+	put(client, realm, "icon", 16, 16, 1);
+	pixmap = lookup(client, realm, "icon");
+	assert(!get_dmabuf(pixmap));
+	assert(pixmap->failed == PIXCACHE_BATCH_V1_FAILURE_NO_DEVICE);
+	assert(pixmap->dmabuf_fd < 0 && th_alive(client));
+	th_pixmap_destroy(pixmap);
+	assert(th_remove(client, realm, "icon") == 1);
+	assert(th_roundtrip(client));
+	th_assert_fds(&before, server, client);
+
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+}
+
+TEST(a_device_that_is_no_drm_device_is_refused)
+{
+	struct th_server *server = th_server_create(NULL, NULL);
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	assert(fd >= 0);
+	assert(pixcache_manager_set_drm_device(server->manager, -1) ==
+		-EINVAL);
+	assert(pixcache_manager_set_drm_device(server->manager, fd) ==
+		-EINVAL);
+	close(fd);
+	th_server_destroy(server);
+}
+
+/* A lookup that missed holds nothing: asking is a client bug. */
+TEST(get_dmabuf_without_a_pixmap_is_a_protocol_error)
+{
+	struct th_server *server = th_server_create(NULL, NULL);
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	struct th_pixmap *pixmap = th_lookup(client, batch, realm, "none");
+
+	assert(th_commit(client, batch));
+	assert(pixmap->claimed && !pixmap->buffer);
+	pixcache_pixmap_v1_get_dmabuf(pixmap->proxy);
+	th_expect_protocol_error(client, &pixcache_pixmap_v1_interface,
+		th_id(pixmap->proxy), PIXCACHE_PIXMAP_V1_ERROR_NO_PIXMAP);
+	th_pixmap_forget(pixmap);
+	th_batch_destroy(batch);
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+}
