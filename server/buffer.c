@@ -240,6 +240,7 @@ pxc_buffer_dmabuf(struct pxc_buffer *buffer, const struct pxc_dmabuf **out)
 	const void *data;
 
 	if (buffer->dmabuf.fd >= 0) {
+		buffer->dmabuf_users++;
 		*out = &buffer->dmabuf;
 		return 0;
 	}
@@ -261,8 +262,17 @@ pxc_buffer_dmabuf(struct pxc_buffer *buffer, const struct pxc_dmabuf **out)
 		/* The device's memory, or our mapping of it, ran out. */
 		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}
+	buffer->dmabuf_users = 1;
 	*out = &buffer->dmabuf;
 	return 0;
+}
+
+void
+pxc_buffer_dmabuf_unuse(struct pxc_buffer *buffer)
+{
+	if (--buffer->dmabuf_users == 0) {
+		pxc_drm_dmabuf_destroy(buffer->manager, &buffer->dmabuf);
+	}
 }
 
 /* The entry left and its last hold went: the memory is free to reuse. */

@@ -26,6 +26,7 @@ pixcache_config_init(struct pixcache_config *config)
 		.max_uploads_total = 4096,
 		.max_copies = 4096,
 		.max_copies_per_connection = 256,
+		.max_dmabufs_per_connection = 256,
 		.max_upload_bytes = 128 << 20,
 		.max_claims = 1024,
 		.max_dmabufs = 1024,
@@ -45,6 +46,7 @@ pxc_config_valid(const struct pixcache_config *c)
 		c->upload_timeout_ms > 0 && c->upload_timeout_ms <= INT32_MAX &&
 		c->max_uploads_total > 0 && c->max_copies > 0 &&
 		c->max_copies_per_connection > 0 &&
+		c->max_dmabufs_per_connection > 0 &&
 		c->max_upload_bytes > 0 && c->max_claims > 0 &&
 		c->max_dmabufs > 0;
 }

@@ -74,7 +74,8 @@ destroy_dumb(int drm_fd, uint32_t handle)
 {
 	struct drm_mode_destroy_dumb destroy = { .handle = handle };
 
-	/* Fails only for a handle that is not ours: nothing to undo. */
+	/* Fails only for a handle that is not ours: nothing to undo. The
+	 * manager closes each handle at once, in the call that made it. */
 	(void)drmIoctl(drm_fd, DRM_IOCTL_MODE_DESTROY_DUMB, &destroy);
 }
 
@@ -129,13 +130,12 @@ pxc_drm_dmabuf_create(struct pixcache_manager *manager, const void *data,
 			DRM_CLOEXEC, &fd) < 0) {
 		ret = errno ? -errno : -EIO;
 	}
+	/* Exported or not, no handle is kept (see struct pxc_dmabuf). */
+	destroy_dumb(manager->drm_fd, dumb.handle);
 	if (ret < 0) {
-		destroy_dumb(manager->drm_fd, dumb.handle);
 		return ret;
 	}
-	*out = (struct pxc_dmabuf){
-		.fd = fd, .handle = dumb.handle, .stride = dumb.pitch,
-	};
+	*out = (struct pxc_dmabuf){ .fd = fd, .stride = dumb.pitch };
 	atomic_fetch_add(&manager->dmabufs, 1);
 	atomic_fetch_add(&manager->pixmap_fds, 1);
 	return 0;
@@ -149,7 +149,6 @@ pxc_drm_dmabuf_destroy(struct pixcache_manager *manager,
 		return;
 	}
 	close(dmabuf->fd);
-	destroy_dumb(manager->drm_fd, dmabuf->handle);
 	dmabuf->fd = -1;
 	atomic_fetch_sub(&manager->dmabufs, 1);
 	atomic_fetch_sub(&manager->pixmap_fds, 1);

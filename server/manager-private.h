@@ -119,10 +119,14 @@ struct pxc_realm_shm {
 	struct wl_list pools;		/* struct pxc_pool, under shm_lock */
 };
 
-/* A pixmap's copy in a dumb buffer of the DRM device, exported. */
+/*
+ * A pixmap's copy in a dumb buffer of the DRM device, exported. The
+ * manager keeps no GEM handle: its fd may be the compositor's own, one
+ * handle namespace, where a handle kept could be closed, reused and then
+ * destroyed under the compositor. The dma-buf holds the buffer.
+ */
 struct pxc_dmabuf {
 	int fd;				/* the dma-buf, or -1: none */
-	uint32_t handle;		/* the dumb buffer's, on drm_fd */
 	uint32_t stride;		/* the device's pitch */
 };
 
@@ -140,9 +144,11 @@ struct pxc_buffer {
 	 * under a hold), else -1. */
 	int copy_fd;
 	uint32_t copy_users;
-	/* Its dma-buf, made by the first lease that asks (loop thread,
-	 * under a hold) and kept until the buffer is freed. */
+	/* Its dma-buf, made by the first lease that asks and shared by
+	 * every lease using it, closed with the last (loop thread, under a
+	 * hold): bounded by leases, as copies are. */
 	struct pxc_dmabuf dmabuf;
+	uint32_t dmabuf_users;
 	const void *map;		/* the manager's read view of fd */
 	pthread_mutex_t map_lock;
 	/* The core's reference, plus one per queued notification. */
@@ -172,6 +178,7 @@ struct pxc_connection {
 	uint64_t upload_bytes;		/* their targets' bytes */
 	uint32_t holding;		/* leases holding a pixmap */
 	uint32_t copies;		/* of them, holding a shared copy */
+	uint32_t dmabufs;		/* of them, using a dma-buf */
 	uint32_t claims;		/* names it holds the claim of */
 	uint32_t found_leases;		/* numbered leases of finds */
 	uint32_t found_slots;		/* numbers its batches have room for */
@@ -279,6 +286,7 @@ struct pxc_pixmap_v1 {
 	struct pxc_buffer *buffer;
 	struct wl_list pixmap_link;	/* pixmap->leases, while holding */
 	bool copy;			/* holds the pixmap's shared copy */
+	bool dmabuf;			/* uses the pixmap's dma-buf */
 	bool may_fill;			/* its client may upload the name */
 	bool table;			/* its client receives the table */
 	struct pxc_fill *claim;		/* holds this fill's claim */
@@ -486,12 +494,14 @@ int pxc_buffer_shared_copy(struct pxc_buffer *buffer);
 /* A lease lets go of the copy: the last closes it. Loop thread. */
 void pxc_buffer_copy_unuse(struct pxc_buffer *buffer);
 /*
- * The pixmap's dma-buf in *out, made on first use: the failure reason
- * (no_device, format, memory) if it cannot be. The buffer keeps it until
- * it is freed. Loop thread, under a hold.
+ * The pixmap's dma-buf in *out, made on first use, for a lease that takes
+ * a use of it: the failure reason (no_device, format, memory) if it cannot
+ * be. Loop thread, under a hold.
  */
 uint32_t pxc_buffer_dmabuf(struct pxc_buffer *buffer,
 	const struct pxc_dmabuf **out);
+/* A lease lets go of the dma-buf: the last closes it. Loop thread. */
+void pxc_buffer_dmabuf_unuse(struct pxc_buffer *buffer);
 /* The core's callbacks. */
 void pxc_buffer_release_cb(void *data, void *payload);
 void pxc_buffer_leave_cb(void *data, void *payload, const struct pxc_key *key,
@@ -685,7 +695,8 @@ pxc_key_wire(const struct pxc_key *key)
 int pxc_drm_dmabuf_create(struct pixcache_manager *manager, const void *data,
 	uint32_t width, uint32_t height, uint32_t stride,
 	struct pxc_dmabuf *out);
-/* Closes the dma-buf and destroys the dumb buffer. Any thread. */
+/* Closes the dma-buf (the dumb buffer goes with its last user). Any
+ * thread. */
 void pxc_drm_dmabuf_destroy(struct pixcache_manager *manager,
 	struct pxc_dmabuf *dmabuf);
 

@@ -34,6 +34,10 @@ pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease)
 			lease->client->conn->copies--;
 			pxc_buffer_copy_unuse(lease->buffer);
 		}
+		if (lease->dmabuf) {
+			lease->client->conn->dmabufs--;
+			pxc_buffer_dmabuf_unuse(lease->buffer);
+		}
 		pxc_cache_release(manager->cache, lease->hold);
 	}
 	pxc_fill_unwait(lease);
@@ -76,8 +80,17 @@ pixmap_handle_get_dmabuf(struct wl_client *wl_client,
 	}
 	if (!pxc_connection_may_send_fds(lease->client->conn, 1)) {
 		failure = PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
+	} else if (lease->dmabuf) {
+		dmabuf = &lease->buffer->dmabuf;
+		failure = 0;
+	} else if (lease->client->conn->dmabufs >= lease->client->manager->
+			config.max_dmabufs_per_connection) {
+		/* Its share: no connection takes every dma-buf. */
+		failure = PIXCACHE_BATCH_V1_FAILURE_LEASES;
 	} else {
 		failure = pxc_buffer_dmabuf(lease->buffer, &dmabuf);
+		lease->dmabuf = failure == 0;
+		lease->client->conn->dmabufs += lease->dmabuf;
 	}
 	if (failure != 0) {
 		pixcache_pixmap_v1_send_failed(resource, failure);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/dma-buf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -281,17 +282,118 @@ TEST(dmabufs_leak_no_fd)
 	th_pixmap_destroy(large);
 	th_realm_destroy(rr);
 	th_client_disconnect(reader);
-	/* The manager keeps the dma-bufs with the pixmaps: counted. */
-	assert(th_roundtrip(keep));
+	/* Closed with the last lease using them. */
+	assert(th_roundtrip(keep) && dmabufs_of(server) == 0);
 	th_assert_fds(&before, server, keep);
 
-	/* And closes them with the pixmaps. */
+	/* The pixmaps go without any. */
 	assert(th_remove(keep, rk, "small") == 1);
 	assert(th_remove(keep, rk, "large") == 1);
 	assert(th_roundtrip(keep) && dmabufs_of(server) == 0);
 	th_assert_fds(&before, server, keep);
 	th_realm_destroy(rk);
 	th_client_disconnect(keep);
+	th_server_destroy(server);
+}
+
+/*
+ * The manager's fd may be the compositor's own: one GEM handle namespace.
+ * A compositor that imports a client's dma-buf gets a handle of its own
+ * and closes it when done; the manager kept none that it could destroy
+ * under the compositor's later buffers.
+ */
+TEST(the_manager_keeps_no_handle_in_the_compositors_namespace)
+{
+	struct th_server *server = th_server_create(NULL, NULL);
+	int compositor = open_card();
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	struct drm_mode_create_dumb dumb = { .width = 64, .height = 64,
+		.bpp = 32 };
+	struct drm_mode_map_dumb map = { 0 };
+	struct drm_gem_close gem_close = { 0 };
+	struct th_pixmap *pixmap;
+	uint32_t imported;
+
+	assert(pixcache_manager_set_drm_device(server->manager,
+		compositor) == 0);
+	put(client, realm, "icon", 16, 16, 1);
+	pixmap = lookup(client, realm, "icon");
+	assert(get_dmabuf(pixmap));
+	/* Say, to scan the client's buffer out; then done with it. */
+	assert(drmPrimeFDToHandle(compositor, pixmap->dmabuf_fd,
+		&imported) == 0);
+	gem_close.handle = imported;
+	assert(drmIoctl(compositor, DRM_IOCTL_GEM_CLOSE, &gem_close) == 0);
+	/* A buffer of the compositor's own, maybe under that number. */
+	assert(drmIoctl(compositor, DRM_IOCTL_MODE_CREATE_DUMB, &dumb) == 0);
+
+	th_pixmap_destroy(pixmap);
+	assert(th_remove(client, realm, "icon") == 1);
+	assert(th_roundtrip(client) && dmabufs_of(server) == 0);
+	map.handle = dumb.handle;
+	assert(drmIoctl(compositor, DRM_IOCTL_MODE_MAP_DUMB, &map) == 0);
+
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+	close(compositor);
+}
+
+/*
+ * A connection gets its share of dma-bufs, and its leases take them with
+ * them: one client making dma-bufs of many pixmaps and leaving leaves
+ * none, and another gets its own.
+ */
+TEST(dmabufs_are_a_connections_share_and_go_with_its_leases)
+{
+	struct pixcache_config config;
+	struct th_server *server;
+	struct th_client *a, *b;
+	struct th_realm *ra, *rb;
+	struct th_pixmap *held[3], *other;
+	char name[16];
+	int fd = open_card();
+
+	th_config(&config);
+	config.max_dmabufs = 3;
+	config.max_dmabufs_per_connection = 2;
+	server = th_server_create(&config, NULL);
+	assert(pixcache_manager_set_drm_device(server->manager, fd) == 0);
+	close(fd);
+	a = th_client_connect(server);
+	ra = th_realm_get(a, "default");
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "tiny%d", i);
+		put(a, ra, name, 1, 1, (uint32_t)i);
+		held[i] = lookup(a, ra, name);
+	}
+	assert(get_dmabuf(held[0]) && get_dmabuf(held[1]));
+	assert(!get_dmabuf(held[2]));
+	assert(held[2]->failed == PIXCACHE_BATCH_V1_FAILURE_LEASES);
+	assert(dmabufs_of(server) == 2);
+
+	b = th_client_connect(server);
+	rb = th_realm_get(b, "default");
+	put(b, rb, "mine", 16, 16, 9);
+	other = lookup(b, rb, "mine");
+	assert(get_dmabuf(other) && dmabufs_of(server) == 3);
+	th_pixmap_destroy(other);
+	assert(th_roundtrip(b) && dmabufs_of(server) == 2);
+
+	/* a leaves, holding its leases; its pixmaps stay cached: its
+	 * dma-bufs go. */
+	for (int i = 0; i < 3; i++) {
+		th_pixmap_forget(held[i]);
+	}
+	th_realm_destroy(ra);
+	th_client_disconnect(a);
+	other = lookup(b, rb, "tiny0");
+	assert(get_dmabuf(other) && dmabufs_of(server) == 1);
+
+	th_pixmap_destroy(other);
+	th_realm_destroy(rb);
+	th_client_disconnect(b);
 	th_server_destroy(server);
 }
 

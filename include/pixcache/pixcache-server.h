@@ -126,6 +126,9 @@ struct pixcache_config {
 	/** Dma-bufs of pixmaps alive at once (one fd each, and GPU memory;
 	 * see pixcache_manager_set_drm_device()). */
 	uint32_t max_dmabufs;
+	/** Per client connection: leases using a dma-buf, so that one
+	 * connection cannot take every dma-buf. */
+	uint32_t max_dmabufs_per_connection;
 };
 
 /** Fills config with the defaults. */
@@ -152,8 +155,11 @@ PIXCACHE_EXPORT void pixcache_manager_destroy(struct pixcache_manager *manager);
  * Gives the manager the compositor's DRM device, so that clients can have
  * pixmaps as dma-bufs (pixcache_pixmap_v1.get_dmabuf): each a dumb buffer
  * of the device, filled once from the pixmap, shared by every lease that
- * asks, and freed with the pixmap; max_dmabufs bounds them. The manager
- * keeps a duplicate of fd (the caller keeps its own), which must be able
+ * asks, and freed with the last of them; max_dmabufs bounds them, and
+ * max_dmabufs_per_connection each connection's leases using one. The
+ * manager keeps a duplicate of fd (the caller keeps its own) and no GEM
+ * handle on it once a dma-buf is exported (its handles are the caller's
+ * too, when fd is the compositor's own). fd must be able
  * to make dumb buffers and export them: a primary node (render nodes have
  * no dumb buffers). Once per manager; without it get_dmabuf fails with
  * no_device. Event loop thread.
@@ -277,8 +283,8 @@ struct pixcache_stats {
 	uint32_t claims;
 	/** Leases of finds, numbered: holding, claiming or waiting. */
 	uint32_t found_leases;
-	/** Pixmaps' dma-bufs alive: one per pixmap at most, freed with it
-	 * (counted in fds too). */
+	/** Pixmaps' dma-bufs alive: one per pixmap at most, freed with the
+	 * last lease using it (counted in fds too). */
 	uint32_t dmabufs;
 };
 
