@@ -18,23 +18,18 @@
 static void destroy_dumb(int drm_fd, uint32_t handle);
 
 /*
- * Whether the device makes dumb buffers. A driver without KMS (vgem)
- * answers DRM_CAP_DUMB_BUFFER with EOPNOTSUPP whatever it can do (DRM's
- * core answers only a few caps for it), so there a buffer of one pixel
- * is made and destroyed: a render node refuses it.
+ * Whether the device makes dumb buffers: one pixel's is made and
+ * destroyed. Asking DRM_CAP_DUMB_BUFFER is not enough: a KMS driver's
+ * render node answers 1 and refuses to make one, and a driver without KMS
+ * (vgem) cannot answer at all (EOPNOTSUPP) and makes them.
  */
 static bool
 makes_dumb_buffers(int fd)
 {
 	struct drm_mode_create_dumb dumb = { .width = 1, .height = 1,
 		.bpp = 32 };
-	uint64_t cap = 0;
 
-	if (drmGetCap(fd, DRM_CAP_DUMB_BUFFER, &cap) == 0) {
-		return cap != 0;
-	}
-	if (errno != EOPNOTSUPP ||
-			drmIoctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &dumb) < 0) {
+	if (drmIoctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &dumb) < 0) {
 		return false;
 	}
 	destroy_dumb(fd, dumb.handle);

@@ -397,6 +397,24 @@ TEST(dmabufs_are_a_connections_share_and_go_with_its_leases)
 	th_server_destroy(server);
 }
 
+/* A render node makes no dumb buffers: refused, whatever it says of them. */
+TEST(a_render_node_is_refused)
+{
+	struct th_server *server = th_server_create(NULL, NULL);
+	int card = open_card();
+	int render = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
+
+	close(card);
+	if (render < 0) {
+		th_server_destroy(server);
+		test_skip("no render node: %s", strerror(errno));
+	}
+	assert(pixcache_manager_set_drm_device(server->manager, render) ==
+		-ENODEV);
+	close(render);
+	th_server_destroy(server);
+}
+
 /* ---- without a device ---- */
 
 TEST(no_device_fails_no_device)

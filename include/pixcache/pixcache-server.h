@@ -165,8 +165,9 @@ PIXCACHE_EXPORT void pixcache_manager_destroy(struct pixcache_manager *manager);
  * no_device. Event loop thread.
  *
  * Returns 0, -EINVAL (fd negative or not a DRM device), -ENODEV (no dumb
- * buffers: DRM_CAP_DUMB_BUFFER, or for a driver without KMS such as vgem,
- * which cannot answer it, a dumb buffer tried; or no PRIME export),
+ * buffers: one of a pixel is tried, for render nodes answer
+ * DRM_CAP_DUMB_BUFFER and refuse them, and drivers without KMS such as
+ * vgem make them and cannot answer it; or no PRIME export),
  * -EBUSY (a device was set already), or the errors of
  * fcntl(F_DUPFD_CLOEXEC).
  */
