@@ -7,6 +7,7 @@ packages="
 	meson ninja-build pkg-config gcc g++ python3
 	libwayland-dev libwayland-bin wayland-protocols
 	libpixman-1-dev libdrm-dev libpng-dev
+	libegl-dev libgles-dev libegl-mesa0 libgl1-mesa-dri
 	weston libweston-10-dev
 	clang-14 libclang-rt-14-dev llvm-14
 	qtbase5-dev libkf5coreaddons-dev libkf5guiaddons-dev cmake
