@@ -4,7 +4,9 @@
  */
 
 #define _GNU_SOURCE
+#include <drm_fourcc.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -268,6 +270,34 @@ pixcache_image_create_pixman(struct pixcache_image *image)
 	atomic_fetch_add(&image->refs, 1);
 	pixman_image_set_destroy_function(pixman, pixman_released, image);
 	return pixman;
+}
+
+int
+pixcache_image_get_dmabuf(struct pixcache_image *image,
+	struct pixcache_image_dmabuf *out)
+{
+	const struct pxc_dmabuf *dmabuf;
+	uint32_t failure;
+	int fd, err;
+
+	if (image == NULL || out == NULL) {
+		return -EINVAL;
+	}
+	failure = pxc_buffer_dmabuf(image->buffer, &dmabuf);
+	if (failure != 0) {
+		return pxc_failure_errno(failure);
+	}
+	fd = fcntl(dmabuf->fd, F_DUPFD_CLOEXEC, 0);
+	err = errno;
+	*out = (struct pixcache_image_dmabuf){
+		.fd = fd, .stride = dmabuf->stride,
+		.format = image->buffer->format,
+		.modifier = DRM_FORMAT_MOD_LINEAR,
+	};
+	/* The caller's fd keeps the buffer: the manager's goes with the
+	 * last lease that uses it, as if the image had never asked. */
+	pxc_buffer_dmabuf_unuse(image->buffer);
+	return fd < 0 ? -err : 0;
 }
 
 void

@@ -415,6 +415,65 @@ TEST(a_render_node_is_refused)
 	th_server_destroy(server);
 }
 
+/* The compositor's own image of pixels w x h filled with seed's pattern. */
+static struct pixcache_image *
+insert_and_find(struct th_server *server, uint32_t w, uint32_t h,
+	uint32_t seed, uint8_t *pixels)
+{
+	pixman_image_t *image = pixman_image_create_bits(PIXMAN_a8r8g8b8,
+		(int)w, (int)h, (uint32_t *)pixels, (int)(w * 4));
+	struct pixcache_image *found;
+
+	th_pattern_fill(pixels, (size_t)w * 4 * h, seed);
+	assert(image != NULL);
+	assert(pixcache_manager_insert(server->manager, "default", "own",
+		image, DRM_FORMAT_ARGB8888, 0, NULL) == 0);
+	pixman_image_unref(image);
+	assert(pixcache_manager_find(server->manager, "default", "own",
+		&found) == 0);
+	return found;
+}
+
+/* The compositor's renderer gets a cached pixmap's dma-buf, to import. */
+TEST(the_compositor_gets_an_images_dmabuf)
+{
+	struct th_server *server = server_with_card();
+	uint8_t pixels[37 * 4 * 20];
+	struct pixcache_image *image = insert_and_find(server, 37, 20, 8,
+		pixels);
+	struct pixcache_image_dmabuf dmabuf;
+	struct dma_buf_sync sync = {
+		DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ,
+	};
+	const uint8_t *map;
+	off_t length;
+
+	assert(pixcache_image_get_dmabuf(image, &dmabuf) == 0);
+	assert(dmabuf.format == DRM_FORMAT_ARGB8888 &&
+		dmabuf.modifier == DRM_FORMAT_MOD_LINEAR &&
+		dmabuf.offset == 0 && dmabuf.stride >= 37 * 4);
+	/* Its fd is the caller's own: the manager keeps none for it. */
+	pixcache_image_release(image);
+	assert(dmabufs_of(server) == 0);
+	length = lseek(dmabuf.fd, 0, SEEK_END);
+	assert(length >= (off_t)dmabuf.stride * 20);
+	map = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED, dmabuf.fd,
+		0);
+	assert(map != MAP_FAILED);
+	assert(ioctl(dmabuf.fd, DMA_BUF_IOCTL_SYNC, &sync) == 0);
+	for (uint32_t y = 0; y < 20; y++) {
+		if (memcmp(map + (size_t)y * dmabuf.stride,
+				pixels + (size_t)y * 37 * 4, 37 * 4) != 0) {
+			test_fail("row %u of the image's dma-buf differs", y);
+		}
+	}
+	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+	assert(ioctl(dmabuf.fd, DMA_BUF_IOCTL_SYNC, &sync) == 0);
+	munmap((void *)map, (size_t)length);
+	close(dmabuf.fd);
+	th_server_destroy(server);
+}
+
 /* ---- without a device ---- */
 
 TEST(no_device_fails_no_device)
@@ -472,5 +531,19 @@ TEST(get_dmabuf_without_a_pixmap_is_a_protocol_error)
 	th_batch_destroy(batch);
 	th_realm_destroy(realm);
 	th_client_disconnect(client);
+	th_server_destroy(server);
+}
+
+TEST(the_compositor_gets_no_dmabuf_without_a_device)
+{
+	struct th_server *server = th_server_create(NULL, NULL);
+	uint8_t pixels[8 * 4 * 8];
+	struct pixcache_image *image = insert_and_find(server, 8, 8, 2,
+		pixels);
+	struct pixcache_image_dmabuf dmabuf;
+
+	assert(pixcache_image_get_dmabuf(image, &dmabuf) == -ENODEV);
+	assert(pixcache_image_get_dmabuf(NULL, &dmabuf) == -EINVAL);
+	pixcache_image_release(image);
 	th_server_destroy(server);
 }

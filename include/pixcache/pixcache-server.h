@@ -314,6 +314,35 @@ PIXCACHE_EXPORT void pixcache_image_get_key(const struct pixcache_image *image,
  */
 PIXCACHE_EXPORT pixman_image_t *pixcache_image_create_pixman(struct pixcache_image *image);
 
+/** An image as a dma-buf, from pixcache_image_get_dmabuf(). */
+struct pixcache_image_dmabuf {
+	/** The caller's, to close; valid whatever becomes of the image. */
+	int fd;
+	uint32_t offset;
+	/** The GPU buffer's stride, not the image's. */
+	uint32_t stride;
+	/** The image's format, a DRM fourcc. */
+	uint32_t format;
+	/** DRM_FORMAT_MOD_LINEAR. */
+	uint64_t modifier;
+};
+
+/**
+ * The image's pixels in the DRM device's memory (see
+ * pixcache_manager_set_drm_device()), for the compositor's own renderer:
+ * a single-plane linear dma-buf, to import once (EGL's
+ * EGL_EXT_image_dma_buf_import) and reuse while the fd lives. It is the
+ * dma-buf clients get for the same pixmap, made on first use; the fd is
+ * the caller's own, and keeps the buffer after the image is released.
+ * Import it read-only. Event loop thread only.
+ *
+ * Returns 0 (*out filled), -EINVAL (NULL arguments, or a format that is
+ * not 32 bits a pixel), -ENODEV (no device), -ENOMEM, or the errno of
+ * fcntl(F_DUPFD_CLOEXEC).
+ */
+PIXCACHE_EXPORT int pixcache_image_get_dmabuf(struct pixcache_image *image,
+	struct pixcache_image_dmabuf *out);
+
 /** Releases the caller's hold. Any thread. Accepts NULL. */
 PIXCACHE_EXPORT void pixcache_image_release(struct pixcache_image *image);
 
