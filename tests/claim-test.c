@@ -81,17 +81,6 @@ teardown(void)
 	th_server_destroy(server);
 }
 
-static struct th_pixmap *
-lookup(struct th_client *cl, struct th_realm *r, const char *name)
-{
-	struct pixcache_batch_v1 *batch = th_batch(cl);
-	struct th_pixmap *pixmap = th_lookup(cl, batch, r, name);
-
-	th_commit(cl, batch);
-	th_batch_destroy(batch);
-	return pixmap;
-}
-
 static struct pixcache_stats
 stats_now(void)
 {
@@ -118,8 +107,8 @@ TEST(two_clients_missing_one_name_decode_it_once)
 	struct th_upload *up;
 
 	setup();
-	first = lookup(a, ra, "icon");
-	second = lookup(b, rb, "icon");
+	first = th_lookup_now(a, ra, "icon");
+	second = th_lookup_now(b, rb, "icon");
 	assert(first->claimed && !first->missing);
 	assert(second->pending && !second->claimed && !second->missing);
 	assert(stats_now().claims == 1);
@@ -143,7 +132,7 @@ TEST(another_clients_upload_of_a_claimed_name_is_busy)
 	struct th_upload *up;
 
 	setup();
-	claim = lookup(a, ra, "icon");
+	claim = th_lookup_now(a, ra, "icon");
 	assert(claim->claimed);
 	up = th_put(b, rb, "icon", 8, 8, 1);
 	assert(up->failed == PIXCACHE_BATCH_V1_FAILURE_BUSY && !up->stored);
@@ -158,8 +147,8 @@ TEST(the_claimants_disconnect_passes_the_claim_to_a_waiter)
 	struct th_upload *up;
 
 	setup();
-	claim = lookup(a, ra, "icon");
-	waiter = lookup(b, rb, "icon");
+	claim = th_lookup_now(a, ra, "icon");
+	waiter = th_lookup_now(b, rb, "icon");
 	assert(claim->claimed && waiter->pending);
 	th_pixmap_forget(claim);
 	th_realm_destroy(ra);
@@ -181,9 +170,9 @@ TEST(destroying_the_claim_passes_it_to_the_first_waiter_only)
 	struct th_pixmap *claim, *first, *second;
 
 	setup();
-	claim = lookup(a, ra, "icon");
-	first = lookup(b, rb, "icon");
-	second = lookup(c, rc, "icon");
+	claim = th_lookup_now(a, ra, "icon");
+	first = th_lookup_now(b, rb, "icon");
+	second = th_lookup_now(c, rc, "icon");
 	assert(first->pending && second->pending);
 	th_pixmap_destroy(claim);
 	settle();
@@ -206,8 +195,8 @@ TEST(a_claim_not_filled_in_time_passes_on)
 	th_config(&config);
 	config.upload_timeout_ms = 100;
 	setup_with(&config);
-	claim = lookup(a, ra, "icon");
-	waiter = lookup(b, rb, "icon");
+	claim = th_lookup_now(a, ra, "icon");
+	waiter = th_lookup_now(b, rb, "icon");
 	for (int i = 0; i < 100 && !waiter->claimed; i++) {
 		usleep(10000);
 		settle();
@@ -226,8 +215,8 @@ TEST(a_failed_fill_passes_the_claim_to_a_waiter)
 	struct th_upload *up;
 
 	setup();
-	claim = lookup(a, ra, "icon");
-	waiter = lookup(b, rb, "icon");
+	claim = th_lookup_now(a, ra, "icon");
+	waiter = th_lookup_now(b, rb, "icon");
 	batch = th_batch(a);
 	up = th_upload(a, batch, ra, "icon", 8, 8, ARGB, 0);
 	th_commit(a, batch);
@@ -247,7 +236,7 @@ TEST(a_reader_that_may_not_upload_gets_missing_and_no_claim)
 	struct th_pixmap *pm;
 
 	setup_full(NULL, &reader_policy);
-	pm = lookup(c, rc, "icon");
+	pm = th_lookup_now(c, rc, "icon");
 	assert(pm->missing && !pm->claimed);
 	assert(stats_now().claims == 0);
 	th_pixmap_destroy(pm);
@@ -259,9 +248,9 @@ TEST(a_passed_claim_skips_waiters_that_may_not_upload)
 	struct th_pixmap *claim, *readonly, *writer;
 
 	setup_full(NULL, &reader_policy);
-	claim = lookup(a, ra, "icon");
-	readonly = lookup(c, rc, "icon");
-	writer = lookup(b, rb, "icon");
+	claim = th_lookup_now(a, ra, "icon");
+	readonly = th_lookup_now(c, rc, "icon");
+	writer = th_lookup_now(b, rb, "icon");
 	assert(readonly->pending && writer->pending);
 	th_pixmap_destroy(claim);
 	settle();
@@ -280,8 +269,8 @@ TEST(past_its_claims_a_client_gets_missing)
 	th_config(&config);
 	config.max_claims = 1;
 	setup_with(&config);
-	one = lookup(a, ra, "one");
-	two = lookup(a, ra, "two");
+	one = th_lookup_now(a, ra, "one");
+	two = th_lookup_now(a, ra, "two");
 	assert(one->claimed && two->missing && !two->claimed);
 	th_pixmap_destroy(one);
 	th_pixmap_destroy(two);
@@ -298,8 +287,8 @@ TEST(a_name_claimed_by_one_session_is_uploaded_by_another_of_its_client)
 	setup();
 	session = th_session(a);
 	rs = th_realm_get(session, "default");
-	claim = lookup(a, ra, "icon");
-	waiter = lookup(b, rb, "icon");
+	claim = th_lookup_now(a, ra, "icon");
+	waiter = th_lookup_now(b, rb, "icon");
 	up = th_put(session, rs, "icon", 8, 8, 2);
 	assert(up->stored);
 	settle();
@@ -318,8 +307,8 @@ TEST(a_second_lookup_of_its_own_claim_is_claimed_too)
 	struct th_upload *up;
 
 	setup();
-	first = lookup(a, ra, "icon");
-	second = lookup(a, ra, "icon");
+	first = th_lookup_now(a, ra, "icon");
+	second = th_lookup_now(a, ra, "icon");
 	/* Its client fills it: waiting for itself would never end. */
 	assert(first->claimed && second->claimed && !second->pending);
 	assert(stats_now().claims == 1);
@@ -339,10 +328,10 @@ TEST(a_timed_out_claim_fails_its_own_clients_waiters_and_passes_on)
 	th_config(&config);
 	config.upload_timeout_ms = 100;
 	setup_with(&config);
-	claim = lookup(a, ra, "icon");
-	b1 = lookup(b, rb, "icon");
-	b2 = lookup(b, rb, "icon");
-	other = lookup(c, rc, "icon");
+	claim = th_lookup_now(a, ra, "icon");
+	b1 = th_lookup_now(b, rb, "icon");
+	b2 = th_lookup_now(b, rb, "icon");
+	other = th_lookup_now(c, rc, "icon");
 	assert(b1->pending && b2->pending && other->pending);
 	/* The claim passes to b, whose first lookup then stalls. */
 	th_pixmap_destroy(claim);

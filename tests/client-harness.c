@@ -258,6 +258,28 @@ ch_server_remove(struct ch_server *server, const char *realm,
 	return call.result;
 }
 
+struct drm_call {
+	int fd;
+	int result;
+};
+
+static void
+do_set_drm_device(struct pixcache_manager *manager, void *data)
+{
+	struct drm_call *call = data;
+
+	call->result = pixcache_manager_set_drm_device(manager, call->fd);
+}
+
+int
+ch_server_set_drm_device(struct ch_server *server, int fd)
+{
+	struct drm_call call = { fd, 0 };
+
+	ch_server_call(server, do_set_drm_device, &call);
+	return call.result;
+}
+
 void
 ch_server_pause(struct ch_server *server)
 {

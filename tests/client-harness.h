@@ -34,6 +34,9 @@ void ch_server_call(struct ch_server *server,
 	void (*fn)(struct pixcache_manager *manager, void *data), void *data);
 /** The manager's statistics, read on its thread. */
 void ch_server_stats(struct ch_server *server, struct pixcache_stats *stats);
+/** Gives the manager the DRM device fd, on its thread. Returns the result
+ * of pixcache_manager_set_drm_device(); fd stays the caller's. */
+int ch_server_set_drm_device(struct ch_server *server, int fd);
 /** Removes name from realm on the server's side. Returns its result. */
 int ch_server_remove(struct ch_server *server, const char *realm,
 	const char *name);

@@ -30,47 +30,11 @@
 #include <xf86drm.h>
 
 #include "client-harness.h"
+#include "drm-util.h"
 #include "test-runner.h"
 
-#define CARD "/dev/dri/card0"
 #define SEED 23
 #define RUNS 20
-
-/* The card, if it makes dumb buffers; else the test is skipped. */
-static int
-open_card(void)
-{
-	int fd = open(CARD, O_RDWR | O_CLOEXEC);
-	struct drm_mode_create_dumb dumb = { .width = 1, .height = 1,
-		.bpp = 32 };
-	struct drm_mode_destroy_dumb destroy = { 0 };
-
-	if (fd < 0) {
-		test_skip("no DRM device: %s: %s (run it under vm-run.sh "
-			"--modules vgem)", CARD, strerror(errno));
-	}
-	if (drmIoctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &dumb) < 0) {
-		close(fd);
-		test_skip("%s makes no dumb buffers: %s", CARD,
-			strerror(errno));
-	}
-	destroy.handle = dumb.handle;
-	assert(drmIoctl(fd, DRM_IOCTL_MODE_DESTROY_DUMB, &destroy) == 0);
-	return fd;
-}
-
-struct device {
-	int fd;
-	int ret;
-};
-
-static void
-set_device(struct pixcache_manager *manager, void *data)
-{
-	struct device *device = data;
-
-	device->ret = pixcache_manager_set_drm_device(manager, device->fd);
-}
 
 /* ---------------------------------------------------------- the child -- */
 
@@ -550,7 +514,7 @@ static void
 run(void (*fn)(struct gl *gl, const char *socket, int out), uint32_t width,
 	uint32_t height, char *line, size_t size)
 {
-	struct device device = { open_card(), 0 };
+	int card = test_open_card();
 	struct importer child;
 	struct ch_server *server;
 	struct pixcache_client *writer;
@@ -562,7 +526,7 @@ run(void (*fn)(struct gl *gl, const char *socket, int out), uint32_t width,
 	spawn(&child, fn);
 	hear(&child, line, size);
 	if (strcmp(line, "ready") != 0) {
-		close(device.fd);
+		close(card);
 		reap(&child);
 		if (strncmp(line, "skip ", 5) == 0) {
 			test_skip("%s", line + 5);
@@ -570,9 +534,8 @@ run(void (*fn)(struct gl *gl, const char *socket, int out), uint32_t width,
 		test_fail("the importer: %s", line[0] ? line : "died");
 	}
 	server = ch_server_start(NULL, NULL, NULL);
-	ch_server_call(server, set_device, &device);
-	close(device.fd);
-	assert(device.ret == 0);
+	assert(ch_server_set_drm_device(server, card) == 0);
+	close(card);
 	writer = ch_connect(server);
 	image = ch_image(width, height, SEED);
 	assert(pixcache_client_put(writer, "default", "pattern", image,

@@ -69,18 +69,6 @@ teardown(void)
 	th_server_destroy(server);
 }
 
-/* Looks name up through a fresh batch of client c. */
-static struct th_pixmap *
-lookup(struct th_client *c, struct th_realm *r, const char *name)
-{
-	struct pixcache_batch_v1 *batch = th_batch(c);
-	struct th_pixmap *pixmap = th_lookup(c, batch, r, name);
-
-	th_commit(c, batch);
-	th_batch_destroy(batch);
-	return pixmap;
-}
-
 TEST(a_find_answers_every_name_in_one_event)
 {
 	const char *names[] = { "one", "two", "three" };
@@ -157,7 +145,7 @@ TEST(a_pending_find_is_answered_by_a_later_record)
 	uint32_t lease;
 
 	setup();
-	claim = lookup(b, rb, "icon");
+	claim = th_lookup_now(b, rb, "icon");
 	assert(claim->claimed);
 	batch = th_batch(a);
 	th_find(batch, ra, 7, names, 1);
@@ -414,7 +402,7 @@ TEST(staged_uploads_are_stored_from_one_buffer)
 		struct th_pixmap *pm;
 
 		assert(ups[k]->stored && ups[k]->fd < 0);
-		pm = lookup(b, rb, names[k]);
+		pm = th_lookup_now(b, rb, names[k]);
 		assert(pm->buffer && th_pixmap_has_pattern(pm, (uint32_t)k));
 		th_pixmap_destroy(pm);
 		th_upload_destroy(ups[k]);
@@ -600,7 +588,7 @@ TEST(released_lease_numbers_give_their_room_back)
 	config.max_leases = 4096;
 	setup_with(&config);
 	per = 2 * config.max_leases;
-	claim = lookup(b, rb, "x");
+	claim = th_lookup_now(b, rb, "x");
 	assert(claim->claimed);
 	before = allocated_bytes();
 	for (int k = 0; k < 8; k++) {
@@ -640,7 +628,7 @@ TEST(room_for_lease_numbers_is_charged_to_the_connection)
 	config.max_leases = 256;
 	setup_with(&config);
 	per = 2 * config.max_leases;
-	claim = lookup(b, rb, "x");
+	claim = th_lookup_now(b, rb, "x");
 	for (int k = 0; k < 2; k++) {
 		batches[k] = pixcache_manager_v1_create_batch(a->manager);
 		pixcache_batch_v1_add_listener(batches[k], &quiet_listener,

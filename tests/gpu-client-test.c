@@ -18,9 +18,8 @@
 
 #include "client-harness.h"
 #include "client-private.h"
+#include "drm-util.h"
 #include "test-runner.h"
-
-#define CARD "/dev/dri/card0"
 
 static void
 put_pattern(struct pixcache_client *client, const char *name, uint32_t size,
@@ -31,19 +30,6 @@ put_pattern(struct pixcache_client *client, const char *name, uint32_t size,
 	assert(pixcache_client_put(client, "default", name, image,
 		DRM_FORMAT_ARGB8888, 0, NULL) == 0);
 	pixman_image_unref(image);
-}
-
-struct device {
-	int fd;
-	int ret;
-};
-
-static void
-set_device(struct pixcache_manager *manager, void *data)
-{
-	struct device *device = data;
-
-	device->ret = pixcache_manager_set_drm_device(manager, device->fd);
 }
 
 /* Whether the dma-buf's rows are the pixmap's. */
@@ -80,24 +66,15 @@ same_pixels(const struct pixcache_pixmap *pixmap,
 
 TEST(a_found_pixmap_comes_as_its_dmabuf)
 {
-	struct device device = { open(CARD, O_RDWR | O_CLOEXEC), 0 };
+	int card = test_open_card();
 	struct ch_server *server;
 	struct pixcache_client *writer, *reader;
 	struct pixcache_pixmap *pixmap;
 	struct pixcache_dmabuf dmabuf;
 
-	if (device.fd < 0) {
-		test_skip("no DRM device: %s: %s (run it under kvm-run.sh "
-			"--modules vgem)", CARD, strerror(errno));
-	}
 	server = ch_server_start(NULL, NULL, NULL);
-	ch_server_call(server, set_device, &device);
-	close(device.fd);
-	if (device.ret == -ENODEV) {
-		ch_server_stop(server);
-		test_skip("%s makes no dumb buffers", CARD);
-	}
-	assert(device.ret == 0);
+	assert(ch_server_set_drm_device(server, card) == 0);
+	close(card);
 	writer = ch_connect(server);
 	reader = ch_connect(server);
 	put_pattern(writer, "icon", 37, 11);

@@ -19,43 +19,16 @@
 #include <unistd.h>
 #include <xf86drm.h>
 
+#include "drm-util.h"
 #include "server-harness.h"
 #include "test-runner.h"
-
-#define CARD "/dev/dri/card0"
-
-/*
- * The card, if it makes dumb buffers; else the test is skipped. vgem has
- * no KMS, so DRM_CAP_DUMB_BUFFER is EOPNOTSUPP there: a buffer is tried.
- */
-static int
-open_card(void)
-{
-	int fd = open(CARD, O_RDWR | O_CLOEXEC);
-	struct drm_mode_create_dumb dumb = { .width = 1, .height = 1,
-		.bpp = 32 };
-	struct drm_mode_destroy_dumb destroy = { 0 };
-
-	if (fd < 0) {
-		test_skip("no DRM device: %s: %s (run it under kvm-run.sh "
-			"--modules vgem)", CARD, strerror(errno));
-	}
-	if (drmIoctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &dumb) < 0) {
-		close(fd);
-		test_skip("%s makes no dumb buffers: %s", CARD,
-			strerror(errno));
-	}
-	destroy.handle = dumb.handle;
-	assert(drmIoctl(fd, DRM_IOCTL_MODE_DESTROY_DUMB, &destroy) == 0);
-	return fd;
-}
 
 /* A server given the card; the test's own fd is closed. */
 static struct th_server *
 server_with_card(void)
 {
 	struct th_server *server = th_server_create(NULL, NULL);
-	int fd = open_card();
+	int fd = test_open_card();
 
 	assert(pixcache_manager_set_drm_device(server->manager, fd) == 0);
 	assert(pixcache_manager_set_drm_device(server->manager, fd) ==
@@ -305,7 +278,7 @@ TEST(dmabufs_leak_no_fd)
 TEST(the_manager_keeps_no_handle_in_the_compositors_namespace)
 {
 	struct th_server *server = th_server_create(NULL, NULL);
-	int compositor = open_card();
+	int compositor = test_open_card();
 	struct th_client *client = th_client_connect(server);
 	struct th_realm *realm = th_realm_get(client, "default");
 	struct drm_mode_create_dumb dumb = { .width = 64, .height = 64,
@@ -353,7 +326,7 @@ TEST(dmabufs_are_a_connections_share_and_go_with_its_leases)
 	struct th_realm *ra, *rb;
 	struct th_pixmap *held[3], *other;
 	char name[16];
-	int fd = open_card();
+	int fd = test_open_card();
 
 	th_config(&config);
 	config.max_dmabufs = 3;
@@ -401,7 +374,7 @@ TEST(dmabufs_are_a_connections_share_and_go_with_its_leases)
 TEST(a_render_node_is_refused)
 {
 	struct th_server *server = th_server_create(NULL, NULL);
-	int card = open_card();
+	int card = test_open_card();
 	int render = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
 
 	close(card);

@@ -56,12 +56,7 @@ solid(pixman_format_code_t format, int width, int height, uint32_t pixel)
 static struct th_pixmap *
 lookup(const char *name)
 {
-	struct pixcache_batch_v1 *batch = th_batch(client);
-	struct th_pixmap *pm = th_lookup(client, batch, realm, name);
-
-	th_commit(client, batch);
-	th_batch_destroy(batch);
-	return pm;
+	return th_lookup_now(client, realm, name);
 }
 
 static uint32_t

@@ -49,18 +49,6 @@ teardown(void)
 	th_server_destroy(server);
 }
 
-/* Looks name up through a fresh batch of client c. */
-static struct th_pixmap *
-lookup(struct th_client *c, struct th_realm *r, const char *name)
-{
-	struct pixcache_batch_v1 *batch = th_batch(c);
-	struct th_pixmap *pixmap = th_lookup(c, batch, r, name);
-
-	th_commit(c, batch);
-	th_batch_destroy(batch);
-	return pixmap;
-}
-
 static struct th_pixmap *
 lookup_key(struct th_client *c, const uint32_t key[6])
 {
@@ -184,7 +172,7 @@ TEST(small_upload_is_shared_from_a_pool)
 	up = th_put(a, ra, "icon/Adwaita/edit-copy/48@1", 48, 48, 7);
 	assert(up->stored && up->failed == 0);
 	assert(up->stride == 192 && up->size == 192 * 48);
-	pm = lookup(b, rb, "icon/Adwaita/edit-copy/48@1");
+	pm = th_lookup_now(b, rb, "icon/Adwaita/edit-copy/48@1");
 	assert(pm->got_key && pm->buffer && pm->pool != NULL);
 	assert(memcmp(pm->key, up->key, sizeof(pm->key)) == 0);
 	assert(pm->width == 48 && pm->height == 48 && pm->stride == 192);
@@ -205,8 +193,8 @@ TEST(a_pool_is_sent_once_per_client)
 	setup();
 	u1 = th_put(a, ra, "one", 16, 16, 1);
 	u2 = th_put(a, ra, "two", 16, 16, 2);
-	p1 = lookup(b, rb, "one");
-	p2 = lookup(b, rb, "two");
+	p1 = th_lookup_now(b, rb, "one");
+	p2 = th_lookup_now(b, rb, "two");
 	assert(p1->pool_fd >= 0 && p2->pool_fd < 0);
 	assert(p1->pool == p2->pool && p1->offset != p2->offset);
 	assert(th_pixmap_has_pattern(p1, 1) && th_pixmap_has_pattern(p2, 2));
@@ -225,7 +213,7 @@ TEST(large_upload_keeps_a_buffer_of_its_own)
 	setup();
 	up = th_put(a, ra, "wallpaper", 256, 256, 3);
 	assert(up->stored);
-	pm = lookup(b, rb, "wallpaper");
+	pm = th_lookup_now(b, rb, "wallpaper");
 	assert(pm->buffer && pm->pool == NULL && pm->fd >= 0);
 	assert(sealed(pm->fd, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE));
 	assert(th_pixmap_has_pattern(pm, 3));
@@ -239,7 +227,7 @@ TEST(lookup_of_an_unknown_name_claims_it)
 	struct th_pixmap *pm;
 
 	setup();
-	pm = lookup(b, rb, "nothing/here");
+	pm = th_lookup_now(b, rb, "nothing/here");
 	assert(pm->claimed && !pm->missing && !pm->got_key && pm->failed == 0);
 	th_pixmap_destroy(pm);
 	teardown();
@@ -306,7 +294,7 @@ TEST(a_lookup_waits_for_an_upload_in_flight)
 	up = th_upload(a, batch, ra, "slow", 8, 8, ARGB, 0);
 	th_commit(a, batch);
 	assert(up->fd >= 0);
-	pm = lookup(b, rb, "slow");
+	pm = th_lookup_now(b, rb, "slow");
 	assert(pm->pending && !pm->got_key && !pm->missing);
 	th_upload_fill(up, 5);
 	pixcache_upload_v1_commit(up->proxy);
@@ -330,7 +318,7 @@ TEST(a_cancelled_upload_passes_its_claim_to_a_waiter)
 	batch = th_batch(a);
 	up = th_upload(a, batch, ra, "slow", 8, 8, ARGB, 0);
 	th_commit(a, batch);
-	pm = lookup(b, rb, "slow");
+	pm = th_lookup_now(b, rb, "slow");
 	assert(pm->pending);
 	th_upload_destroy(up);
 	th_roundtrip(a);
@@ -367,7 +355,7 @@ TEST(an_existing_name_is_replaced_only_by_its_owner)
 
 	setup();
 	first = th_put(a, ra, "logo", 8, 8, 1);
-	held = lookup(a, ra, "logo");
+	held = th_lookup_now(a, ra, "logo");
 	other = th_put(b, rb, "logo", 8, 8, 2);
 	assert(other->failed == PIXCACHE_BATCH_V1_FAILURE_EXISTS);
 
@@ -390,7 +378,7 @@ TEST(an_existing_name_is_replaced_only_by_its_owner)
 	/* The old entry left: its lease is told, its bytes stay. */
 	assert(held->evicted && th_pixmap_has_pattern(held, 1));
 	th_pixmap_destroy(held);
-	held = lookup(b, rb, "logo");
+	held = th_lookup_now(b, rb, "logo");
 	assert(th_pixmap_has_pattern(held, 3));
 	th_pixmap_destroy(held);
 	th_upload_destroy(mine);
@@ -460,7 +448,7 @@ TEST(eviction_tells_leases_and_keeps_their_bytes)
 	rb = th_realm_get(b, "default");
 	u1 = th_put(a, ra, "1", 16, 16, 1);
 	u2 = th_put(a, ra, "2", 16, 16, 2);
-	held = lookup(b, rb, "2");
+	held = th_lookup_now(b, rb, "2");
 	/* Full, and 2 is leased: 3 evicts 1, then 4 evicts 3, never 2. */
 	u3 = th_put(a, ra, "3", 16, 16, 3);
 	assert(u3->stored && !held->evicted);
@@ -508,8 +496,8 @@ TEST(reported_use_keeps_an_entry_from_eviction)
 	th_batch_destroy(batch);
 	u3 = th_put(a, ra, "3", 16, 16, 3);
 	assert(u3->stored);
-	p1 = lookup(b, rb, "1");
-	p2 = lookup(b, rb, "2");
+	p1 = th_lookup_now(b, rb, "1");
+	p2 = th_lookup_now(b, rb, "2");
 	assert(p1->buffer && p2->claimed);
 	th_pixmap_destroy(p1);
 	th_pixmap_destroy(p2);
@@ -561,7 +549,7 @@ TEST(a_destroyed_pool_is_sent_again_when_needed)
 	setup();
 	u1 = th_put(a, ra, "one", 16, 16, 1);
 	u2 = th_put(a, ra, "two", 16, 16, 2);
-	p1 = lookup(b, rb, "one");
+	p1 = th_lookup_now(b, rb, "one");
 	assert(p1->pool_fd >= 0);
 	th_pixmap_destroy(p1);
 	/* b forgets the pool. */
@@ -570,7 +558,7 @@ TEST(a_destroyed_pool_is_sent_again_when_needed)
 	close(pool->fd);
 	pixcache_pool_v1_destroy(pool->proxy);
 	free(pool);
-	p2 = lookup(b, rb, "two");
+	p2 = th_lookup_now(b, rb, "two");
 	assert(p2->pool_fd >= 0 && th_pixmap_has_pattern(p2, 2));
 	th_pixmap_destroy(p2);
 	th_upload_destroy(u1);
@@ -594,7 +582,7 @@ TEST(an_emptied_pool_is_retired)
 		th_upload_destroy(fill);
 	}
 	first = th_put(a, ra, "second-pool", 32, 32, 99);
-	pm = lookup(b, rb, "second-pool");
+	pm = th_lookup_now(b, rb, "second-pool");
 	assert(pm->pool_fd >= 0 && b->pools != NULL);
 	th_pixmap_destroy(pm);
 	/* Empty the second pool: b is told its pool is retired. */
@@ -614,7 +602,7 @@ TEST(a_destroyed_manager_leaves_clients_with_inert_objects)
 
 	setup();
 	up = th_put(a, ra, "x", 16, 16, 1);
-	pm = lookup(b, rb, "x");
+	pm = th_lookup_now(b, rb, "x");
 	batch = th_batch(a);
 	pending = th_upload(a, batch, ra, "y", 8, 8, ARGB, 0);
 	th_commit(a, batch);
@@ -740,7 +728,7 @@ TEST(only_the_owner_removes_a_name)
 
 	setup();
 	up = th_put(a, ra, "mine", 8, 8, 1);
-	held = lookup(b, rb, "mine");
+	held = th_lookup_now(b, rb, "mine");
 	assert(th_remove(b, rb, "mine") == -PIXCACHE_BATCH_V1_FAILURE_POLICY);
 	assert(th_remove(a, ra, "mine") == 1);
 	assert(th_remove(a, ra, "mine") == 0);

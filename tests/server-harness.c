@@ -785,6 +785,18 @@ th_lookup_key(struct th_client *client, struct pixcache_batch_v1 *batch,
 		key[1], key[2], key[3], key[4], key[5]));
 }
 
+struct th_pixmap *
+th_lookup_now(struct th_client *client, struct th_realm *realm,
+	const char *name)
+{
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	struct th_pixmap *pixmap = th_lookup(client, batch, realm, name);
+
+	th_commit(client, batch);
+	th_batch_destroy(batch);
+	return pixmap;
+}
+
 void
 th_pixmap_destroy(struct th_pixmap *pixmap)
 {

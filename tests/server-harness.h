@@ -186,6 +186,9 @@ void th_ack(struct th_client *client, uint64_t token);
 struct th_pixmap *th_lookup(struct th_client *client,
 	struct pixcache_batch_v1 *batch, struct th_realm *realm,
 	const char *name);
+/** th_lookup() through a fresh batch of client's, committed and gone. */
+struct th_pixmap *th_lookup_now(struct th_client *client,
+	struct th_realm *realm, const char *name);
 struct th_pixmap *th_lookup_key(struct th_client *client,
 	struct pixcache_batch_v1 *batch, const uint32_t key[6]);
 void th_pixmap_destroy(struct th_pixmap *pixmap);
