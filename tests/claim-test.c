@@ -81,16 +81,6 @@ teardown(void)
 	th_server_destroy(server);
 }
 
-static struct pixcache_stats
-stats_now(void)
-{
-	struct pixcache_stats stats;
-
-	th_server_dispatch(server);
-	pixcache_manager_get_stats(server->manager, &stats);
-	return stats;
-}
-
 /* Lets every client read what the manager sent. */
 static void
 settle(void)
@@ -111,7 +101,7 @@ TEST(two_clients_missing_one_name_decode_it_once)
 	second = th_lookup_now(b, rb, "icon");
 	assert(first->claimed && !first->missing);
 	assert(second->pending && !second->claimed && !second->missing);
-	assert(stats_now().claims == 1);
+	assert(th_server_stats(server).claims == 1);
 	/* The claimant's upload takes the claim over; the waiter waits on. */
 	up = th_put(a, ra, "icon", 8, 8, 7);
 	assert(up->stored);
@@ -119,7 +109,7 @@ TEST(two_clients_missing_one_name_decode_it_once)
 	assert(second->got_key && second->buffer &&
 		th_pixmap_has_pattern(second, 7));
 	assert(memcmp(second->key, up->key, sizeof(up->key)) == 0);
-	assert(stats_now().claims == 0);
+	assert(th_server_stats(server).claims == 0);
 	th_pixmap_destroy(first);
 	th_pixmap_destroy(second);
 	th_upload_destroy(up);
@@ -183,7 +173,7 @@ TEST(destroying_the_claim_passes_it_to_the_first_waiter_only)
 	assert(second->claimed);
 	th_pixmap_destroy(second);
 	settle();
-	assert(stats_now().claims == 0);
+	assert(th_server_stats(server).claims == 0);
 	teardown();
 }
 
@@ -220,7 +210,7 @@ TEST(a_failed_fill_passes_the_claim_to_a_waiter)
 	batch = th_batch(a);
 	up = th_upload(a, batch, ra, "icon", 8, 8, ARGB, 0);
 	th_commit(a, batch);
-	assert(up->fd >= 0 && stats_now().claims == 0);
+	assert(up->fd >= 0 && th_server_stats(server).claims == 0);
 	/* The upload is cancelled: the name goes to the waiter. */
 	th_upload_destroy(up);
 	settle();
@@ -238,7 +228,7 @@ TEST(a_reader_that_may_not_upload_gets_missing_and_no_claim)
 	setup_full(NULL, &reader_policy);
 	pm = th_lookup_now(c, rc, "icon");
 	assert(pm->missing && !pm->claimed);
-	assert(stats_now().claims == 0);
+	assert(th_server_stats(server).claims == 0);
 	th_pixmap_destroy(pm);
 	teardown();
 }
@@ -311,7 +301,7 @@ TEST(a_second_lookup_of_its_own_claim_is_claimed_too)
 	second = th_lookup_now(a, ra, "icon");
 	/* Its client fills it: waiting for itself would never end. */
 	assert(first->claimed && second->claimed && !second->pending);
-	assert(stats_now().claims == 1);
+	assert(th_server_stats(server).claims == 1);
 	up = th_put(a, ra, "icon", 8, 8, 4);
 	assert(up->stored);
 	th_pixmap_destroy(first);

@@ -43,16 +43,6 @@ setup(void)
 	setup_with(NULL);
 }
 
-static struct pixcache_stats
-stats_now(void)
-{
-	struct pixcache_stats stats;
-
-	th_server_dispatch(server);
-	pixcache_manager_get_stats(server->manager, &stats);
-	return stats;
-}
-
 static void
 teardown(void)
 {
@@ -62,7 +52,7 @@ teardown(void)
 	th_realm_destroy(rb);
 	th_client_disconnect(a);
 	th_client_disconnect(b);
-	stats = stats_now();
+	stats = th_server_stats(server);
 	assert(stats.clients == 0 && stats.leases == 0 &&
 		stats.uploads == 0 && stats.claims == 0 &&
 		stats.found_leases == 0);
@@ -98,12 +88,12 @@ TEST(a_find_answers_every_name_in_one_event)
 		r2[LEASE] != 0 && r2[LEASE] != r1[LEASE]);
 	assert(r3[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_FOUND &&
 		r3[WIDTH] == 16 && r3[HEIGHT] == 4);
-	assert(stats_now().found_leases == 3 && stats_now().leases == 2);
+	assert(th_server_stats(server).found_leases == 3 && th_server_stats(server).leases == 2);
 	th_release(batch, r1[LEASE]);
 	th_release(batch, r2[LEASE]);
 	th_release(batch, r3[LEASE]);
 	th_commit(a, batch);
-	assert(stats_now().found_leases == 0 && stats_now().claims == 0);
+	assert(th_server_stats(server).found_leases == 0 && th_server_stats(server).claims == 0);
 	th_batch_destroy(batch);
 	th_upload_destroy(u1);
 	th_upload_destroy(u3);
@@ -176,11 +166,11 @@ TEST(destroying_the_batch_releases_its_leases)
 	batch = th_batch(a);
 	th_find(batch, ra, 1, names, 2);
 	th_commit(a, batch);
-	assert(stats_now().found_leases == 2 && stats_now().claims == 1);
+	assert(th_server_stats(server).found_leases == 2 && th_server_stats(server).claims == 1);
 	th_batch_destroy(batch);
 	th_roundtrip(a);
-	assert(stats_now().found_leases == 0 && stats_now().claims == 0 &&
-		stats_now().leases == 0);
+	assert(th_server_stats(server).found_leases == 0 && th_server_stats(server).claims == 0 &&
+		th_server_stats(server).leases == 0);
 	th_upload_destroy(up);
 	teardown();
 }
@@ -210,10 +200,10 @@ TEST(an_eviction_shows_in_the_table_of_a_found_lease)
 	/* The lease holds the bytes; the table says the key is stale. */
 	assert(table[r[SLOT] % ra->capacity] != r[GENERATION]);
 	munmap((void *)table, ra->capacity * sizeof(*table));
-	assert(stats_now().leases == 1);
+	assert(th_server_stats(server).leases == 1);
 	th_release(batch, r[LEASE]);
 	th_commit(a, batch);
-	assert(stats_now().leases == 0);
+	assert(th_server_stats(server).leases == 0);
 	th_batch_destroy(batch);
 	th_upload_destroy(up);
 	teardown();
@@ -248,7 +238,7 @@ TEST(without_the_table_a_find_says_lookup)
 	/* Its client would never learn of the eviction: an object tells. */
 	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_LOOKUP &&
 		r[LEASE] == 0);
-	assert(stats_now().leases == 0);
+	assert(th_server_stats(server).leases == 0);
 	th_batch_destroy(batch);
 	th_upload_destroy(up);
 	teardown();
@@ -353,7 +343,7 @@ TEST(a_large_pixmap_is_found_as_lookup)
 	r = th_record(batch, 1);
 	assert(r && r[STATUS] == PIXCACHE_BATCH_V1_FOUND_STATUS_LOOKUP &&
 		r[LEASE] == 0);
-	assert(stats_now().leases == 0);
+	assert(th_server_stats(server).leases == 0);
 	th_batch_destroy(batch);
 	th_upload_destroy(up);
 	teardown();
@@ -408,7 +398,7 @@ TEST(staged_uploads_are_stored_from_one_buffer)
 		th_upload_destroy(ups[k]);
 	}
 	th_batch_destroy(batch);
-	assert(stats_now().uploads == 0);
+	assert(th_server_stats(server).uploads == 0);
 	teardown();
 }
 
@@ -598,10 +588,10 @@ TEST(released_lease_numbers_give_their_room_back)
 		find_many_of(batches[k], ra, 1, "x", per);
 		pixcache_batch_v1_commit(batches[k], 1);
 		assert(th_roundtrip(a));
-		assert(stats_now().found_leases == per && records[k] == per);
+		assert(th_server_stats(server).found_leases == per && records[k] == per);
 		release_range(batches[k], 1, per);
 		assert(th_roundtrip(a));
-		assert(stats_now().found_leases == 0);
+		assert(th_server_stats(server).found_leases == 0);
 	}
 	after = allocated_bytes();
 	/* The batches and the harness's state of each (~17 KiB), not the
@@ -641,7 +631,7 @@ TEST(room_for_lease_numbers_is_charged_to_the_connection)
 		release_range(batches[k], 2, per - (uint32_t)k);
 		assert(th_roundtrip(a));
 	}
-	assert(stats_now().found_leases == 2);
+	assert(th_server_stats(server).found_leases == 2);
 	batches[2] = th_batch(a);
 	find_many_of(batches[2], ra, 1, "x", 1);
 	th_commit(a, batches[2]);

@@ -785,6 +785,16 @@ th_lookup_key(struct th_client *client, struct pixcache_batch_v1 *batch,
 		key[1], key[2], key[3], key[4], key[5]));
 }
 
+struct pixcache_stats
+th_server_stats(struct th_server *server)
+{
+	struct pixcache_stats stats;
+
+	th_server_dispatch(server);
+	pixcache_manager_get_stats(server->manager, &stats);
+	return stats;
+}
+
 struct th_pixmap *
 th_lookup_now(struct th_client *client, struct th_realm *realm,
 	const char *name)

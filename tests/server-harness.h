@@ -125,6 +125,8 @@ void th_session_end(struct th_client *session);
  * th_expect_protocol_error).
  */
 bool th_roundtrip(struct th_client *client);
+/** The manager's statistics, once its loop has run once more. */
+struct pixcache_stats th_server_stats(struct th_server *server);
 /** Runs the server's loop once, without waiting. */
 void th_server_dispatch(struct th_server *server);
 /** A protocol object's id: what a protocol error on it names. */
