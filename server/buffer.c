@@ -104,9 +104,8 @@ buffer_release_memory(struct pxc_buffer *buffer)
 		buffer->fd = -1;
 		atomic_fetch_sub(&buffer->manager->pixmap_fds, 1);
 	}
-	/* Every lease let go of it before the last hold went. */
-	assert(buffer->copy_fd < 0);
-	pxc_drm_dmabuf_destroy(buffer->manager, &buffer->dmabuf);
+	/* Every lease let go of them before the last hold went. */
+	assert(buffer->copy_fd < 0 && buffer->dmabuf.fd < 0);
 }
 
 /* What a copy of the buffer costs: whole pages of shared memory. */
