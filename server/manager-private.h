@@ -181,6 +181,7 @@ struct pxc_connection {
 	uint32_t dmabufs;		/* of them, using a dma-buf */
 	uint32_t claims;		/* names it holds the claim of */
 	uint32_t found_leases;		/* numbered leases of finds */
+	uint32_t pixmap_objects;	/* with state: twice max_leases */
 	uint32_t found_slots;		/* numbers its batches have room for */
 	/* File descriptors sent, and acknowledged through done tokens. */
 	uint64_t fds_sent;

@@ -25,6 +25,7 @@ pxc_pixmap_v1_inert(struct pxc_pixmap_v1 *lease)
 
 	if (lease->resource != NULL) {
 		wl_resource_set_user_data(lease->resource, NULL);
+		lease->client->conn->pixmap_objects--;
 	}
 	pxc_found_unnumber(lease);
 	if (lease->hold != NULL) {
@@ -127,24 +128,32 @@ struct pxc_pixmap_v1 *
 pxc_pixmap_v1_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	uint32_t version, uint32_t id)
 {
+	/* Held or not, an object keeps its lease until its client destroys
+	 * it: past its share, a connection's objects get no state. */
+	bool full = client != NULL && client->conn->pixmap_objects >=
+		2 * client->manager->config.max_leases;
 	struct wl_resource *resource = pxc_resource_create(
 		client ? client->manager : NULL, wl_client,
 		&pixcache_pixmap_v1_interface, version, id, &pixmap_impl,
-		pixmap_resource_destroy, sizeof(struct pxc_pixmap_v1));
+		pixmap_resource_destroy,
+		full ? 0 : sizeof(struct pxc_pixmap_v1));
 	struct pxc_pixmap_v1 *lease;
 
 	if (resource == NULL) {
 		return NULL;
 	}
-	if (client == NULL) {
-		/* A refused client, or the manager is gone: inert. */
-		pixcache_pixmap_v1_send_failed(resource,
+	if (client == NULL || full) {
+		/* A refused client, or the manager is gone, or past the
+		 * share: inert. */
+		pixcache_pixmap_v1_send_failed(resource, full ?
+			PIXCACHE_BATCH_V1_FAILURE_LEASES :
 			PIXCACHE_BATCH_V1_FAILURE_POLICY);
 		return NULL;
 	}
 	lease = wl_resource_get_user_data(resource);
 	lease->resource = resource;
 	pxc_pixmap_v1_init(lease, client);
+	client->conn->pixmap_objects++;
 	return lease;
 }
 

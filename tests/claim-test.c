@@ -341,3 +341,47 @@ TEST(a_timed_out_claim_fails_its_own_clients_waiters_and_passes_on)
 	th_pixmap_destroy(other);
 	teardown();
 }
+
+/*
+ * A pixmap object costs the manager its lease until the client destroys
+ * it, held or not: a client's objects are bounded (twice max_leases), so
+ * asking a million times waiting on a claim grows nothing unbounded. Past
+ * the bound a lookup is failed(leases) at once.
+ */
+TEST(pixmap_objects_are_bounded_per_connection)
+{
+	struct pixcache_config config;
+	struct pixcache_batch_v1 *batch;
+	struct th_pixmap *claim, *waiting[33];
+
+	th_config(&config);
+	config.max_leases = 16;
+	setup_with(&config);
+	claim = th_lookup_now(a, ra, "icon");
+	settle();
+	assert(claim->claimed);
+	batch = th_batch(b);
+	for (int i = 0; i < 33; i++) {
+		waiting[i] = th_lookup(b, batch, rb, "icon");
+	}
+	th_commit(b, batch);
+	settle();
+	for (int i = 0; i < 32; i++) {
+		assert(waiting[i]->pending && waiting[i]->failed == 0);
+	}
+	assert(!waiting[32]->pending &&
+		waiting[32]->failed == PIXCACHE_BATCH_V1_FAILURE_LEASES);
+	/* Destroyed objects give their room back. */
+	th_pixmap_destroy(waiting[0]);
+	th_pixmap_destroy(waiting[32]);
+	waiting[0] = th_lookup(b, batch, rb, "icon");
+	th_commit(b, batch);
+	settle();
+	assert(waiting[0]->pending);
+	for (int i = 0; i < 32; i++) {
+		th_pixmap_destroy(waiting[i]);
+	}
+	th_batch_destroy(batch);
+	th_pixmap_destroy(claim);
+	teardown();
+}
