@@ -93,7 +93,10 @@ struct pixcache_config {
 	/** Per client connection, all its sessions together: uploads
 	 * awaiting their answer. */
 	uint32_t max_uploads;
-	/** Per client connection: pixmap objects holding a pixmap. */
+	/** Per client connection: pixmap objects holding a pixmap. Its
+	 * pixmap objects in all (held, waiting or answered, until
+	 * destroyed) are bounded at twice as many, as are its leases of
+	 * finds. */
 	uint32_t max_leases;
 	/** Per client connection: file descriptors sent and not
 	 * acknowledged. */
