@@ -188,13 +188,16 @@ struct pxcl_pixmap_object {
 	struct pxcl_claim *claim;
 	/* A lease's get_dmabuf calls, oldest first: the manager answers in
 	 * the order asked. */
-	struct wl_list dmabuf_waits;	/* struct pxcl_dmabuf_wait */
-	uint32_t dmabuf_abandoned;	/* answers no caller waits for now */
+	struct wl_list dmabuf_waits;	/* struct pxcl_dmabuf_wait, by seq */
+	/* get_dmabuf requests sent and answered: answer n is request n's,
+	 * whoever still waits for it (a caller that gave up does not). */
+	uint32_t dmabuf_asked, dmabuf_answered;
 };
 
 /* A get_dmabuf call, waiting on its caller's stack. */
 struct pxcl_dmabuf_wait {
 	struct wl_list link;		/* object->dmabuf_waits */
+	uint32_t seq;			/* its request's number */
 	bool done;
 	int result;
 	struct pixcache_dmabuf dmabuf;
@@ -224,6 +227,7 @@ struct pixcache_client {
 	struct wl_display *wrapper;	/* the display, on our queue */
 	struct wl_registry *registry;
 	uint32_t global;		/* the manager's global, if announced */
+	uint32_t global_version;	/* its version */
 	uint32_t manager_name;		/* the global bound, while bound */
 	struct pixcache_manager_v1 *manager;
 	struct pixcache_batch_v1 *batch;

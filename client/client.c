@@ -189,6 +189,7 @@ registry_global(void *data, struct wl_registry *registry, uint32_t name,
 
 	if (strcmp(interface, pixcache_manager_v1_interface.name) == 0) {
 		client->global = name;
+		client->global_version = version;
 		pthread_cond_broadcast(&client->cond);
 	}
 }
@@ -216,6 +217,15 @@ static const struct wl_registry_listener registry_listener = {
 	.global_remove = registry_global_remove,
 };
 
+/* The newest version both speak: the one the library was built with. */
+static uint32_t
+bind_version(const struct pixcache_client *client)
+{
+	uint32_t ours = (uint32_t)pixcache_manager_v1_interface.version;
+
+	return client->global_version < ours ? client->global_version : ours;
+}
+
 /*
  * Binds the manager the registry announced, and the library's batch:
  * both, or neither and -ENOMEM (the next call binds again).
@@ -225,7 +235,7 @@ bind_manager(struct pixcache_client *client)
 {
 	client->manager = pxcl_proxy_fails() ? NULL :
 		wl_registry_bind(client->registry, client->global,
-		&pixcache_manager_v1_interface, 1);
+		&pixcache_manager_v1_interface, bind_version(client));
 	if (client->manager == NULL) {
 		return -ENOMEM;
 	}

@@ -498,17 +498,18 @@ bool
 pxcl_dmabuf_answered(struct pxcl_pixmap_object *object, int result,
 	const struct pixcache_dmabuf *dmabuf)
 {
+	uint32_t seq = object->dmabuf_answered++;
 	struct pxcl_dmabuf_wait *wait;
 
-	if (object->dmabuf_abandoned > 0) {
-		/* The answer of a call that gave up: not the next one's. */
-		object->dmabuf_abandoned--;
-		return false;
-	}
 	if (wl_list_empty(&object->dmabuf_waits)) {
 		return false;
 	}
+	/* The first waiter is the oldest request still waited for: the
+	 * answer is its own, or that of a call that gave up. */
 	wait = wl_container_of(object->dmabuf_waits.next, wait, link);
+	if (wait->seq != seq) {
+		return false;
+	}
 	wl_list_remove(&wait->link);
 	wl_list_init(&wait->link);
 	wait->result = result;
@@ -554,8 +555,14 @@ ask_dmabuf(struct pixcache_client *client, struct pixcache_pixmap *pixmap,
 		/* Lost with the connection or the manager. */
 		return -EINVAL;
 	}
+	if (wl_proxy_get_version((struct wl_proxy *)pixmap->lease) <
+			PIXCACHE_PIXMAP_V1_GET_DMABUF_SINCE_VERSION) {
+		/* A manager of protocol version 1 has no GPU pixmaps. */
+		return -ENODEV;
+	}
 	object = wl_proxy_get_user_data((struct wl_proxy *)pixmap->lease);
 	pixcache_pixmap_v1_get_dmabuf(pixmap->lease);
+	wait->seq = object->dmabuf_asked++;
 	wl_list_insert(object->dmabuf_waits.prev, &wait->link);
 	ret = pxcl_commit(client);
 	if (ret == 0) {
@@ -566,7 +573,6 @@ ask_dmabuf(struct pixcache_client *client, struct pixcache_pixmap *pixmap,
 		 * it goes only with the pixmap, which the caller holds, or
 		 * when no call is in flight. */
 		wl_list_remove(&wait->link);
-		object->dmabuf_abandoned++;
 		return ret;
 	}
 	return wait->result;

@@ -13,8 +13,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <drm_fourcc.h>
+
 #include "client-private.h"
 #include "shm.h"
+#include "wire.h"
 
 static void
 upload_target(void *data, struct pixcache_upload_v1 *proxy, int32_t fd,
@@ -283,6 +286,23 @@ fill_and_commit(struct pixcache_client *client, struct pxcl_request *req,
 	return ret;
 }
 
+/*
+ * The end of a blocking upload: its result, and its key in *key if it
+ * was stored. Given up, if not answered: the proxy goes, the upload with
+ * it. Lock held.
+ */
+static int
+put_finish(struct pxcl_request *req, int ret, struct pixcache_key *key)
+{
+	pxcl_request_complete(req, ret < 0 ? ret : -ETIMEDOUT);
+	ret = req->result;
+	if (ret == 0 && key != NULL) {
+		*key = req->key;
+	}
+	pxcl_request_free(req);
+	return ret;
+}
+
 int
 pixcache_client_put(struct pixcache_client *client, const char *realm_name,
 	const char *name, pixman_image_t *image, uint32_t format,
@@ -314,13 +334,103 @@ pixcache_client_put(struct pixcache_client *client, const char *realm_name,
 		ret = fill_and_commit(client, req, f, image, &deadline);
 	}
 	if (req != NULL) {
-		/* Given up, if not answered: the proxy goes, the upload with it. */
-		pxcl_request_complete(req, ret < 0 ? ret : -ETIMEDOUT);
-		ret = req->result;
-		if (ret == 0 && key != NULL) {
-			*key = req->key;
-		}
+		ret = put_finish(req, ret, key);
+	}
+	pxcl_leave(client);
+	return ret;
+}
+
+/* ---- uploads from dma-bufs ---- */
+
+/* What the library can tell of a dma-buf without the manager. */
+static int
+check_put_dmabuf(struct pixcache_client *client, const char *realm_name,
+	const char *name, uint32_t width, uint32_t height,
+	const struct pixcache_dmabuf *dmabuf, uint32_t flags)
+{
+	const struct pxc_format *f = dmabuf ?
+		pxc_format_find(dmabuf->format) : NULL;
+
+	if (client == NULL || pxcl_check_name(realm_name) < 0 ||
+			(name != NULL && pxcl_check_name(name) < 0) ||
+			(flags & ~(uint32_t)PIXCACHE_PUT_REPLACE) ||
+			f == NULL || dmabuf->fd < 0 ||
+			width == 0 || height == 0 ||
+			dmabuf->modifier != DRM_FORMAT_MOD_LINEAR ||
+			dmabuf->stride < (uint64_t)width * f->bytes_per_pixel) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Sends the upload of a dma-buf, answered at once; lock held. */
+static struct pxcl_request *
+send_upload_dmabuf(struct pixcache_client *client, const char *realm_name,
+	const char *name, uint32_t width, uint32_t height,
+	const struct pixcache_dmabuf *dmabuf, uint32_t flags, int *ret)
+{
+	struct pxcl_realm *realm = pxcl_realm_get(client, realm_name);
+	struct pxcl_request *req = realm ?
+		pxcl_request_new(client, PXCL_UPLOAD, realm, name) : NULL;
+
+	if (req == NULL) {
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	req->width = width;
+	req->height = height;
+	req->format = dmabuf->format;
+	req->flags = flags;
+	/* libwayland sends a dup of the fd: the caller keeps its own. */
+	req->proxy = pxcl_proxy_fails() ? NULL :
+		(struct wl_proxy *)pixcache_batch_v1_upload_dmabuf(
+		client->batch, realm->proxy, name, width, height,
+		dmabuf->format, wire_flags(flags), dmabuf->fd, dmabuf->offset,
+		dmabuf->stride, pxc_wire_hi(dmabuf->modifier),
+		pxc_wire_lo(dmabuf->modifier));
+	if (req->proxy == NULL) {
 		pxcl_request_free(req);
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	pxcl_proxy_bind(req->proxy, PXCL_PROXY_UPLOAD, req);
+	pxcl_request_sent(req);
+	claim_handed_over(client, req);
+	return req;
+}
+
+int
+pixcache_client_put_dmabuf(struct pixcache_client *client,
+	const char *realm_name, const char *name, uint32_t width,
+	uint32_t height, const struct pixcache_dmabuf *dmabuf, uint32_t flags,
+	struct pixcache_key *key)
+{
+	struct timespec deadline;
+	struct pxcl_request *req = NULL;
+	int ret = check_put_dmabuf(client, realm_name, name, width, height,
+		dmabuf, flags);
+
+	if (ret < 0) {
+		return ret;
+	}
+	pxcl_enter(client);
+	deadline = pxcl_deadline_after(client->options.timeout_ms);
+	ret = pxcl_ready(client, true);
+	if (ret == 0 && wl_proxy_get_version((struct wl_proxy *)client->batch) <
+			PIXCACHE_BATCH_V1_UPLOAD_DMABUF_SINCE_VERSION) {
+		ret = -EOPNOTSUPP;
+	}
+	if (ret == 0) {
+		req = send_upload_dmabuf(client, realm_name, name, width,
+			height, dmabuf, flags, &ret);
+	}
+	if (req != NULL) {
+		req->waited = true;
+		ret = pxcl_commit(client);
+		if (ret == 0) {
+			ret = pxcl_wait_flag(client, &req->done, &deadline);
+		}
+		ret = put_finish(req, ret, key);
 	}
 	pxcl_leave(client);
 	return ret;

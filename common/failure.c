@@ -21,6 +21,7 @@ const struct pxc_failure_row pxc_failure_table[] = {
 	ROW(MEMORY, ENOMEM, true),
 	ROW(TIMEOUT, ETIMEDOUT, false),
 	ROW(NO_DEVICE, ENODEV, false),
+	ROW(DMABUF, EBADF, false),
 	/* Aliases: what the name check and the system say. */
 	ROW(NAME, ENAMETOOLONG, true),
 	ROW(NAME, EILSEQ, true),

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "manager-private.h"
 
@@ -419,6 +420,32 @@ batch_handle_stage(struct wl_client *wl_client, struct wl_resource *resource,
 		id, fd, size);
 }
 
+static void
+batch_handle_upload_dmabuf(struct wl_client *wl_client,
+	struct wl_resource *resource, uint32_t id,
+	struct wl_resource *realm_resource, const char *name, uint32_t width,
+	uint32_t height, uint32_t format, uint32_t flags, int32_t fd,
+	uint32_t offset, uint32_t stride, uint32_t modifier_hi,
+	uint32_t modifier_lo)
+{
+	struct pxc_manager_v1 *client = client_from_batch(resource);
+	struct pxc_dmabuf_layout layout = {
+		.offset = offset,
+		.stride = stride,
+		.modifier = pxc_wire_join(modifier_hi, modifier_lo),
+	};
+
+	if (client != NULL && !pxc_upload_v1_flags_valid(resource,
+			PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS, flags)) {
+		close(fd);
+		return;
+	}
+	pxc_upload_v1_from_dmabuf(wl_client, client,
+		wl_resource_get_version(resource), id,
+		pxc_realm_v1_from_resource(realm_resource), name, width,
+		height, format, flags, fd, &layout);
+}
+
 static const struct pixcache_batch_v1_interface batch_impl = {
 	.destroy = batch_handle_destroy,
 	.lookup = batch_handle_lookup,
@@ -432,6 +459,7 @@ static const struct pixcache_batch_v1_interface batch_impl = {
 	.remove = batch_handle_remove,
 	.commit = batch_handle_commit,
 	.stage = batch_handle_stage,
+	.upload_dmabuf = batch_handle_upload_dmabuf,
 };
 
 void

@@ -99,6 +99,9 @@ struct pixcache_manager {
 	atomic_uint dmabufs;		/* pixmaps' dma-bufs alive */
 	int drm_fd;			/* the DRM device's dup, or -1 */
 	atomic_uint_least64_t copy_bytes; /* in copies for other realms */
+	/* Bytes beside the entries (copies, dma-bufs), charged to the
+	 * budget: the cache's own is config.budget less these. Loop. */
+	uint64_t side_bytes;
 
 	struct wl_listener display_destroy;
 	struct {
@@ -128,6 +131,7 @@ struct pxc_realm_shm {
 struct pxc_dmabuf {
 	int fd;				/* the dma-buf, or -1: none */
 	uint32_t stride;		/* the device's pitch */
+	uint64_t size;			/* bytes of GPU memory */
 };
 
 /* A cached pixmap's bytes, in a pool or a memfd of its own: the core's
@@ -344,6 +348,12 @@ struct pxc_upload_v1 {
 struct pixcache_manager *pxc_manager_create_internal(struct wl_display *display,
 	const struct pixcache_config *config,
 	const struct pixcache_policy *policy, const struct pxc_faults *faults);
+/*
+ * Announces the manager anew at an older protocol version, for tests of
+ * clients meeting an older manager. 0, -EINVAL or -ENOMEM.
+ */
+int pxc_manager_set_version(struct pixcache_manager *manager,
+	uint32_t version);
 bool pxc_on_loop_thread(const struct pixcache_manager *manager);
 /* Tells leases of pixmaps that left, and retires empty pools. Loop only. */
 void pxc_manager_settle(struct pixcache_manager *manager);
@@ -619,6 +629,41 @@ void pxc_upload_v1_staged(struct wl_client *wl_client,
 	uint32_t version, uint32_t id, struct pxc_realm_v1 *cr,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags, uint32_t offset);
+
+/* A dma-buf of a client's, offered as an upload (batch.c). Closes fd. */
+struct pxc_dmabuf_layout {
+	uint32_t offset, stride;
+	uint64_t modifier;
+};
+void pxc_upload_v1_from_dmabuf(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client, uint32_t version, uint32_t id,
+	struct pxc_realm_v1 *cr, const char *name, uint32_t width,
+	uint32_t height, uint32_t format, uint32_t flags, int fd,
+	const struct pxc_dmabuf_layout *layout);
+
+/* ---- dmabuf.c ---- */
+
+/* A client's dma-buf mapped for reading, CPU access begun. */
+struct pxc_dmabuf_view {
+	int fd;				/* not owned */
+	void *map;
+	size_t len;
+	const uint8_t *rows;		/* the first row */
+	uint32_t stride;
+};
+
+/*
+ * Maps height rows of row_bytes of fd, laid out as layout says, and
+ * begins CPU access (DMA_BUF_IOCTL_SYNC). 0, or -EBADF (not a dma-buf),
+ * -EINVAL (not linear, a stride shorter than a row, a buffer too short),
+ * -EBUSY (writes not done: its fences are not signalled), -ENOMEM or
+ * what mmap or the exporter say. Never waits on the client.
+ */
+int pxc_dmabuf_map_read(const struct pxc_faults *faults, int fd,
+	const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
+	uint32_t height, struct pxc_dmabuf_view *out);
+/* Ends CPU access and unmaps. */
+void pxc_dmabuf_unmap(struct pxc_dmabuf_view *view);
 
 /* ---- removal.c ---- */
 

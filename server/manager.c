@@ -10,7 +10,7 @@
 #include "manager-private.h"
 #include "name.h"
 
-#define MANAGER_VERSION 1
+#define MANAGER_VERSION 2
 
 static const struct pixcache_manager_v1_interface manager_impl;
 
@@ -470,6 +470,25 @@ fail:
 	manager_free(manager);
 	errno = -ret;
 	return NULL;
+}
+
+int
+pxc_manager_set_version(struct pixcache_manager *manager, uint32_t version)
+{
+	struct wl_global *global;
+
+	if (version == 0 || version > MANAGER_VERSION) {
+		return -EINVAL;
+	}
+	global = wl_global_create(manager->display,
+		&pixcache_manager_v1_interface, (int)version, manager,
+		manager_bind);
+	if (global == NULL) {
+		return -ENOMEM;
+	}
+	wl_global_destroy(manager->global);
+	manager->global = global;
+	return 0;
 }
 
 struct pixcache_manager *

@@ -67,57 +67,101 @@ upload_handle_destroy(struct wl_client *wl_client,
 	wl_resource_destroy(resource);
 }
 
-/* A new buffer for the upload, a copy of the size bytes at src. */
+/*
+ * Where an upload answered at once reads its pixels: rows in a staging
+ * buffer's mapping, or a client's dma-buf, mapped only as it is copied.
+ */
+struct upload_source {
+	const uint8_t *rows;
+	uint32_t stride;
+	int dmabuf_fd;
+	const struct pxc_dmabuf_layout *layout;
+};
+
+/* A new buffer for the upload, a copy of its rows at src. */
 static struct pxc_buffer *
-buffer_copy(struct pxc_upload_v1 *upload, const void *src)
+buffer_copy(struct pxc_upload_v1 *upload, const uint8_t *src,
+	uint32_t src_stride)
 {
 	struct pxc_buffer *buffer = pxc_buffer_create(upload->realm,
 		upload->format, upload->width, upload->height);
-	void *dst;
+	uint32_t row = upload->width * upload->format->bytes_per_pixel;
+	uint8_t *dst;
 
 	if (buffer == NULL) {
 		return NULL;
 	}
-	/*
-	 * Same format, same stride: the whole buffer, padding included, so
-	 * nothing a previous pixmap left in the pool shows through.
-	 */
 	dst = pxc_buffer_write_begin(buffer);
-	memcpy(dst, src, upload->size);
+	if (src_stride == upload->stride) {
+		/* Same layout: the whole buffer, padding included, so
+		 * nothing a previous pixmap left in the pool shows through. */
+		memcpy(dst, src, upload->size);
+	} else {
+		for (uint64_t y = 0; y < upload->height; y++) {
+			memcpy(dst + y * upload->stride, src + y * src_stride,
+				row);
+			memset(dst + y * upload->stride + row, 0,
+				upload->stride - row);
+		}
+	}
 	pxc_buffer_write_end(buffer, dst);
 	return buffer;
 }
 
-/*
- * The buffer for a committed upload: a pool copy when small, else its
- * target itself; a copy of src for a staged upload.
- */
-static struct pxc_buffer *
-upload_buffer(struct pxc_upload_v1 *upload, const void *staged)
+/* A copy of the rows of a client's dma-buf, or the failure. */
+static uint32_t
+buffer_from_dmabuf(struct pxc_upload_v1 *upload,
+	const struct upload_source *src, struct pxc_buffer **out)
 {
 	struct pixcache_manager *manager = upload->client->manager;
-	struct pxc_buffer *buffer;
-	const void *src;
+	struct pxc_dmabuf_view view;
+	int ret = pxc_dmabuf_map_read(&manager->faults, src->dmabuf_fd,
+		src->layout, upload->width * upload->format->bytes_per_pixel,
+		upload->height, &view);
 
-	if (staged != NULL) {
-		return buffer_copy(upload, staged);
+	if (ret < 0) {
+		return ret == -ENOMEM ? PIXCACHE_BATCH_V1_FAILURE_MEMORY :
+			PIXCACHE_BATCH_V1_FAILURE_DMABUF;
 	}
-	if (upload->size > manager->config.pool_max_pixmap) {
-		buffer = pxc_buffer_adopt(upload->realm, upload->format,
+	*out = buffer_copy(upload, view.rows, view.stride);
+	pxc_dmabuf_unmap(&view);
+	return *out != NULL ? 0 : PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+}
+
+/*
+ * The buffer for an upload, or the failure: for a committed one, a pool
+ * copy of its target when small, else the target itself; else a copy of
+ * its source.
+ */
+static uint32_t
+upload_buffer(struct pxc_upload_v1 *upload, const struct upload_source *src,
+	struct pxc_buffer **out)
+{
+	struct pixcache_manager *manager = upload->client->manager;
+	const void *map;
+
+	*out = NULL;
+	if (src != NULL && src->dmabuf_fd >= 0) {
+		return buffer_from_dmabuf(upload, src, out);
+	}
+	if (src != NULL) {
+		*out = buffer_copy(upload, src->rows, src->stride);
+	} else if (upload->size > manager->config.pool_max_pixmap) {
+		*out = pxc_buffer_adopt(upload->realm, upload->format,
 			upload->width, upload->height, upload->fd);
-		if (buffer != NULL) {
+		if (*out != NULL) {
 			upload->fd = -1;
 		}
-		return buffer;
+	} else {
+		/* Reading a client's sealed pages never waits on its pins. */
+		map = pxc_shm_map_read(&manager->faults, upload->fd,
+			upload->size);
+		if (map != NULL) {
+			*out = buffer_copy(upload, map, upload->stride);
+			pxc_shm_unmap(map, upload->size);
+		}
 	}
-	/* Reading a client's sealed pages never waits on its pins. */
-	src = pxc_shm_map_read(&manager->faults, upload->fd, upload->size);
-	if (src == NULL) {
-		return NULL;
-	}
-	buffer = buffer_copy(upload, src);
-	pxc_shm_unmap(src, upload->size);
-	return buffer;
+	return *out != NULL ? 0 : PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 }
 
 /* Insert flags for this upload: replacing only what the policy allows. */
@@ -145,15 +189,16 @@ insert_flags(struct pxc_upload_v1 *upload)
 }
 
 /*
- * Stores the upload's pixels (its target, or staged): 0 and the new
- * entry's key in *key, or the failure.
+ * Stores the upload's pixels (its target, or src): 0 and the new entry's
+ * key in *key, or the failure.
  */
 static uint32_t
-upload_insert(struct pxc_upload_v1 *upload, const void *staged,
+upload_insert(struct pxc_upload_v1 *upload, const struct upload_source *src,
 	struct pxc_key *key)
 {
 	struct pixcache_manager *manager = upload->client->manager;
-	struct pxc_buffer *buffer = upload_buffer(upload, staged);
+	struct pxc_buffer *buffer;
+	uint32_t failure = upload_buffer(upload, src, &buffer);
 	struct pxc_insert insert = {
 		.realm = upload->realm->core,
 		.name = upload->name,
@@ -166,8 +211,8 @@ upload_insert(struct pxc_upload_v1 *upload, const void *staged,
 	struct pxc_hit hit;
 	int ret;
 
-	if (buffer == NULL) {
-		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+	if (failure != 0) {
+		return failure;
 	}
 	ret = pxc_fault(&manager->faults, "insert") ? -ENOMEM :
 		pxc_cache_insert(manager->cache, &insert, &hit);
@@ -471,6 +516,40 @@ pxc_upload_v1_start(struct wl_client *wl_client,
 	pxc_connection_sent_fds(client->conn, 1);
 }
 
+/*
+ * An upload answered at once, from src: stored, or failed with failure
+ * or what its checks or its copy say.
+ */
+static void
+upload_now(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
+	uint32_t format, uint32_t failure, const struct upload_source *src)
+{
+	struct pxc_fill *fill = NULL;
+	struct pxc_key key;
+
+	if (failure == 0) {
+		failure = upload_refusal(upload, cr, upload->name, format,
+			true, &fill);
+	}
+	if (failure == 0) {
+		upload->realm = cr->realm;
+		if (fill != NULL) {
+			pxc_fill_start_upload(fill, upload);
+		}
+		upload->stored = true;
+		failure = upload_insert(upload, src, &key);
+	}
+	if (failure != 0) {
+		pxc_fill_drop(fill);
+		pixcache_upload_v1_send_failed(upload->resource, failure);
+		pxc_fill_end_upload(upload, NULL);
+		return;
+	}
+	send_stored(upload, &key);
+	pxc_fill_end_upload(upload, &key);
+	pxc_manager_settle(upload->client->manager);
+}
+
 void
 pxc_upload_v1_staged(struct wl_client *wl_client,
 	struct pxc_staging_v1 *staging,
@@ -482,9 +561,8 @@ pxc_upload_v1_staged(struct wl_client *wl_client,
 	struct pxc_upload_v1 *upload = upload_create(wl_client, client, version,
 		id, name, width, height, flags);
 	const struct pxc_format *f = pxc_format_find(format);
-	struct pxc_fill *fill = NULL;
-	uint32_t failure, stride, size;
-	struct pxc_key key;
+	uint32_t stride = 0, size = 0;
+	struct upload_source src = { .dmabuf_fd = -1 };
 
 	if (upload == NULL) {
 		return;
@@ -498,23 +576,27 @@ pxc_upload_v1_staged(struct wl_client *wl_client,
 			size, offset, staging->size);
 		return;
 	}
-	failure = staging->failure != 0 ? staging->failure :
-		upload_refusal(upload, cr, name, format, true, &fill);
-	if (failure == 0) {
-		upload->realm = cr->realm;
-		if (fill != NULL) {
-			pxc_fill_start_upload(fill, upload);
-		}
-		upload->stored = true;
-		failure = upload_insert(upload, staging->map + offset, &key);
+	if (staging->failure == 0) {
+		src.rows = (const uint8_t *)staging->map + offset;
+		src.stride = stride;
 	}
-	if (failure != 0) {
-		pxc_fill_drop(fill);
-		pixcache_upload_v1_send_failed(upload->resource, failure);
-		pxc_fill_end_upload(upload, NULL);
-		return;
+	upload_now(upload, cr, format, staging->failure, &src);
+}
+
+void
+pxc_upload_v1_from_dmabuf(struct wl_client *wl_client,
+	struct pxc_manager_v1 *client, uint32_t version, uint32_t id,
+	struct pxc_realm_v1 *cr, const char *name, uint32_t width,
+	uint32_t height, uint32_t format, uint32_t flags, int fd,
+	const struct pxc_dmabuf_layout *layout)
+{
+	struct pxc_upload_v1 *upload = upload_create(wl_client, client, version,
+		id, name, width, height, flags);
+	struct upload_source src = { .dmabuf_fd = fd, .layout = layout };
+
+	if (upload != NULL) {
+		upload_now(upload, cr, format, 0, &src);
 	}
-	send_stored(upload, &key);
-	pxc_fill_end_upload(upload, &key);
-	pxc_manager_settle(client->manager);
+	/* Copied or refused, the client's buffer is not kept. */
+	close(fd);
 }

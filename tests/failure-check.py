@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 
 # Reasons the server decides itself, never reads from an errno.
 DECIDED = {"format", "busy", "uploads", "leases", "fd_limit", "timeout",
-           "no_device"}
+           "no_device", "dmabuf"}
 # Reasons the C API reports with one errno: the caller acts alike on both.
 SHARED = {
     frozenset({"name", "format"}),      # -EINVAL: a bad argument

@@ -447,7 +447,281 @@ TEST(the_compositor_gets_an_images_dmabuf)
 	th_server_destroy(server);
 }
 
+/* ---- dma-bufs offered as uploads ---- */
+
+/* seed's pattern packed in rows of row_bytes: what a client drew. */
+static uint8_t *
+drawn_rows(uint32_t row_bytes, uint32_t height, uint32_t seed)
+{
+	uint8_t *rows = malloc((size_t)row_bytes * height);
+
+	assert(rows != NULL);
+	th_pattern_fill(rows, (size_t)row_bytes * height, seed);
+	return rows;
+}
+
+/*
+ * Whether the pixmap holds drawn_rows(seed) row by row, at the manager's
+ * stride, each row's padding zero: nothing of what the pool held before.
+ */
+static bool
+pixmap_holds_rows(struct th_pixmap *pixmap, uint32_t seed)
+{
+	uint32_t row = pixmap->width * 4;
+	uint8_t *want = drawn_rows(row, pixmap->height, seed);
+	size_t size;
+	const uint8_t *map = th_pixmap_map(pixmap, &size);
+	const uint8_t *p = map + (pixmap->pool ? pixmap->offset : 0);
+	bool same = true;
+
+	for (uint32_t y = 0; y < pixmap->height && same; y++) {
+		const uint8_t *line = p + (size_t)y * pixmap->stride;
+
+		same = memcmp(line, want + (size_t)y * row, row) == 0;
+		for (uint32_t x = row; x < pixmap->stride && same; x++) {
+			same = line[x] == 0;
+		}
+	}
+	th_pixmap_unmap(map, size);
+	free(want);
+	return same;
+}
+
+/* Offers the dma-buf as name; the upload answered. */
+static struct th_upload *
+offer(struct th_client *client, struct th_realm *realm, const char *name,
+	uint32_t width, uint32_t height, int fd, uint32_t offset,
+	uint32_t stride, uint64_t modifier)
+{
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	struct th_upload *upload = th_upload_dmabuf(client, batch, realm,
+		name, width, height, DRM_FORMAT_ARGB8888, fd, offset, stride,
+		modifier);
+
+	assert(th_commit(client, batch));
+	th_batch_destroy(batch);
+	assert(upload->stored || upload->failed != 0);
+	return upload;
+}
+
+/*
+ * A GPU buffer's pixels, copied: at the exporter's pitch and at a stride
+ * and offset of the client's choosing, with and without row padding in
+ * the manager's layout. The copy is the manager's own: the client drawing
+ * again into its buffer changes nothing another client reads.
+ */
+TEST(a_gpu_buffer_is_copied_into_the_cache)
+{
+	static const struct {
+		uint32_t width, height, offset_rows, offset_bytes;
+	} cases[] = {
+		{ 48, 31, 0, 0 },	/* rows of 192 bytes: no padding */
+		{ 20, 17, 2, 16 },	/* rows of 80 in strides of 128 */
+		{ 64, 40, 0, 0 },	/* the whole buffer */
+	};
+	struct th_server *server = th_server_create(NULL, NULL);
+	struct th_client *writer = th_client_connect(server);
+	struct th_client *reader = th_client_connect(server);
+	struct th_realm *wr = th_realm_get(writer, "default");
+	struct th_realm *rr = th_realm_get(reader, "default");
+	struct th_fds before = th_fds_now(server, reader);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct test_gpu_buffer *gpu = test_gpu_buffer_create(64, 40);
+		uint32_t row = cases[i].width * 4;
+		uint32_t offset = cases[i].offset_rows * gpu->pitch +
+			cases[i].offset_bytes;
+		uint8_t *rows = drawn_rows(row, cases[i].height, 50 + i);
+		uint8_t *again = drawn_rows(row, cases[i].height, 90);
+		char name[16];
+		struct th_upload *upload;
+		struct th_pixmap *pixmap;
+
+		snprintf(name, sizeof(name), "drawn-%zu", i);
+		test_gpu_buffer_write(gpu, offset, gpu->pitch, row,
+			cases[i].height, rows);
+		upload = offer(writer, wr, name, cases[i].width,
+			cases[i].height, gpu->fd, offset, gpu->pitch,
+			DRM_FORMAT_MOD_LINEAR);
+		if (!upload->stored) {
+			test_fail("case %zu failed with %u", i, upload->failed);
+		}
+		th_upload_destroy(upload);
+		test_gpu_buffer_write(gpu, offset, gpu->pitch, row,
+			cases[i].height, again);
+		pixmap = lookup(reader, rr, name);
+		if (!pixmap_holds_rows(pixmap, 50 + (uint32_t)i)) {
+			test_fail("case %zu: the pixmap is not what was drawn",
+				i);
+		}
+		th_pixmap_destroy(pixmap);
+		assert(th_remove(writer, wr, name) == 1);
+		test_gpu_buffer_destroy(gpu);
+		free(rows);
+		free(again);
+	}
+	/* The manager kept none of the offered fds. */
+	assert(th_roundtrip(reader));
+	th_assert_fds(&before, server, reader);
+	th_realm_destroy(rr);
+	th_client_disconnect(reader);
+	th_realm_destroy(wr);
+	th_client_disconnect(writer);
+	th_server_destroy(server);
+}
+
+/*
+ * What the manager cannot copy safely fails with dmabuf: nothing stored,
+ * no fd kept, the client still connected and able to upload.
+ */
+TEST(a_gpu_buffer_that_cannot_be_copied_fails)
+{
+	struct test_gpu_buffer *gpu = test_gpu_buffer_create(32, 32);
+	const uint32_t pitch = gpu->pitch;
+	const struct {
+		const char *what;
+		uint32_t width, height, offset, stride;
+		uint64_t modifier;
+	} cases[] = {
+		{ "a stride shorter than a row", 32, 32, 0, 31 * 4,
+			DRM_FORMAT_MOD_LINEAR },
+		{ "a stride of 0", 32, 2, 0, 0, DRM_FORMAT_MOD_LINEAR },
+		{ "one row too many", 32, 33, 0, pitch,
+			DRM_FORMAT_MOD_LINEAR },
+		{ "an offset past the end", 8, 1, 32 * pitch, pitch,
+			DRM_FORMAT_MOD_LINEAR },
+		{ "a last row one byte short", 32, 32, 1, pitch,
+			DRM_FORMAT_MOD_LINEAR },
+		{ "rows past 4 GiB", 32, 2, UINT32_MAX, UINT32_MAX,
+			DRM_FORMAT_MOD_LINEAR },
+		{ "a tiled modifier", 32, 32, 0, pitch,
+			I915_FORMAT_MOD_X_TILED },
+		{ "the implicit modifier", 32, 32, 0, pitch,
+			DRM_FORMAT_MOD_INVALID },
+	};
+	struct th_server *server = th_server_create(NULL, NULL);
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	struct th_fds before = th_fds_now(server, client);
+	struct th_upload *upload;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		upload = offer(client, realm, "hostile", cases[i].width,
+			cases[i].height, gpu->fd, cases[i].offset,
+			cases[i].stride, cases[i].modifier);
+		if (upload->failed != PIXCACHE_BATCH_V1_FAILURE_DMABUF) {
+			test_fail("%s: stored %d, failed %u", cases[i].what,
+				upload->stored, upload->failed);
+		}
+		th_upload_destroy(upload);
+	}
+	assert(th_alive(client) && th_server_stats(server).entries == 0);
+	th_assert_fds(&before, server, client);
+	/* The same buffer, offered right, is stored. */
+	upload = offer(client, realm, "hostile", 32, 32, gpu->fd, 0, pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(upload->stored);
+	th_upload_destroy(upload);
+	test_gpu_buffer_destroy(gpu);
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+}
+
+/*
+ * A buffer the GPU is still drawing (a write fence not signalled) is
+ * refused at once: the manager's loop does not wait on a client's GPU.
+ * Once the fence signals, the same offer is stored.
+ */
+TEST(a_gpu_buffer_still_being_drawn_is_refused_without_waiting)
+{
+	struct test_gpu_buffer *gpu = test_gpu_buffer_create(16, 16);
+	struct th_server *server = th_server_create(NULL, NULL);
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	uint32_t fence = test_gpu_buffer_fence(gpu);
+	struct th_upload *upload;
+
+	upload = offer(client, realm, "drawing", 16, 16, gpu->fd, 0,
+		gpu->pitch, DRM_FORMAT_MOD_LINEAR);
+	assert(upload->failed == PIXCACHE_BATCH_V1_FAILURE_DMABUF);
+	th_upload_destroy(upload);
+	test_gpu_buffer_signal(gpu, fence);
+	upload = offer(client, realm, "drawing", 16, 16, gpu->fd, 0,
+		gpu->pitch, DRM_FORMAT_MOD_LINEAR);
+	assert(upload->stored);
+	th_upload_destroy(upload);
+	test_gpu_buffer_destroy(gpu);
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+}
+
 /* ---- without a device ---- */
+
+/* A memfd, a pipe, /dev/null: no dma-buf, failed with dmabuf. */
+TEST(an_fd_that_is_no_dmabuf_fails)
+{
+	struct th_server *server = th_server_create(NULL, NULL);
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	struct th_fds before = th_fds_now(server, client);
+	int memfd = memfd_create("not-a-dmabuf", MFD_CLOEXEC);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int pipes[2];
+	struct th_upload *upload;
+
+	assert(memfd >= 0 && null >= 0 && pipe2(pipes, O_CLOEXEC) == 0);
+	assert(ftruncate(memfd, 64 * 64) == 0);
+	const int fds[] = { memfd, null, pipes[0] };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		upload = offer(client, realm, "fake", 16, 16, fds[i], 0, 64,
+			DRM_FORMAT_MOD_LINEAR);
+		if (upload->failed != PIXCACHE_BATCH_V1_FAILURE_DMABUF) {
+			test_fail("fd %zu: stored %d, failed %u", i,
+				upload->stored, upload->failed);
+		}
+		th_upload_destroy(upload);
+	}
+	close(memfd);
+	close(null);
+	close(pipes[0]);
+	close(pipes[1]);
+	assert(th_alive(client) && th_server_stats(server).entries == 0);
+	th_assert_fds(&before, server, client);
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+}
+
+/* Unknown flags are a client bug, and the fd is not kept. */
+TEST(upload_dmabuf_with_unknown_flags_is_a_protocol_error)
+{
+	struct th_server *server = th_server_create(NULL, NULL);
+	struct th_client *keep = th_client_connect(server);
+	struct th_fds before = th_fds_now(server, keep);
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	int memfd = memfd_create("flags", MFD_CLOEXEC);
+	struct pixcache_upload_v1 *upload;
+
+	assert(memfd >= 0);
+	upload = pixcache_batch_v1_upload_dmabuf(batch, realm->proxy, "x", 8,
+		8, DRM_FORMAT_ARGB8888, 0x80, memfd, 0, 32, 0, 0);
+	close(memfd);
+	th_expect_protocol_error(client, &pixcache_batch_v1_interface,
+		th_id(batch), PIXCACHE_BATCH_V1_ERROR_BAD_FLAGS);
+	pixcache_upload_v1_destroy(upload);
+	th_batch_destroy(batch);
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	assert(th_roundtrip(keep));
+	th_assert_fds(&before, server, keep);
+	th_client_disconnect(keep);
+	th_server_destroy(server);
+}
+
 
 TEST(no_device_fails_no_device)
 {

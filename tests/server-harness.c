@@ -172,8 +172,11 @@ registry_global(void *data, struct wl_registry *registry, uint32_t name,
 
 	if (strcmp(interface, pixcache_manager_v1_interface.name) == 0) {
 		client->global = name;
+		/* The newest both speak, as the client library binds. */
 		client->manager = wl_registry_bind(registry, name,
-			&pixcache_manager_v1_interface, 1);
+			&pixcache_manager_v1_interface,
+			version < (uint32_t)pixcache_manager_v1_interface.version ?
+			version : (uint32_t)pixcache_manager_v1_interface.version);
 		pixcache_manager_v1_add_listener(client->manager,
 			&manager_listener, client);
 	}
@@ -255,7 +258,8 @@ th_session(struct th_client *client)
 	session->global = client->global;
 	session->session = true;
 	session->manager = wl_registry_bind(client->registry, client->global,
-		&pixcache_manager_v1_interface, 1);
+		&pixcache_manager_v1_interface,
+		wl_proxy_get_version((struct wl_proxy *)client->manager));
 	pixcache_manager_v1_add_listener(session->manager, &manager_listener,
 		session);
 	assert(th_roundtrip(session));
@@ -966,6 +970,24 @@ th_upload_staged(struct th_client *client,
 	upload->fd = -1;
 	upload->proxy = pixcache_staging_v1_upload(staging, realm->proxy,
 		name, width, height, format, 0, offset);
+	pixcache_upload_v1_add_listener(upload->proxy, &upload_listener,
+		upload);
+	return upload;
+}
+
+struct th_upload *
+th_upload_dmabuf(struct th_client *client, struct pixcache_batch_v1 *batch,
+	struct th_realm *realm, const char *name, uint32_t width,
+	uint32_t height, uint32_t format, int fd, uint32_t offset,
+	uint32_t stride, uint64_t modifier)
+{
+	struct th_upload *upload = calloc(1, sizeof(*upload));
+
+	assert(upload != NULL);
+	upload->fd = -1;
+	upload->proxy = pixcache_batch_v1_upload_dmabuf(batch, realm->proxy,
+		name, width, height, format, 0, fd, offset, stride,
+		(uint32_t)(modifier >> 32), (uint32_t)modifier);
 	pixcache_upload_v1_add_listener(upload->proxy, &upload_listener,
 		upload);
 	return upload;

@@ -208,6 +208,11 @@ struct th_upload *th_upload_staged(struct th_client *client,
 	struct pixcache_staging_v1 *staging, struct th_realm *realm,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t offset);
+/** An upload of a dma-buf's pixels (answered once the batch commits). */
+struct th_upload *th_upload_dmabuf(struct th_client *client,
+	struct pixcache_batch_v1 *batch, struct th_realm *realm,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
+	int fd, uint32_t offset, uint32_t stride, uint64_t modifier);
 /** The bytes a filled upload of seed holds, and a check of them. */
 void th_pattern_fill(uint8_t *dst, size_t n, uint32_t seed);
 bool th_pattern_is(const uint8_t *p, size_t n, uint32_t seed);

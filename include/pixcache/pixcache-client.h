@@ -362,7 +362,8 @@ struct pixcache_dmabuf {
  * pixmap up by its key first, and gets -ENOENT if its entry has left the
  * cache since).
  *
- * Returns 0 (*out filled), -ENODEV (the manager has no GPU device),
+ * Returns 0 (*out filled), -ENODEV (the manager has no GPU device, or
+ * speaks protocol version 1),
  * -EINVAL (NULL arguments, or the pixmap lost its lease: the connection
  * broke or the manager left), -ENOENT, -ETIMEDOUT, -ECONNRESET, or
  * another negative errno for a failure the manager reported (-EINVAL for
@@ -370,6 +371,28 @@ struct pixcache_dmabuf {
  */
 PIXCACHE_CLIENT_EXPORT int pixcache_pixmap_get_dmabuf(
 	struct pixcache_pixmap *pixmap, struct pixcache_dmabuf *out);
+
+/**
+ * Uploads the pixels of a dma-buf of the caller's (drawn by its GPU, say)
+ * as name in realm (NULL: anonymous), and waits until they are stored:
+ * width x height pixels of dmabuf->format, rows dmabuf->stride bytes
+ * apart from dmabuf->offset, modifier DRM_FORMAT_MOD_LINEAR. The manager
+ * copies them at once, under DMA_BUF_IOCTL_SYNC, into memory of its own:
+ * the caller keeps its fd and may reuse the buffer when this returns.
+ * Rendering into it must be finished first (wait for its fence): the
+ * manager refuses a buffer still being written instead of waiting.
+ *
+ * Returns 0 (*key filled, if not NULL), -EINVAL (bad arguments: a stride
+ * shorter than a row, a modifier other than linear, a format not of the
+ * protocol's list), -EBADF (the manager could not copy it: not a dma-buf,
+ * shorter than offset and rows, not mappable, or still being written),
+ * -EOPNOTSUPP (the manager speaks protocol version 1), or what
+ * pixcache_client_put() returns.
+ */
+PIXCACHE_CLIENT_EXPORT int pixcache_client_put_dmabuf(
+	struct pixcache_client *client, const char *realm, const char *name,
+	uint32_t width, uint32_t height, const struct pixcache_dmabuf *dmabuf,
+	uint32_t flags, struct pixcache_key *key);
 
 /* ---- keys as text ---- */
 
