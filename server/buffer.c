@@ -117,6 +117,40 @@ copy_bytes(const struct pxc_buffer *buffer)
 	return ((uint64_t)buffer->size + page - 1) / page * page;
 }
 
+/*
+ * What the manager makes beside the cache's entries for one pixmap's
+ * readers (a sealed copy for another realm, a dma-buf) counts in the
+ * budget: the cache's share shrinks by as much, evicting what nobody
+ * holds. 0, or -ENOSPC where what is held leaves no room (the cache's
+ * share is then as it was). Loop thread.
+ */
+static int
+side_charge(struct pixcache_manager *manager, uint64_t bytes)
+{
+	uint64_t rest = manager->config.budget - manager->side_bytes;
+	struct pxc_cache_stats stats;
+
+	if (bytes > rest) {
+		return -ENOSPC;
+	}
+	pxc_cache_set_budget(manager->cache, rest - bytes);
+	pxc_cache_get_stats(manager->cache, &stats);
+	if (stats.indexed_bytes + stats.held_only_bytes > rest - bytes) {
+		pxc_cache_set_budget(manager->cache, rest);
+		return -ENOSPC;
+	}
+	manager->side_bytes += bytes;
+	return 0;
+}
+
+static void
+side_uncharge(struct pixcache_manager *manager, uint64_t bytes)
+{
+	manager->side_bytes -= bytes;
+	pxc_cache_set_budget(manager->cache,
+		manager->config.budget - manager->side_bytes);
+}
+
 void
 pxc_buffer_copy_unuse(struct pxc_buffer *buffer)
 {
@@ -128,6 +162,7 @@ pxc_buffer_copy_unuse(struct pxc_buffer *buffer)
 	buffer->manager->copies--;
 	atomic_fetch_sub(&buffer->manager->pixmap_fds, 1);
 	atomic_fetch_sub(&buffer->manager->copy_bytes, copy_bytes(buffer));
+	side_uncharge(buffer->manager, copy_bytes(buffer));
 }
 
 void
@@ -208,8 +243,13 @@ pxc_buffer_shared_copy(struct pxc_buffer *buffer)
 	if (data == NULL) {
 		return -errno;
 	}
+	ret = side_charge(buffer->manager, copy_bytes(buffer));
+	if (ret < 0) {
+		return ret;
+	}
 	fd = pxc_shm_create(faults, "pixcache-copy", buffer->size);
 	if (fd < 0) {
+		side_uncharge(buffer->manager, copy_bytes(buffer));
 		return fd;
 	}
 	/* pwrite, not a mapping: so the write seal cannot find it mapped. */
@@ -222,6 +262,7 @@ pxc_buffer_shared_copy(struct pxc_buffer *buffer)
 	}
 	if (ret < 0) {
 		close(fd);
+		side_uncharge(buffer->manager, copy_bytes(buffer));
 		return ret;
 	}
 	buffer->copy_fd = fd;
@@ -261,6 +302,11 @@ pxc_buffer_dmabuf(struct pxc_buffer *buffer, const struct pxc_dmabuf **out)
 		/* The device's memory, or our mapping of it, ran out. */
 		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}
+	/* Its size is the device's to choose: charged once made. */
+	if (side_charge(manager, buffer->dmabuf.size) < 0) {
+		pxc_drm_dmabuf_destroy(manager, &buffer->dmabuf);
+		return PIXCACHE_BATCH_V1_FAILURE_BUDGET;
+	}
 	buffer->dmabuf_users = 1;
 	*out = &buffer->dmabuf;
 	return 0;
@@ -270,6 +316,7 @@ void
 pxc_buffer_dmabuf_unuse(struct pxc_buffer *buffer)
 {
 	if (--buffer->dmabuf_users == 0) {
+		side_uncharge(buffer->manager, buffer->dmabuf.size);
 		pxc_drm_dmabuf_destroy(buffer->manager, &buffer->dmabuf);
 	}
 }

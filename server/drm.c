@@ -76,19 +76,23 @@ destroy_dumb(int drm_fd, uint32_t handle)
 
 /* Copies the rows into the dumb buffer through a mapping of the device. */
 static int
-fill_dumb(int drm_fd, const struct drm_mode_create_dumb *dumb,
-	const uint8_t *data, uint32_t row_bytes, uint32_t stride)
+fill_dumb(const struct pxc_faults *faults, int drm_fd,
+	const struct drm_mode_create_dumb *dumb, const uint8_t *data,
+	uint32_t row_bytes, uint32_t stride)
 {
 	struct drm_mode_map_dumb map = { .handle = dumb->handle };
 	uint8_t *dst;
 
+	if (pxc_fault(faults, "map_dumb")) {
+		return -ENOMEM;
+	}
 	if (drmIoctl(drm_fd, DRM_IOCTL_MODE_MAP_DUMB, &map) < 0) {
 		return -errno;
 	}
-	dst = mmap(NULL, dumb->size, PROT_WRITE, MAP_SHARED, drm_fd,
-		(off_t)map.offset);
+	dst = pxc_fault(faults, "mmap") ? MAP_FAILED : mmap(NULL, dumb->size,
+		PROT_WRITE, MAP_SHARED, drm_fd, (off_t)map.offset);
 	if (dst == MAP_FAILED) {
-		return -errno;
+		return -ENOMEM;
 	}
 	/* The device's pitch is its own: row by row. */
 	for (uint64_t y = 0; y < dumb->height; y++) {
@@ -111,6 +115,9 @@ pxc_drm_dmabuf_create(struct pixcache_manager *manager, const void *data,
 	if (manager->drm_fd < 0) {
 		return -ENODEV;
 	}
+	if (pxc_fault(&manager->faults, "create_dumb")) {
+		return -ENOMEM;
+	}
 	if (drmIoctl(manager->drm_fd, DRM_IOCTL_MODE_CREATE_DUMB, &dumb) < 0) {
 		return -errno;
 	}
@@ -120,17 +127,20 @@ pxc_drm_dmabuf_create(struct pixcache_manager *manager, const void *data,
 		destroy_dumb(manager->drm_fd, dumb.handle);
 		return -EIO;
 	}
-	ret = fill_dumb(manager->drm_fd, &dumb, data, width * 4, stride);
-	if (ret == 0 && drmPrimeHandleToFD(manager->drm_fd, dumb.handle,
-			DRM_CLOEXEC, &fd) < 0) {
-		ret = errno ? -errno : -EIO;
+	ret = fill_dumb(&manager->faults, manager->drm_fd, &dumb, data,
+		width * 4, stride);
+	if (ret == 0 && (pxc_fault(&manager->faults, "prime_export") ||
+			drmPrimeHandleToFD(manager->drm_fd, dumb.handle,
+			DRM_CLOEXEC, &fd) < 0)) {
+		ret = -ENOMEM;
 	}
 	/* Exported or not, no handle is kept (see struct pxc_dmabuf). */
 	destroy_dumb(manager->drm_fd, dumb.handle);
 	if (ret < 0) {
 		return ret;
 	}
-	*out = (struct pxc_dmabuf){ .fd = fd, .stride = dumb.pitch };
+	*out = (struct pxc_dmabuf){ .fd = fd, .stride = dumb.pitch,
+		.size = dumb.size };
 	atomic_fetch_add(&manager->dmabufs, 1);
 	atomic_fetch_add(&manager->pixmap_fds, 1);
 	return 0;

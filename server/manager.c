@@ -580,7 +580,7 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 
 	pxc_cache_get_stats(manager->cache, &core);
 	*stats = (struct pixcache_stats){
-		.budget = core.budget,
+		.budget = manager->config.budget,
 		.entries = core.entries,
 		.indexed_bytes = core.indexed_bytes,
 		.held_only_bytes = core.held_only_bytes,
@@ -592,6 +592,8 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 		.pixmaps = atomic_load(&manager->pixmaps),
 		.copy_bytes = atomic_load(&manager->copy_bytes),
 		.dmabufs = atomic_load(&manager->dmabufs),
+		.dmabuf_bytes = manager->side_bytes -
+			atomic_load(&manager->copy_bytes),
 	};
 	pthread_mutex_lock(&manager->shm_lock);
 	stats->pools = manager->pools;

@@ -287,7 +287,7 @@ pxc_pixmap_v1_answer(struct pxc_pixmap_v1 *lease, struct pxc_entry *hold,
 		/* Never the pool: a copy of just this pixmap. A buffer of
 		 * its own, sealed for good, goes as it is. */
 		fd = pxc_buffer_shared_copy(buffer);
-		failure = fd < 0 ? PIXCACHE_BATCH_V1_FAILURE_MEMORY : 0;
+		failure = fd < 0 ? pxc_failure_of(fd) : 0;
 	} else {
 		fd = buffer->fd;
 	}

@@ -20,6 +20,7 @@
 #include <xf86drm.h>
 
 #include "drm-util.h"
+#include "manager-private.h"
 #include "server-harness.h"
 #include "test-runner.h"
 
@@ -47,6 +48,19 @@ lookup(struct th_client *client, struct th_realm *realm, const char *name)
 	assert(th_commit(client, batch));
 	th_batch_destroy(batch);
 	assert(pixmap->buffer);
+	return pixmap;
+}
+
+/* Looks name up, whatever the answer. */
+static struct th_pixmap *
+lookup_any(struct th_client *client, struct th_realm *realm,
+	const char *name)
+{
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	struct th_pixmap *pixmap = th_lookup(client, batch, realm, name);
+
+	assert(th_commit(client, batch));
+	th_batch_destroy(batch);
 	return pixmap;
 }
 
@@ -447,6 +461,62 @@ TEST(the_compositor_gets_an_images_dmabuf)
 	th_server_destroy(server);
 }
 
+/*
+ * A dma-buf is GPU memory of the manager's: it counts in the budget, as
+ * a pixmap does. Where what is held leaves no room, get_dmabuf fails with
+ * budget and nothing changes; entries nobody holds are evicted for it;
+ * the room comes back with its last lease.
+ */
+TEST(dmabufs_count_in_the_budget)
+{
+	struct pixcache_config config;
+	struct th_server *server;
+	struct th_client *client;
+	struct th_realm *realm;
+	struct th_pixmap *a, *b;
+	struct th_upload *c;
+	struct pixcache_stats stats;
+	int card = test_open_card();
+
+	th_config(&config);
+	config.budget = 2 * 4096;
+	server = th_server_create(&config, NULL);
+	assert(pixcache_manager_set_drm_device(server->manager, card) == 0);
+	close(card);
+	client = th_client_connect(server);
+	realm = th_realm_get(client, "default");
+	/* 32 x 32: 4,096 bytes each, and as much GPU memory on vgem. */
+	put(client, realm, "a", 32, 32, 1);
+	put(client, realm, "b", 32, 32, 2);
+	a = lookup(client, realm, "a");
+	b = lookup(client, realm, "b");
+	assert(!get_dmabuf(a));
+	assert(a->failed == PIXCACHE_BATCH_V1_FAILURE_BUDGET);
+	stats = th_server_stats(server);
+	assert(stats.entries == 2 && stats.dmabufs == 0 &&
+		stats.dmabuf_bytes == 0 && stats.evictions == 0);
+
+	/* "b" let go: evicted to make room for a's dma-buf. */
+	th_pixmap_destroy(b);
+	assert(th_roundtrip(client));
+	assert(get_dmabuf(a) && dmabuf_has_pattern(a, 1));
+	stats = th_server_stats(server);
+	assert(stats.entries == 1 && stats.dmabufs == 1 &&
+		stats.dmabuf_bytes >= 4096 && stats.evictions == 1);
+	/* "a" held and its dma-buf fill the budget. */
+	c = th_put(client, realm, "c", 32, 32, 3);
+	assert(c->failed == PIXCACHE_BATCH_V1_FAILURE_BUDGET);
+	th_upload_destroy(c);
+	th_pixmap_destroy(a);
+	assert(th_roundtrip(client));
+	assert(th_server_stats(server).dmabuf_bytes == 0);
+	put(client, realm, "c", 32, 32, 3);
+
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+}
+
 /* ---- dma-bufs offered as uploads ---- */
 
 /* seed's pattern packed in rows of row_bytes: what a client drew. */
@@ -655,6 +725,124 @@ TEST(a_gpu_buffer_still_being_drawn_is_refused_without_waiting)
 	th_realm_destroy(realm);
 	th_client_disconnect(client);
 	th_server_destroy(server);
+}
+
+/* ---- every fallible point ---- */
+
+/*
+ * A GPU client's life while the manager's points fail: dma-bufs of a
+ * pooled pixmap and of one with a buffer of its own, and a GPU buffer
+ * offered as "drawn". Stops where the client dies (of no_memory).
+ */
+static void
+gpu_life(struct th_server *server, struct test_gpu_buffer *gpu)
+{
+	struct th_client *c = th_client_connect_unchecked(server);
+	struct th_realm *realm = NULL;
+	struct pixcache_batch_v1 *batch;
+	struct th_pixmap *pm[2];
+	struct th_upload *up;
+
+	if (!th_alive(c) || c->manager == NULL) {
+		goto out;
+	}
+	realm = th_realm_get(c, "default");
+	batch = th_batch(c);
+	pm[0] = th_lookup(c, batch, realm, "pooled");
+	pm[1] = th_lookup(c, batch, realm, "own");
+	up = th_upload_dmabuf(c, batch, realm, "drawn", 16, 16,
+		DRM_FORMAT_ARGB8888, gpu->fd, 0, gpu->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	th_commit(c, batch);
+	for (int i = 0; i < 2; i++) {
+		if (pm[i]->buffer) {
+			pixcache_pixmap_v1_get_dmabuf(pm[i]->proxy);
+		}
+	}
+	th_roundtrip(c);
+	for (int i = 0; i < 2; i++) {
+		th_pixmap_destroy(pm[i]);
+	}
+	th_upload_destroy(up);
+	th_batch_destroy(batch);
+	th_roundtrip(c);
+out:
+	if (!th_alive(c)) {
+		th_expect_protocol_error(c, &wl_display_interface,
+			th_id(c->display), WL_DISPLAY_ERROR_NO_MEMORY);
+	}
+	if (realm != NULL) {
+		th_realm_destroy(realm);
+	}
+	th_client_disconnect(c);
+}
+
+/* One life with point n failing (and all after it, if rest). */
+static long
+gpu_run_once(long n, bool rest, struct test_gpu_buffer *gpu)
+{
+	struct th_server *server = server_with_card();
+	struct th_client *good = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(good, "default");
+	struct th_fds before;
+	struct pixcache_stats stats;
+	struct th_pixmap *drawn;
+	char why[256];
+	long failures;
+
+	put(good, realm, "pooled", 16, 16, 1);
+	put(good, realm, "own", 300, 100, 2);
+	assert(th_roundtrip(good));
+	before = th_fds_now(server, good);
+	server->fail_at = n;
+	server->fail_rest = rest;
+	gpu_life(server, gpu);
+	server->fail_at = 0;
+	failures = server->failures;
+
+	stats = th_server_stats(server);
+	assert(stats.dmabufs == 0 && stats.dmabuf_bytes == 0 &&
+		stats.uploads == 0 && stats.leases == 0 && stats.claims == 0);
+	if (!pxc_cache_check(server->manager->cache, why, sizeof(why))) {
+		test_fail("point %ld: inconsistent cache: %s", n, why);
+	}
+	/* Stored whole, or not at all. */
+	drawn = lookup_any(good, realm, "drawn");
+	assert(drawn->claimed || drawn->missing ||
+		(drawn->buffer && pixmap_holds_rows(drawn, 7)));
+	th_pixmap_destroy(drawn);
+	(void)th_remove(good, realm, "drawn");
+	assert(th_roundtrip(good));
+	th_assert_fds(&before, server, good);
+	th_realm_destroy(realm);
+	th_client_disconnect(good);
+	th_server_destroy(server);
+	return failures;
+}
+
+/*
+ * Each fallible point of a GPU client's life (the dma-buf's dumb buffer,
+ * its mapping and export, the offered buffer's mapping and sync, objects
+ * and allocations) fails in turn, once and from then on: the request
+ * fails cleanly or the client dies of no_memory, and nothing is left:
+ * no dma-buf, no GPU bytes charged, no fd, the cache consistent.
+ */
+TEST(every_gpu_point_fails_cleanly)
+{
+	struct test_gpu_buffer *gpu = test_gpu_buffer_create(16, 16);
+	uint8_t *rows = drawn_rows(64, 16, 7);
+	long once, from_on;
+
+	test_gpu_buffer_write(gpu, 0, gpu->pitch, 64, 16, rows);
+	for (once = 1; gpu_run_once(once, false, gpu) > 0; once++) {
+	}
+	for (from_on = 1; gpu_run_once(from_on, true, gpu) > 0; from_on++) {
+	}
+	assert(once > 10 && from_on == once);
+	printf("report: gpu faults: %ld fallible points, each failed once "
+		"and from then on\n", once - 1);
+	free(rows);
+	test_gpu_buffer_destroy(gpu);
 }
 
 /* ---- without a device ---- */

@@ -796,6 +796,69 @@ TEST(readers_of_another_realm_share_one_copy)
 	teardown();
 }
 
+/*
+ * A copy for another realm's reader is memory of the manager's too: it
+ * counts in the budget. Where what is held leaves no room, the lookup
+ * fails with budget and nothing changes; entries nobody holds are evicted
+ * for it; the room comes back with the copy's last lease.
+ */
+TEST(copies_for_other_realms_count_in_the_budget)
+{
+	struct pixcache_config config;
+	struct pixcache_batch_v1 *gb, *batch;
+	struct th_upload *one, *two, *three;
+	struct th_pixmap *hold_one, *hold_two, *copy;
+	struct pixcache_stats stats;
+
+	th_config(&config);
+	config.budget = 2 * 4096;
+	setup_with(&config, &isolating_policy);
+	iso.sandboxed = bad->server_client;
+	/* 32 x 32: 4,096 bytes each, a page of copy. */
+	one = th_put(good, rgood, "one", 32, 32, 1);
+	two = th_put(good, rgood, "two", 32, 32, 2);
+	assert(one->stored && two->stored);
+	gb = th_batch(good);
+	hold_one = th_lookup(good, gb, rgood, "one");
+	hold_two = th_lookup(good, gb, rgood, "two");
+	assert(th_commit(good, gb) && hold_one->buffer && hold_two->buffer);
+
+	batch = th_batch(bad);
+	copy = th_lookup_key(bad, batch, one->key);
+	assert(th_commit(bad, batch));
+	assert(copy->failed == PIXCACHE_BATCH_V1_FAILURE_BUDGET);
+	stats = th_server_stats(server);
+	assert(stats.entries == 2 && stats.copy_bytes == 0 &&
+		stats.evictions == 0 && stats.budget == config.budget);
+	th_pixmap_destroy(copy);
+
+	/* "two" let go: evicted to make room for the copy. */
+	th_pixmap_destroy(hold_two);
+	assert(th_roundtrip(good));
+	copy = th_lookup_key(bad, batch, one->key);
+	assert(th_commit(bad, batch));
+	assert(copy->buffer && th_pixmap_has_pattern(copy, 1));
+	stats = th_server_stats(server);
+	assert(stats.entries == 1 && stats.copy_bytes == 4096 &&
+		stats.evictions == 1);
+	/* "one" held and its copy fill the budget. */
+	three = th_put(good, rgood, "three", 32, 32, 3);
+	assert(three->failed == PIXCACHE_BATCH_V1_FAILURE_BUDGET);
+	th_upload_destroy(three);
+	th_pixmap_destroy(copy);
+	assert(th_roundtrip(bad));
+	three = th_put(good, rgood, "three", 32, 32, 3);
+	assert(three->stored);
+
+	th_upload_destroy(three);
+	th_pixmap_destroy(hold_one);
+	th_batch_destroy(gb);
+	th_batch_destroy(batch);
+	th_upload_destroy(one);
+	th_upload_destroy(two);
+	teardown();
+}
+
 /* However many leases clients have, the copies alive at once are bounded. */
 TEST(copies_for_other_realms_are_bounded)
 {

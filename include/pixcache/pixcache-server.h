@@ -255,6 +255,8 @@ PIXCACHE_EXPORT int pixcache_manager_remove(struct pixcache_manager *manager,
 
 /** Cache statistics, for tools and tests. */
 struct pixcache_stats {
+	/** The configured budget: the entries' bytes, copy_bytes and
+	 * dmabuf_bytes together stay within it. */
 	uint64_t budget;
 	uint64_t entries;
 	uint64_t indexed_bytes;
@@ -281,7 +283,8 @@ struct pixcache_stats {
 	/** Sessions: manager objects bound, over every connection. */
 	uint32_t sessions;
 	/** Bytes of sealed copies for readers of other realms: one per
-	 * pixmap at most, freed with it (counted in fds too). */
+	 * pixmap at most, freed with it (counted in fds too), charged to
+	 * the budget. */
 	uint64_t copy_bytes;
 	/** Names claimed by a lookup that missed, their upload not started. */
 	uint32_t claims;
@@ -290,6 +293,10 @@ struct pixcache_stats {
 	/** Pixmaps' dma-bufs alive: one per pixmap at most, freed with the
 	 * last lease using it (counted in fds too). */
 	uint32_t dmabufs;
+	/** Their bytes of GPU memory. Like copy_bytes, charged to the
+	 * budget: making one evicts what nobody holds, and fails with
+	 * budget where what is held leaves no room. */
+	uint64_t dmabuf_bytes;
 };
 
 /** Fills *stats. Event loop thread only. */
