@@ -249,8 +249,9 @@ pxc_buffer_shared_copy(struct pxc_buffer *buffer)
 	}
 	fd = pxc_shm_create(faults, "pixcache-copy", buffer->size);
 	if (fd < 0) {
+		/* The system's memory, not the budget (-ENOSPC): tmpfs. */
 		side_uncharge(buffer->manager, copy_bytes(buffer));
-		return fd;
+		return -ENOMEM;
 	}
 	/* pwrite, not a mapping: so the write seal cannot find it mapped. */
 	if (pxc_fault(faults, "pwrite") ||

@@ -96,6 +96,7 @@ struct pixcache_manager {
 	struct pxc_random rng;		/* done tokens; loop thread only */
 	atomic_uint pixmaps;		/* alive */
 	atomic_uint pixmap_fds;		/* own buffers, copies, dmabufs */
+	uint32_t upload_states;		/* struct pxc_upload_v1 alive; loop */
 	atomic_uint dmabufs;		/* pixmaps' dma-bufs alive */
 	int drm_fd;			/* the DRM device's dup, or -1 */
 	atomic_uint_least64_t copy_bytes; /* in copies for other realms */
@@ -498,8 +499,9 @@ int pxc_buffer_write_end(struct pxc_buffer *buffer, void *data);
  * and shared by every lease on it: one per pixmap, whoever asks and however
  * often, and only while a lease holds it, so copies are bounded by leases
  * and the manager keeps no fd for one nobody holds. The fd stays the
- * pixmap's; the caller's lease takes a use. Loop thread, under a hold. A
- * negative errno on failure.
+ * pixmap's; the caller's lease takes a use. Loop thread, under a hold.
+ * -ENOSPC where the budget has no room for it (it counts there), -EMFILE
+ * past max_copies, else -ENOMEM or the like.
  */
 int pxc_buffer_shared_copy(struct pxc_buffer *buffer);
 /* A lease lets go of the copy: the last closes it. Loop thread. */

@@ -10,12 +10,18 @@
 
 static const struct pixcache_upload_v1_interface upload_impl;
 
+static bool upload_has_ended(const void *data);
+
+/* The upload's state; NULL once answered or inert. */
 static struct pxc_upload_v1 *
 upload_from_resource(struct wl_resource *resource)
 {
+	void *data;
+
 	assert(wl_resource_instance_of(resource, &pixcache_upload_v1_interface,
 		&upload_impl));
-	return wl_resource_get_user_data(resource);
+	data = wl_resource_get_user_data(resource);
+	return upload_has_ended(data) ? NULL : data;
 }
 
 /*
@@ -50,7 +56,38 @@ pxc_upload_v1_inert(struct pxc_upload_v1 *upload)
 	upload_end(upload, NULL);
 	wl_resource_set_user_data(upload->resource, NULL);
 	wl_list_remove(&upload->client_link);
+	upload->client->manager->upload_states--;
 	free(upload);
+}
+
+/*
+ * How an answered upload ended: all its object keeps. Its state is freed
+ * with the answer, so a client that never destroys its upload objects
+ * holds libwayland's resource and nothing of the manager's; these tell
+ * the requests that may still come what to say.
+ */
+static char upload_ended[3];
+#define UPLOAD_ENDED_STORED ((void *)&upload_ended[0])	/* committed */
+#define UPLOAD_ENDED_FAILED ((void *)&upload_ended[1])	/* never had one */
+#define UPLOAD_ENDED_EXPIRED ((void *)&upload_ended[2])	/* timed out */
+
+static bool
+upload_has_ended(const void *data)
+{
+	return data >= (void *)&upload_ended[0] &&
+		data <= (void *)&upload_ended[2];
+}
+
+/* The answer went: the state goes, the object keeps how it ended. */
+static void
+upload_answered(struct pxc_upload_v1 *upload)
+{
+	struct wl_resource *resource = upload->resource;
+	void *ending = upload->expired ? UPLOAD_ENDED_EXPIRED :
+		upload->stored ? UPLOAD_ENDED_STORED : UPLOAD_ENDED_FAILED;
+
+	pxc_upload_v1_inert(upload);
+	wl_resource_set_user_data(resource, ending);
 }
 
 static void
@@ -58,6 +95,7 @@ upload_fail(struct pxc_upload_v1 *upload, uint32_t reason)
 {
 	upload_end(upload, NULL);
 	pixcache_upload_v1_send_failed(upload->resource, reason);
+	upload_answered(upload);
 }
 
 static void
@@ -246,7 +284,27 @@ upload_store(struct pxc_upload_v1 *upload)
 	}
 	send_stored(upload, &key);
 	upload_end(upload, &key);
+	upload_answered(upload);
 	pxc_manager_settle(manager);
+}
+
+/* A commit of an upload that was answered: a client bug, or none. */
+static void
+commit_ended(struct wl_resource *resource)
+{
+	void *ending = wl_resource_get_user_data(resource);
+
+	if (ending == UPLOAD_ENDED_STORED) {
+		wl_resource_post_error(resource,
+			PIXCACHE_UPLOAD_V1_ERROR_ALREADY_COMMITTED,
+			"upload already committed");
+	} else if (ending == UPLOAD_ENDED_FAILED) {
+		wl_resource_post_error(resource,
+			PIXCACHE_UPLOAD_V1_ERROR_NO_TARGET,
+			"upload has no target: it failed");
+	}
+	/* Expired: the commit crossed the failed event of its timeout.
+	 * Inert (its session ended): nothing to say. */
 }
 
 static void
@@ -255,19 +313,13 @@ upload_handle_commit(struct wl_client *wl_client, struct wl_resource *resource)
 	struct pxc_upload_v1 *upload = upload_from_resource(resource);
 	int ret;
 
-	if (upload == NULL || upload->expired) {
-		/* Crossed the failed event of its timeout: no client bug. */
+	if (upload == NULL) {
+		commit_ended(resource);
 		return;
 	}
-	if (upload->state != PXC_UPLOAD_TARGET) {
-		wl_resource_post_error(resource,
-			upload->stored ?
-				PIXCACHE_UPLOAD_V1_ERROR_ALREADY_COMMITTED :
-				PIXCACHE_UPLOAD_V1_ERROR_NO_TARGET,
-			upload->stored ? "upload already committed" :
-				"upload has no target: it failed");
-		return;
-	}
+	/* Every upload is answered in the request that made it, by target
+	 * or at once: one with state has its target. */
+	assert(upload->state == PXC_UPLOAD_TARGET);
 	/* Only checks: sealing what the client wrote could wait on pins. */
 	ret = pxc_shm_check(upload->fd, PXC_SEALS_COMMITTED, upload->size);
 	if (ret == -EPERM) {
@@ -461,6 +513,7 @@ upload_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	upload->flags = flags;
 	upload->state = PXC_UPLOAD_DONE;
 	wl_list_insert(&client->uploads, &upload->client_link);
+	client->manager->upload_states++;
 	return upload;
 }
 
@@ -500,6 +553,7 @@ pxc_upload_v1_start(struct wl_client *wl_client,
 	if (refusal != 0) {
 		pxc_fill_drop(fill);
 		pixcache_upload_v1_send_failed(resource, refusal);
+		upload_answered(upload);
 		return;
 	}
 	upload->realm = cr->realm;
@@ -524,6 +578,7 @@ static void
 upload_now(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 	uint32_t format, uint32_t failure, const struct upload_source *src)
 {
+	struct pixcache_manager *manager = upload->client->manager;
 	struct pxc_fill *fill = NULL;
 	struct pxc_key key;
 
@@ -543,11 +598,13 @@ upload_now(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 		pxc_fill_drop(fill);
 		pixcache_upload_v1_send_failed(upload->resource, failure);
 		pxc_fill_end_upload(upload, NULL);
+		upload_answered(upload);
 		return;
 	}
 	send_stored(upload, &key);
 	pxc_fill_end_upload(upload, &key);
-	pxc_manager_settle(upload->client->manager);
+	upload_answered(upload);
+	pxc_manager_settle(manager);
 }
 
 void

@@ -859,6 +859,61 @@ TEST(copies_for_other_realms_count_in_the_budget)
 	teardown();
 }
 
+/*
+ * A client that never destroys its upload objects holds libwayland's
+ * resources and nothing of the manager's: an upload's state goes with its
+ * answer (refused, stored, failed, staged), and what the object may still
+ * be asked is answered as before.
+ */
+TEST(answered_uploads_keep_no_state)
+{
+	struct th_upload *refused[50], *stored, *failed;
+	struct pixcache_batch_v1 *batch;
+
+	setup();
+	batch = th_batch(bad);
+	for (int i = 0; i < 50; i++) {
+		refused[i] = th_upload(bad, batch, rbad, "icon", 16, 16,
+			0x12345678, 0);
+	}
+	assert(th_commit(bad, batch));
+	stored = th_put(bad, rbad, "icon", 16, 16, 1);
+	failed = th_put(bad, rbad, "icon", 16, 16, 2);
+	assert(stored->stored &&
+		failed->failed == PIXCACHE_BATCH_V1_FAILURE_EXISTS);
+	for (int i = 0; i < 50; i++) {
+		assert(refused[i]->failed == PIXCACHE_BATCH_V1_FAILURE_FORMAT);
+	}
+	assert(server->manager->upload_states == 0);
+	/* A refused upload has no target; a stored one was committed. */
+	pixcache_upload_v1_commit(failed->proxy);
+	th_expect_protocol_error(bad, &pixcache_upload_v1_interface,
+		th_id(failed->proxy), PIXCACHE_UPLOAD_V1_ERROR_NO_TARGET);
+	for (int i = 0; i < 50; i++) {
+		th_upload_destroy(refused[i]);
+	}
+	th_upload_destroy(stored);
+	th_upload_destroy(failed);
+	th_batch_destroy(batch);
+	teardown();
+}
+
+/* A commit after stored is a client bug, its state gone or not. */
+TEST(a_stored_upload_committed_again_is_a_protocol_error)
+{
+	struct th_upload *stored;
+
+	setup();
+	stored = th_put(bad, rbad, "icon", 16, 16, 1);
+	assert(stored->stored && server->manager->upload_states == 0);
+	pixcache_upload_v1_commit(stored->proxy);
+	th_expect_protocol_error(bad, &pixcache_upload_v1_interface,
+		th_id(stored->proxy),
+		PIXCACHE_UPLOAD_V1_ERROR_ALREADY_COMMITTED);
+	th_upload_destroy(stored);
+	teardown();
+}
+
 /* However many leases clients have, the copies alive at once are bounded. */
 TEST(copies_for_other_realms_are_bounded)
 {
