@@ -181,6 +181,9 @@ struct pxc_connection {
 	uint32_t nsessions;
 	uint32_t uploads_in_flight;
 	uint64_t upload_bytes;		/* their targets' bytes */
+	/* Staging buffers mapped: each is a mapping of the manager's, and
+	 * the process has a bounded count of them (vm.max_map_count). */
+	uint32_t stagings;
 	uint32_t holding;		/* leases holding a pixmap */
 	uint32_t copies;		/* of them, holding a shared copy */
 	uint32_t dmabufs;		/* of them, using a dma-buf */

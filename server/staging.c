@@ -32,6 +32,7 @@ pxc_staging_v1_inert(struct pxc_staging_v1 *staging)
 	if (staging->map != NULL) {
 		pxc_shm_unmap(staging->map, staging->size);
 		staging->client->conn->upload_bytes -= staging->size;
+		staging->client->conn->stagings--;
 	}
 	wl_list_remove(&staging->link);
 	free(staging);
@@ -85,8 +86,11 @@ staging_map(struct pxc_staging_v1 *staging, int fd)
 	struct pxc_manager_v1 *client = staging->client;
 	struct pixcache_manager *manager = client->manager;
 
+	/* Bytes, and mappings: a million one-byte buffers would use up
+	 * the process's mappings, everyone's pools included. */
 	if (client->conn->upload_bytes + staging->size >
-			manager->config.max_upload_bytes) {
+			manager->config.max_upload_bytes ||
+			client->conn->stagings >= manager->config.max_uploads) {
 		close(fd);
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
@@ -103,6 +107,7 @@ staging_map(struct pxc_staging_v1 *staging, int fd)
 		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}
 	client->conn->upload_bytes += staging->size;
+	client->conn->stagings++;
 	return 0;
 }
 

@@ -914,6 +914,61 @@ TEST(a_stored_upload_committed_again_is_a_protocol_error)
 	teardown();
 }
 
+/*
+ * Staging buffers are mappings of the manager's: a connection's are
+ * bounded in number (max_uploads), not only in bytes, so tiny ones cannot
+ * use up the process's mappings. Destroying one gives its room back.
+ */
+static struct pixcache_staging_v1 *
+stage_1k(struct pixcache_batch_v1 *batch)
+{
+	int fd = memfd_create("tiny", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	struct pixcache_staging_v1 *staging;
+
+	assert(fd >= 0 && ftruncate(fd, 1024) == 0);
+	assert(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK |
+		F_SEAL_GROW) == 0);
+	staging = pixcache_batch_v1_stage(batch, fd, 1024);
+	close(fd);
+	return staging;
+}
+
+TEST(staging_buffers_are_bounded_in_number)
+{
+	struct pixcache_config config;
+	struct pixcache_batch_v1 *batch;
+	struct pixcache_staging_v1 *staging[5];
+	struct th_upload *up;
+
+	th_config(&config);
+	config.max_uploads = 4;
+	setup_with(&config, NULL);
+	batch = th_batch(bad);
+	for (int i = 0; i < 5; i++) {
+		staging[i] = stage_1k(batch);
+	}
+	/* The fifth is refused: its upload fails with uploads. */
+	up = th_upload_staged(bad, staging[4], rbad, "fifth", 16, 16,
+		0x34325241, 0);
+	assert(th_commit(bad, batch));
+	assert(up->failed == PIXCACHE_BATCH_V1_FAILURE_UPLOADS);
+	th_upload_destroy(up);
+	pixcache_staging_v1_destroy(staging[4]);
+	pixcache_staging_v1_destroy(staging[0]);
+	assert(th_roundtrip(bad));
+	staging[0] = stage_1k(batch);
+	up = th_upload_staged(bad, staging[0], rbad, "first", 16, 16,
+		0x34325241, 0);
+	assert(th_commit(bad, batch));
+	assert(up->stored);
+	th_upload_destroy(up);
+	for (int i = 0; i < 4; i++) {
+		pixcache_staging_v1_destroy(staging[i]);
+	}
+	th_batch_destroy(batch);
+	teardown();
+}
+
 /* However many leases clients have, the copies alive at once are bounded. */
 TEST(copies_for_other_realms_are_bounded)
 {

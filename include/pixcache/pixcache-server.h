@@ -91,7 +91,8 @@ struct pixcache_config {
 	/** Largest pixmap in bytes. */
 	uint32_t max_bytes;
 	/** Per client connection, all its sessions together: uploads
-	 * awaiting their answer. */
+	 * awaiting their answer, and staging buffers mapped (past them a
+	 * stage fails with uploads). */
 	uint32_t max_uploads;
 	/** Per client connection: pixmap objects holding a pixmap. Its
 	 * pixmap objects in all (held, waiting or answered, until
