@@ -34,6 +34,7 @@
 #define SOCKET "pixcache-wlr-test"
 #define SANDBOX_SOCKET "pixcache-wlr-sandbox"
 #define SANDBOX_REALM "sandbox"
+#define OUTPUT_SIZE "320x240"
 #define OUTPUT_WIDTH 320
 #define OUTPUT_HEIGHT 240
 
@@ -125,7 +126,7 @@ exec_compositor(const char *path, struct compositor *c, int log_fd)
 	setenv("ASAN_OPTIONS", options, 1);
 	execl(path, path, "--socket", SOCKET, "--realm-socket",
 		SANDBOX_SOCKET ":" SANDBOX_REALM, "--screenshot", c->shot,
-		"--output", "320x240", (char *)NULL);
+		"--output", OUTPUT_SIZE, (char *)NULL);
 	fprintf(stderr, "cannot run %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
