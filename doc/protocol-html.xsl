@@ -129,6 +129,7 @@
     <section class="interface" id="{@name}">
       <h2>
         <code><xsl:value-of select="@name"/></code>
+        <xsl:text> </xsl:text>
         <span class="badge">version <xsl:value-of select="@version"/></span>
         <xsl:call-template name="summary-dash"/>
       </h2>
@@ -173,6 +174,7 @@
         </code>
         <xsl:call-template name="summary-dash"/>
         <xsl:if test="@type = 'destructor'">
+          <xsl:text> </xsl:text>
           <span class="badge">destructor</span>
         </xsl:if>
         <xsl:call-template name="since-badges"/>
@@ -259,6 +261,7 @@
         </code>
         <xsl:call-template name="summary-dash"/>
         <xsl:if test="@bitfield = 'true'">
+          <xsl:text> </xsl:text>
           <span class="badge">bitfield</span>
         </xsl:if>
         <xsl:call-template name="since-badges"/>
@@ -320,9 +323,11 @@
 
   <xsl:template name="since-badges">
     <xsl:if test="@since">
+      <xsl:text> </xsl:text>
       <span class="badge since">since version <xsl:value-of select="@since"/></span>
     </xsl:if>
     <xsl:if test="@deprecated-since">
+      <xsl:text> </xsl:text>
       <span class="badge deprecated">deprecated since version
         <xsl:value-of select="@deprecated-since"/></span>
     </xsl:if>
