@@ -14,7 +14,7 @@ packages="
 	valgrind python3-matplotlib
 	adwaita-icon-theme hicolor-icon-theme
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
-	libgtk-4-dev librsvg2-dev libwlroots-dev libxkbcommon-dev scdoc xsltproc
+	libgtk-4-dev librsvg2-dev libwlroots-dev libxkbcommon-dev scdoc xsltproc man-db
 "
 
 missing=

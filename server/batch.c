@@ -470,6 +470,7 @@ pxc_batch_v1_inert(struct pxc_batch_v1 *batch)
 		(void)pxc_found_release(batch, i + 1);
 	}
 	wl_list_remove(&batch->link);
+	batch->client->conn->objects--;
 	/* Records for leases now gone: nobody to tell. */
 	wl_list_remove(&batch->deferred_link);
 	free(batch->out);
@@ -496,16 +497,19 @@ void
 pxc_batch_v1_create(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client, uint32_t version, uint32_t id)
 {
+	bool room = client != NULL && pxc_connection_may_hold(client->conn);
 	struct wl_resource *resource = pxc_resource_create(
-		client ? client->manager : NULL, wl_client,
+		room ? client->manager : NULL, wl_client,
 		&pixcache_batch_v1_interface, version, id, &batch_impl,
 		batch_resource_destroy, sizeof(struct pxc_batch_v1));
 	struct pxc_batch_v1 *batch;
 
-	/* A refused client's batch is inert: its resource alone. */
-	if (resource == NULL || client == NULL) {
+	/* A refused client's batch, or one past max_objects, is inert:
+	 * its resource alone. */
+	if (resource == NULL || !room) {
 		return;
 	}
+	client->conn->objects++;
 	batch = wl_resource_get_user_data(resource);
 	batch->resource = resource;
 	batch->client = client;

@@ -22,6 +22,7 @@ pixcache_config_init(struct pixcache_config *config)
 		.max_fds_in_flight = 64,
 		.max_connections_per_uid = 512,
 		.max_sessions_per_connection = 8,
+		.max_objects = 1024,
 		.upload_timeout_ms = 10000,
 		.max_uploads_total = 4096,
 		.max_copies = 4096,
@@ -42,7 +43,7 @@ pxc_config_valid(const struct pixcache_config *c)
 		c->max_height > 0 && c->max_bytes > 0 && c->max_uploads > 0 &&
 		c->max_leases > 0 && c->max_fds_in_flight > 0 &&
 		c->max_connections_per_uid > 0 &&
-		c->max_sessions_per_connection > 0 &&
+		c->max_sessions_per_connection > 0 && c->max_objects > 0 &&
 		c->upload_timeout_ms > 0 && c->upload_timeout_ms <= INT32_MAX &&
 		c->max_uploads_total > 0 && c->max_copies > 0 &&
 		c->max_copies_per_connection > 0 &&

@@ -11,6 +11,12 @@
 
 /* Counted per connection: every session's fds share one socket. */
 bool
+pxc_connection_may_hold(const struct pxc_connection *conn)
+{
+	return conn->objects < conn->manager->config.max_objects;
+}
+
+bool
 pxc_connection_may_send_fds(struct pxc_connection *conn, uint32_t count)
 {
 	uint64_t in_flight = conn->fds_sent - conn->fds_acked;

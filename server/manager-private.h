@@ -190,6 +190,7 @@ struct pxc_connection {
 	uint32_t claims;		/* names it holds the claim of */
 	uint32_t found_leases;		/* numbered leases of finds */
 	uint32_t pixmap_objects;	/* with state: twice max_leases */
+	uint32_t objects;		/* realms and batches: max_objects */
 	uint32_t found_slots;		/* numbers its batches have room for */
 	/* File descriptors sent, and acknowledged through done tokens. */
 	uint64_t fds_sent;
@@ -409,6 +410,9 @@ bool pxc_policy_may_replace(struct pixcache_manager *manager,
 	struct pxc_manager_v1 *client, const char *realm, uint64_t owner);
 
 /* ---- connection.c ---- */
+/* Whether the connection may have one more realm or batch object with
+ * state (max_objects). */
+bool pxc_connection_may_hold(const struct pxc_connection *conn);
 
 /*
  * The connection of wl_client, made on its first bind: NULL with *refusal

@@ -29,6 +29,7 @@ pxc_realm_v1_inert(struct pxc_realm_v1 *realm)
 {
 	wl_resource_set_user_data(realm->resource, NULL);
 	wl_list_remove(&realm->link);
+	realm->client->conn->objects--;
 	free(realm);
 }
 
@@ -95,22 +96,28 @@ pxc_realm_v1_create(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client, uint32_t version, uint32_t id,
 	const char *name)
 {
-	struct pixcache_manager *manager = client ? client->manager : NULL;
-	struct wl_resource *resource = pxc_resource_create(manager, wl_client,
+	bool room = client != NULL && pxc_connection_may_hold(client->conn);
+	struct wl_resource *resource = pxc_resource_create(
+		room ? client->manager : NULL, wl_client,
 		&pixcache_realm_v1_interface, version, id, &realm_impl,
 		realm_resource_destroy,
 		sizeof(struct pxc_realm_v1) + strlen(name) + 1);
+	struct pixcache_manager *manager;
 	struct pxc_realm_v1 *cr;
 
 	if (resource == NULL) {
 		return;
 	}
-	if (client == NULL) {
-		/* A refused client's manager: nothing to open. */
-		pixcache_realm_v1_send_denied(resource,
-			PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	if (!room) {
+		/* A refused client's manager, or past max_objects: the
+		 * object alone, nothing to open. */
+		pixcache_realm_v1_send_denied(resource, client == NULL ?
+			PIXCACHE_BATCH_V1_FAILURE_POLICY :
+			PIXCACHE_BATCH_V1_FAILURE_MEMORY);
 		return;
 	}
+	manager = client->manager;
+	client->conn->objects++;
 	cr = wl_resource_get_user_data(resource);
 	strcpy(cr->name, name);
 	cr->resource = resource;

@@ -969,6 +969,56 @@ TEST(staging_buffers_are_bounded_in_number)
 	teardown();
 }
 
+/*
+ * Realm and batch objects keep state: a connection's are bounded
+ * (max_objects), over all its sessions. Past the bound a realm object is
+ * denied with memory, a batch is inert (its lookups fail with policy),
+ * and the manager keeps nothing for either; destroying one gives its room
+ * back. Others are served throughout.
+ */
+TEST(realm_and_batch_objects_are_bounded_per_connection)
+{
+	struct pixcache_config config;
+	struct th_client *session;
+	struct th_realm *second, *other, *over;
+	struct pixcache_batch_v1 *batch, *inert;
+	struct th_pixmap *pm;
+
+	th_config(&config);
+	config.max_objects = 4;
+	setup_with(&config, NULL);
+	/* rbad, a second realm, a batch, and a realm of another session:
+	 * four. */
+	second = th_realm_get(bad, "second");
+	batch = th_batch(bad);
+	session = th_session(bad);
+	other = th_realm_get(session, "default");
+	/* A realm the policy denies keeps its state too: it counts. */
+	assert(second->denied == PIXCACHE_BATCH_V1_FAILURE_POLICY &&
+		other->denied == 0);
+	over = th_realm_get(bad, "over");
+	assert(over->denied == PIXCACHE_BATCH_V1_FAILURE_MEMORY);
+	th_realm_destroy(over);
+	/* A fifth batch is inert: its lookup fails, nothing kept. */
+	inert = th_batch(bad);
+	pm = th_lookup(bad, inert, rbad, "x");
+	assert(th_commit(bad, inert));
+	assert(pm->failed == PIXCACHE_BATCH_V1_FAILURE_POLICY && !pm->claimed);
+	th_pixmap_destroy(pm);
+	th_batch_destroy(inert);
+	/* One destroyed, room for one. */
+	th_realm_destroy(other);
+	assert(th_roundtrip(bad));
+	over = th_realm_get(bad, "over");
+	assert(over->denied == PIXCACHE_BATCH_V1_FAILURE_POLICY);
+	th_realm_destroy(over);
+	th_realm_destroy(second);
+	th_batch_destroy(batch);
+	th_session_end(session);
+	assert_good_client_served();
+	teardown();
+}
+
 /* However many leases clients have, the copies alive at once are bounded. */
 TEST(copies_for_other_realms_are_bounded)
 {

@@ -107,6 +107,11 @@ struct pixcache_config {
 	uint32_t max_connections_per_uid;
 	/** Sessions (bound manager objects) of one client connection. */
 	uint32_t max_sessions_per_connection;
+	/** Per client connection: realm and batch objects alive, every
+	 * session together. Past them a realm object is denied with
+	 * memory and a batch is inert (its requests fail with policy):
+	 * the manager keeps no state for them. */
+	uint32_t max_objects;
 	/** Milliseconds a claim may hold its name before its upload
 	 * starts, and an upload before its commit; then it fails with
 	 * timeout and the claim passes to the next waiter. */
