@@ -118,6 +118,8 @@ class Env:
         self.weston = subprocess.Popen(
             ["weston", "--backend=headless-backend.so",
              "--use-gl" if gl else "--use-pixman",
+             # Small: llvmpipe under TCG repaints and reads back less.
+             "--width=320", "--height=240",
              "--shell=desktop-shell.so", "--socket=wayland",
              "-c", self.path("weston.ini"), "--debug",
              f"--log={self.weston_log}"],
