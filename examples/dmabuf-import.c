@@ -512,7 +512,6 @@ draw_pixmap(pixman_image_t *image, void *data)
 static struct wl_buffer *
 pixmap_buffer(struct window *w, struct source *source)
 {
-	struct pixcache_dmabuf dmabuf = source->dmabuf;
 	struct wl_buffer *buffer;
 
 	if (source->use_dmabuf && w->linux_dmabuf == NULL) {
@@ -521,19 +520,18 @@ pixmap_buffer(struct window *w, struct source *source)
 	} else if (source->use_dmabuf && !w->offers_linear &&
 			!w->offers_implicit) {
 		no_dmabuf(source, "zwp_linux_dmabuf_v1 offers format 0x%08x "
-			"neither linear nor implicit", dmabuf.format);
+			"neither linear nor implicit", source->dmabuf.format);
+	} else if (source->use_dmabuf && !w->offers_linear) {
+		/* A dumb buffer is linear: what implicit means for it. */
+		source->dmabuf.modifier = DRM_FORMAT_MOD_INVALID;
 	}
 	say_path(source);
 	if (!source->use_dmabuf) {
 		return shm_buffer(w, (int)source->width, (int)source->height,
 			draw_pixmap, source->pixmap);
 	}
-	/* A dumb buffer is linear, which is what implicit means for it. */
-	if (!w->offers_linear) {
-		dmabuf.modifier = DRM_FORMAT_MOD_INVALID;
-	}
 	buffer = pixcache_example_wl_buffer_from_dmabuf(w->linux_dmabuf,
-		&dmabuf, source->width, source->height);
+		&source->dmabuf, source->width, source->height);
 	if (buffer == NULL) {
 		die("out of memory");
 	}
