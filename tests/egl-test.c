@@ -2,7 +2,9 @@
  * A cached pixmap's dma-buf (pixcache_pixmap_get_dmabuf()) imported into
  * EGL by another process, as a compositor or a client's GPU renderer does:
  * eglCreateImageKHR(EGL_LINUX_DMA_BUF_EXT) on Mesa's surfaceless platform,
- * bound to a texture, read back through a framebuffer. It needs
+ * bound to a texture, read back through a framebuffer. The import is
+ * examples/pixcache-egl.h's, the helper a toolkit copies, so the
+ * every-pixel read-back tests it too. It needs
  * /dev/dri/card0 making dumb buffers (vgem: vm-run.sh --modules vgem) and
  * an EGL with dma-buf import; without them the tests are skipped, saying
  * which is missing.
@@ -31,6 +33,7 @@
 
 #include "client-harness.h"
 #include "drm-util.h"
+#include "pixcache-egl.h"
 #include "test-runner.h"
 
 #define SEED 23
@@ -41,25 +44,8 @@
 struct gl {
 	EGLDisplay display;
 	EGLContext context;
-	bool modifiers;
-	PFNEGLCREATEIMAGEKHRPROC create_image;
-	PFNEGLDESTROYIMAGEKHRPROC destroy_image;
-	PFNGLEGLIMAGETARGETTEXTURE2DOESPROC target_texture;
+	bool modifiers;		/* the helper passes the modifier */
 };
-
-static bool
-has_extension(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = list; p && (p = strstr(p, name)); p += n) {
-		if ((p == list || p[-1] == ' ') &&
-				(p[n] == ' ' || p[n] == '\0')) {
-			return true;
-		}
-	}
-	return false;
-}
 
 /* The child's message to the parent: "ok", "skip ..." or "fail ...". */
 static void
@@ -86,12 +72,13 @@ gl_init(struct gl *gl, int out)
 	PFNEGLGETPLATFORMDISPLAYEXTPROC get_display;
 	EGLint context_attribs[] = { EGL_CONTEXT_CLIENT_VERSION, 2, EGL_NONE };
 	EGLint major, minor;
-	const char *ext;
+	const char *ext, *missing;
 
 	memset(gl, 0, sizeof(*gl));
 	gl->display = EGL_NO_DISPLAY;
-	if (!has_extension(client, "EGL_EXT_platform_base") ||
-			!has_extension(client, "EGL_MESA_platform_surfaceless")) {
+	if (!pixcache_example_has_extension(client, "EGL_EXT_platform_base") ||
+			!pixcache_example_has_extension(client,
+			"EGL_MESA_platform_surfaceless")) {
 		say(out, "skip EGL has no surfaceless platform "
 			"(EGL_MESA_platform_surfaceless): client extensions: %s",
 			client ? client : "none");
@@ -108,20 +95,19 @@ gl_init(struct gl *gl, int out)
 		return false;
 	}
 	ext = eglQueryString(gl->display, EGL_EXTENSIONS);
-	if (!has_extension(ext, "EGL_EXT_image_dma_buf_import") ||
-			!has_extension(ext, "EGL_KHR_image_base")) {
-		say(out, "skip the surfaceless display lacks "
-			"EGL_EXT_image_dma_buf_import (or EGL_KHR_image_base)");
+	if (!pixcache_example_egl_can_import(gl->display, &missing)) {
+		say(out, "skip the surfaceless display lacks %s", missing);
 		eglTerminate(gl->display);
 		return false;
 	}
-	if (!has_extension(ext, "EGL_KHR_surfaceless_context")) {
+	if (!pixcache_example_has_extension(ext,
+			"EGL_KHR_surfaceless_context")) {
 		say(out, "skip the surfaceless display lacks "
 			"EGL_KHR_surfaceless_context");
 		eglTerminate(gl->display);
 		return false;
 	}
-	gl->modifiers = has_extension(ext,
+	gl->modifiers = pixcache_example_has_extension(ext,
 		"EGL_EXT_image_dma_buf_import_modifiers");
 	assert(eglBindAPI(EGL_OPENGL_ES_API));
 	gl->context = eglCreateContext(gl->display, EGL_NO_CONFIG_KHR,
@@ -134,7 +120,8 @@ gl_init(struct gl *gl, int out)
 	}
 	assert(eglMakeCurrent(gl->display, EGL_NO_SURFACE, EGL_NO_SURFACE,
 		gl->context));
-	if (!has_extension((const char *)glGetString(GL_EXTENSIONS),
+	if (!pixcache_example_has_extension(
+			(const char *)glGetString(GL_EXTENSIONS),
 			"GL_OES_EGL_image")) {
 		say(out, "skip GLES (%s) lacks GL_OES_EGL_image",
 			(const char *)glGetString(GL_RENDERER));
@@ -144,13 +131,6 @@ gl_init(struct gl *gl, int out)
 		eglTerminate(gl->display);
 		return false;
 	}
-	gl->create_image = (PFNEGLCREATEIMAGEKHRPROC)
-		eglGetProcAddress("eglCreateImageKHR");
-	gl->destroy_image = (PFNEGLDESTROYIMAGEKHRPROC)
-		eglGetProcAddress("eglDestroyImageKHR");
-	gl->target_texture = (PFNGLEGLIMAGETARGETTEXTURE2DOESPROC)
-		eglGetProcAddress("glEGLImageTargetTexture2DOES");
-	assert(gl->create_image && gl->destroy_image && gl->target_texture);
 	return true;
 }
 
@@ -164,52 +144,30 @@ gl_fini(struct gl *gl)
 	eglReleaseThread();
 }
 
-/* The dma-buf as an EGLImage, or EGL_NO_IMAGE_KHR. */
-static EGLImageKHR
-import(struct gl *gl, const struct pixcache_dmabuf *dmabuf, uint32_t width,
-	uint32_t height)
-{
-	EGLint attribs[32];
-	int n = 0;
-
-	attribs[n++] = EGL_WIDTH;
-	attribs[n++] = (EGLint)width;
-	attribs[n++] = EGL_HEIGHT;
-	attribs[n++] = (EGLint)height;
-	attribs[n++] = EGL_LINUX_DRM_FOURCC_EXT;
-	attribs[n++] = (EGLint)dmabuf->format;
-	attribs[n++] = EGL_DMA_BUF_PLANE0_FD_EXT;
-	attribs[n++] = dmabuf->fd;
-	attribs[n++] = EGL_DMA_BUF_PLANE0_OFFSET_EXT;
-	attribs[n++] = (EGLint)dmabuf->offset;
-	attribs[n++] = EGL_DMA_BUF_PLANE0_PITCH_EXT;
-	attribs[n++] = (EGLint)dmabuf->stride;
-	if (gl->modifiers) {
-		attribs[n++] = EGL_DMA_BUF_PLANE0_MODIFIER_LO_EXT;
-		attribs[n++] = (EGLint)(dmabuf->modifier & 0xffffffffu);
-		attribs[n++] = EGL_DMA_BUF_PLANE0_MODIFIER_HI_EXT;
-		attribs[n++] = (EGLint)(dmabuf->modifier >> 32);
-	}
-	attribs[n++] = EGL_NONE;
-	return gl->create_image(gl->display, EGL_NO_CONTEXT,
-		EGL_LINUX_DMA_BUF_EXT, NULL, attribs);
-}
-
 /*
- * A texture of image (or, image NULL, of pixels uploaded with
- * glTexImage2D) on a framebuffer, bound; returns its GL error.
+ * A texture of image (the helper's) or, image NULL, of pixels uploaded
+ * with glTexImage2D, on a framebuffer, bound; returns its GL error.
  */
 static GLenum
-texture_on_fbo(struct gl *gl, EGLImageKHR image, const void *pixels,
-	uint32_t width, uint32_t height, GLuint *texture, GLuint *fbo)
+texture_on_fbo(EGLImageKHR image, const void *pixels, uint32_t width,
+	uint32_t height, GLuint *texture, GLuint *fbo)
 {
-	glGenTextures(1, texture);
-	glBindTexture(GL_TEXTURE_2D, *texture);
-	glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
-	glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+	GLenum error;
+
+	*fbo = 0;
 	if (image != NULL) {
-		gl->target_texture(GL_TEXTURE_2D, (GLeglImageOES)image);
+		*texture = pixcache_example_gl_texture_from_image(image,
+			&error);
+		if (*texture == 0) {
+			return error;
+		}
 	} else {
+		glGenTextures(1, texture);
+		glBindTexture(GL_TEXTURE_2D, *texture);
+		glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER,
+			GL_NEAREST);
+		glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER,
+			GL_NEAREST);
 		glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA, (GLsizei)width,
 			(GLsizei)height, 0, GL_RGBA, GL_UNSIGNED_BYTE, pixels);
 	}
@@ -280,7 +238,8 @@ check_import(struct gl *gl, const char *socket, int out)
 			(unsigned long long)dmabuf.modifier);
 		return;
 	}
-	image = import(gl, &dmabuf, width, height);
+	image = pixcache_example_egl_image_from_dmabuf(gl->display, &dmabuf,
+		width, height);
 	if (image == EGL_NO_IMAGE_KHR) {
 		say(out, "fail eglCreateImageKHR(EGL_LINUX_DMA_BUF_EXT, %ux%u, "
 			"offset %u, pitch %u%s): EGL error 0x%x", width, height,
@@ -291,7 +250,7 @@ check_import(struct gl *gl, const char *socket, int out)
 	}
 	/* The image holds the buffer: the fd is not needed any more. */
 	close(dmabuf.fd);
-	error = texture_on_fbo(gl, image, NULL, width, height, &texture,
+	error = texture_on_fbo(image, NULL, width, height, &texture,
 		&fbo);
 	if (error != GL_NO_ERROR) {
 		say(out, "fail texture of the EGLImage on a framebuffer: "
@@ -343,7 +302,7 @@ check_import(struct gl *gl, const char *socket, int out)
 		(const char *)glGetString(GL_RENDERER));
 out:
 	texture_free(texture, fbo);
-	assert(gl->destroy_image(gl->display, image));
+	pixcache_example_egl_image_destroy(gl->display, image);
 	assert(glGetError() == GL_NO_ERROR);
 	pixman_image_unref(pattern);
 	pixcache_pixmap_unref(pixmap);
@@ -403,19 +362,20 @@ time_import(struct gl *gl, const char *socket, int out)
 	for (int i = 0; i < RUNS; i++) {
 		GLuint texture, fbo;
 		double start = now_us();
-		EGLImageKHR image = import(gl, &dmabuf, width, height);
+		EGLImageKHR image = pixcache_example_egl_image_from_dmabuf(
+			gl->display, &dmabuf, width, height);
 
 		assert(image != EGL_NO_IMAGE_KHR);
-		assert(texture_on_fbo(gl, image, NULL, width, height,
+		assert(texture_on_fbo(image, NULL, width, height,
 			&texture, &fbo) == GL_NO_ERROR);
 		glReadPixels(0, 0, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE, one);
 		imports[i] = now_us() - start;
 		assert(glGetError() == GL_NO_ERROR);
 		texture_free(texture, fbo);
-		assert(gl->destroy_image(gl->display, image));
+		pixcache_example_egl_image_destroy(gl->display, image);
 
 		start = now_us();
-		assert(texture_on_fbo(gl, NULL, pixels, width, height,
+		assert(texture_on_fbo(NULL, pixels, width, height,
 			&texture, &fbo) == GL_NO_ERROR);
 		glReadPixels(0, 0, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE, one);
 		uploads[i] = now_us() - start;
