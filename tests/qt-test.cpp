@@ -21,6 +21,7 @@
 #include <drm_fourcc.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <wayland-client-core.h>
 
 #include "pixcache-qt.h"
 
@@ -349,6 +350,26 @@ TEST(insert_replaces_its_own_entry)
 	ch_server_stop(server);
 }
 
+TEST(insert_does_not_replace_another_clients_entry)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	auto cache = std::make_unique<PixmapCache>(optionsFor(server));
+	QImage theirs = pattern(8, 8, 19), found;
+	Error error;
+
+	putFromAnother(server, "a", 8, 19);
+	assert(!cache->insert(QStringLiteral("a"), pattern(8, 8, 20),
+		&error));
+	if (error.code != -EEXIST && error.code != -EACCES) {
+		test_fail("%d: %s", error.code, qPrintable(error.message));
+	}
+	assert(error.message.contains(QStringLiteral("\"a\"")));
+	assert(cache->find(QStringLiteral("a"), &found));
+	assert(samePixels(found, theirs));
+	cache.reset();
+	ch_server_stop(server);
+}
+
 /* Keys that are no name are refused before anything is sent. */
 TEST(invalid_keys_are_refused_with_a_reason)
 {
@@ -423,6 +444,40 @@ TEST(realm_that_is_no_name_makes_an_invalid_cache)
 	assert(cache.constructionError().code == -EINVAL);
 	assert(cache.constructionError().message.contains(
 		QStringLiteral("realm")));
+	assert(!cache.find(QStringLiteral("a"), &found, &error));
+	assert(error.code == -ENOTCONN);
+}
+
+/* ---- the application's display ---- */
+
+TEST(on_the_applications_display)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct wl_display *display =
+		wl_display_connect(ch_server_socket(server));
+	QImage source = pattern(12, 12, 21), found;
+
+	assert(display != nullptr);
+	auto cache = std::make_unique<PixmapCache>(display);
+	assert(cache->isValid());
+	assert(cache->insert(QStringLiteral("a"), source));
+	assert(cache->find(QStringLiteral("a"), &found));
+	assert(samePixels(found, source));
+	/* The display outlives the cache; the image outlives both. */
+	cache.reset();
+	wl_display_disconnect(display);
+	assert(samePixels(found, source));
+	ch_server_stop(server);
+}
+
+TEST(no_display_makes_an_invalid_cache)
+{
+	PixmapCache cache(static_cast<struct wl_display *>(nullptr));
+	QImage found;
+	Error error;
+
+	assert(!cache.isValid());
+	assert(cache.constructionError().code == -EINVAL);
 	assert(!cache.find(QStringLiteral("a"), &found, &error));
 	assert(error.code == -ENOTCONN);
 }
@@ -538,7 +593,9 @@ TEST(pixmap_overloads_share_the_pixels_on_a_raster_platform)
 	char *argv[] = { arg0, nullptr };
 	struct pixcache_pixmap *pixmap;
 
-	setenv("QT_QPA_PLATFORM", "offscreen", 1);
+	/* Raster, like Wayland's and xcb's pixmaps; unlike offscreen's, its
+	 * screen does not leak past the application (LeakSanitizer). */
+	setenv("QT_QPA_PLATFORM", "minimal", 1);
 	/* GLib's default main context keeps its wake-up eventfd for the
 	 * life of the process; Qt's own event dispatcher closes its fds. */
 	setenv("QT_NO_GLIB", "1", 1);

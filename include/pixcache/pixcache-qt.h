@@ -160,8 +160,9 @@ public:
 		Error *error = nullptr) const;
 	/**
 	 * As find() into a QImage, then QPixmap::fromImage(): on raster
-	 * platforms (Wayland, xcb, offscreen) the pixmap shares the pixels
-	 * of an ARGB8888 entry, else Qt converts them. GUI thread only.
+	 * platforms (Wayland, xcb, minimal, offscreen) the pixmap shares
+	 * the pixels of an ARGB8888 entry, else Qt converts them. GUI
+	 * thread only.
 	 */
 	bool find(const QString &key, QPixmap *pixmap,
 		Error *error = nullptr) const;
