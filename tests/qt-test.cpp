@@ -95,8 +95,8 @@ optionsFor(struct ch_server *server)
 	return options;
 }
 
-/* Replaces nothing: stores a new pattern as name from another client,
- * so that space freed meanwhile goes to it. */
+/* Stores a new pattern as name from a connection of its own, so that
+ * space the manager freed meanwhile goes to it. */
 void
 putFromAnother(struct ch_server *server, const char *name, int size,
 	uint32_t seed)
