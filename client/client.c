@@ -697,7 +697,12 @@ roundtrip(struct pixcache_client *client, const struct timespec *deadline)
 		return -ENOMEM;
 	}
 	pxcl_proxy_bind((struct wl_proxy *)callback, PXCL_PROXY_SYNC, &sync);
-	ret = pxcl_wait_flag(client, &sync.done, deadline);
+	/* Out now: the library's thread may be polling already, and on a
+	 * display whose globals it has read, nothing else wakes it. */
+	ret = pxcl_flush_some(client, true);
+	if (ret == 0) {
+		ret = pxcl_wait_flag(client, &sync.done, deadline);
+	}
 	pxcl_proxy_orphan((struct wl_proxy *)callback);
 	wl_callback_destroy(callback);
 	return ret;

@@ -99,6 +99,27 @@ TEST(display_without_manager_is_not_connected)
 	ch_server_stop(server);
 }
 
+/*
+ * With the library's thread polling a display whose globals it has read,
+ * the roundtrip that looks for the manager must go out by itself: it
+ * timed out (-ETIMEDOUT after timeout_ms, at every call) before.
+ */
+TEST(display_without_manager_is_not_connected_with_thread)
+{
+	struct ch_server *server = ch_server_start_bare(NULL);
+	struct pixcache_client *client = ch_connect(server);
+	struct pixcache_pixmap *pixmap = NULL;
+
+	assert(pixcache_client_start_thread(client) == 0);
+	for (int i = 0; i < 2; i++) {
+		assert(pixcache_client_find(client, "default", "x", &pixmap) ==
+			-ENOTCONN);
+	}
+	assert(pixmap == NULL);
+	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
+
 TEST(missing_then_put_then_found)
 {
 	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
