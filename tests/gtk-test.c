@@ -329,10 +329,24 @@ remove_entry(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
+/*
+ * GTK 4.8 loses a finalized icon theme's directory tables (what its
+ * lookups read): the test keeps each theme to the end of its process (one
+ * test), as an application keeps its display's, after checking that
+ * nothing but the test holds it any more.
+ */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static GtkIconTheme *kept[8];
+static unsigned nkept;
+
 static void
 drop_theme(struct theme *theme)
 {
-	g_object_unref(theme->gtk);
+	assert(G_OBJECT(theme->gtk)->ref_count == 1);
+	pthread_mutex_lock(&kept_lock);
+	assert(nkept < G_N_ELEMENTS(kept));
+	kept[nkept++] = theme->gtk;
+	pthread_mutex_unlock(&kept_lock);
 	assert(nftw(theme->root, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0);
 }
 
