@@ -44,6 +44,7 @@ struct icon {
 	char name[NAME_MAX_BYTES + 1];	/* in the cache; "" if not named */
 	pixman_image_t *image;		/* decoded here */
 	bool undecodable;
+	struct icon *same;		/* an earlier one of the same name */
 	GdkPaintable *result;
 };
 
@@ -176,8 +177,11 @@ look_up(struct pixcache_gtk_loader *loader, char **roots, struct icon *icon,
 {
 	GFile *file;
 
+	/* Without PRELOAD: GTK would decode in the background what the
+	 * cache is about to give. */
 	icon->gtk = gtk_icon_theme_lookup_icon(loader->theme, icon_name,
-		(const char **)fallbacks, size, scale, direction, flags);
+		(const char **)fallbacks, size, scale, direction,
+		flags & ~GTK_ICON_LOOKUP_PRELOAD);
 	/* GTK recolours symbolic icons as it draws them: its own. */
 	if (gtk_icon_paintable_is_symbolic(icon->gtk)) {
 		return;
@@ -309,7 +313,7 @@ serve_from_cache(struct pixcache_gtk_loader *loader, struct icon *icons,
 	bool abandoned = false;
 
 	for (unsigned i = 0; i < count; i++) {
-		if (icons[i].name[0] != '\0') {
+		if (icons[i].name[0] != '\0' && icons[i].same == NULL) {
 			which[pending] = i;
 			names[pending++] = icons[i].name;
 		}
@@ -393,6 +397,27 @@ add_stats(struct pixcache_gtk_loader *loader,
 	g_mutex_unlock(&loader->lock);
 }
 
+/* Each name once: the manager would claim it twice, the loader decode it
+ * twice. */
+static void
+find_duplicates(struct icon *icons, unsigned count)
+{
+	GHashTable *first = g_hash_table_new(g_str_hash, g_str_equal);
+
+	for (unsigned i = 0; i < count; i++) {
+		struct icon *icon = &icons[i];
+
+		if (icon->name[0] == '\0') {
+			continue;
+		}
+		icon->same = g_hash_table_lookup(first, icon->name);
+		if (icon->same == NULL) {
+			g_hash_table_insert(first, icon->name, icon);
+		}
+	}
+	g_hash_table_destroy(first);
+}
+
 static void
 lookup(struct pixcache_gtk_loader *loader, const char *const *icon_names,
 	const char *const *fallbacks, unsigned count, int size, int scale,
@@ -409,13 +434,17 @@ lookup(struct pixcache_gtk_loader *loader, const char *const *icon_names,
 			size, scale, direction, flags);
 	}
 	g_strfreev(roots);
+	find_duplicates(icons, count);
 	if (!manager_missing(loader)) {
 		serve_from_cache(loader, icons, count, side, &stats);
 	}
 	for (unsigned i = 0; i < count; i++) {
 		struct icon *icon = &icons[i];
 
-		if (icon->result == NULL) {
+		if (icon->same != NULL) {
+			/* Served (and counted) with the first: earlier. */
+			icon->result = g_object_ref(icon->same->result);
+		} else if (icon->result == NULL) {
 			serve_locally(icon, side, &stats);
 		}
 		paintables[i] = icon->result;

@@ -453,6 +453,30 @@ TEST(second_loader_finds_what_the_first_decoded)
 	ch_server_stop(server);
 }
 
+TEST(an_icon_asked_twice_in_one_lookup_is_served_twice)
+{
+	struct ch_server *server = ch_server_start(NULL, NULL, NULL);
+	struct pixcache_client *client = ch_connect(server);
+	const char *names[] = { "pxc-one", "pxc-one" };
+	struct pixcache_gtk_loader *loader;
+	GdkPaintable *got[2];
+	struct theme theme;
+
+	make_theme(&theme);
+	loader = pixcache_gtk_loader_new(theme.gtk, client);
+	assert(pixcache_gtk_loader_lookup_icons(loader, names, 2, 48, 1,
+		GTK_TEXT_DIR_LTR, 0, got) == 0);
+	assert(shows_icon(got[0], 1) && shows_icon(got[1], 1));
+	/* Once: the manager would have this client claim it twice. */
+	assert_stats(loader, 0, 1, 1, 0, 0);
+	g_object_unref(got[0]);
+	g_object_unref(got[1]);
+	pixcache_gtk_loader_destroy(loader);
+	drop_theme(&theme);
+	pixcache_client_destroy(client);
+	ch_server_stop(server);
+}
+
 /* Whether the cache holds name, of width x height. */
 static bool
 cached(struct pixcache_client *client, const char *name, uint32_t side)

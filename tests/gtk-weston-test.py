@@ -160,7 +160,7 @@ def first_instance_decodes_each_icon_once_and_shows_it_exactly(w, files):
     names = list(files)
     demo = Demo(w, names)
     try:
-        assert demo.layout["connected"], demo.layout
+        assert demo.layout["client"], demo.layout
         assert counts(demo.layout) == {"hits": 0, "decodes": len(names),
                                        "uploads": len(names), "uncached": 0,
                                        "passed": 0}, counts(demo.layout)
@@ -200,7 +200,7 @@ def without_a_manager_the_demo_decodes_them_itself(w, files):
     before = manager_stats(w)
     demo = Demo(w, names, PIXCACHE_SOCKET="pixcache-gtk-test-nobody")
     try:
-        assert not demo.layout["connected"], demo.layout
+        assert not demo.layout["client"], demo.layout
         assert counts(demo.layout) == {"hits": 0, "decodes": len(names),
                                        "uploads": 0,
                                        "uncached": len(names),

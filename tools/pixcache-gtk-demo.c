@@ -167,7 +167,7 @@ print_report(struct demo *demo)
 	pixcache_gtk_loader_get_stats(demo->loader, &stats);
 	printf("{\"width\": %d, \"height\": %d, \"background\": %u, "
 		"\"marker\": %d, \"marker_top_left\": %u, "
-		"\"marker_bottom_right\": %u, \"connected\": %s, "
+		"\"marker_bottom_right\": %u, \"client\": %s, "
 		"\"hits\": %llu, \"decodes\": %llu, \"uploads\": %llu, "
 		"\"uncached\": %llu, \"passed\": %llu, \"icons\": [",
 		gtk_widget_get_width(demo->area),

@@ -111,7 +111,8 @@ PIXCACHE_GTK_EXPORT GdkPaintable *pixcache_gtk_loader_lookup_icon(
 /**
  * As pixcache_gtk_loader_lookup_icon() for count icon names at once (no
  * fallbacks), with one round trip to the manager for all that are cached
- * (and one more per round of icons other applications were decoding).
+ * (and one more after this process stored its misses, or while other
+ * applications decode some). A name asked twice is looked up once.
  * paintables[i] gets icon_names[i]'s new reference. Returns 0, or -EINVAL
  * (NULL arguments, size or scale out of range; nothing was filled).
  */
@@ -120,7 +121,8 @@ PIXCACHE_GTK_EXPORT int pixcache_gtk_loader_lookup_icons(
 	unsigned count, int size, int scale, GtkTextDirection direction,
 	GtkIconLookupFlags flags, GdkPaintable **paintables);
 
-/** What a loader did, since it was made. */
+/** What a loader did, since it was made (a name asked twice in one
+ * lookup counts once). */
 struct pixcache_gtk_stats {
 	/** Icons found in the cache: nothing decoded here. */
 	uint64_t hits;
