@@ -64,7 +64,8 @@ render_svg(const char *path, int side, char *error, size_t size)
 	}
 	surface = cairo_image_surface_create_for_data(
 		(unsigned char *)pixman_image_get_data(image),
-		CAIRO_FORMAT_ARGB32, side, side, pixman_image_get_stride(image));
+		CAIRO_FORMAT_ARGB32, side, side,
+		pixman_image_get_stride(image));
 	cr = cairo_create(surface);
 	ok = rsvg_handle_render_document(handle, cr, &viewport, &gerror);
 	ok = ok && cairo_status(cr) == CAIRO_STATUS_SUCCESS;

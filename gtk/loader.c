@@ -197,7 +197,8 @@ look_up(struct pixcache_gtk_loader *loader, char **roots, struct icon *icon,
 	}
 	icon->kind = pxgtk_file_kind(icon->path);
 	if (icon->kind != PXGTK_FILE_OTHER &&
-			!name_icon(roots, icon->path, size, scale, icon->name)) {
+			!name_icon(roots, icon->path, size, scale,
+			icon->name)) {
 		icon->name[0] = '\0';
 	}
 }
@@ -227,8 +228,8 @@ decode(struct icon *icon, int side, struct pixcache_gtk_stats *stats)
 	return true;
 }
 
-/* The cache's pixmap as the icon's answer; false if GDK cannot show it. */
-static bool
+/* The cache's pixmap as the icon's answer, if GDK can show it. */
+static void
 take_pixmap(struct icon *icon, struct pixcache_pixmap *pixmap,
 	struct pixcache_gtk_stats *stats)
 {
@@ -236,14 +237,14 @@ take_pixmap(struct icon *icon, struct pixcache_pixmap *pixmap,
 
 	pixcache_pixmap_unref(pixmap);
 	if (texture == NULL) {
-		/* Another toolkit stored it in a format GDK lacks. */
-		return false;
+		/* Another toolkit stored it in a format GDK lacks: the icon
+		 * is decoded here. */
+		return;
 	}
 	icon->result = GDK_PAINTABLE(texture);
 	if (icon->image == NULL) {
 		stats->hits++;
 	}
-	return true;
 }
 
 /*

@@ -310,7 +310,8 @@ make_theme(struct theme *theme)
 	write_png(theme->root, "pxtheme/48x48/apps/pxc-arrow-rtl.png", 4);
 	write_png(theme->root, "pxtheme/48x48/apps/pxc%odd.png", 5);
 	write_png(theme->root, "pxparent/48x48/apps/pxc-parent.png", 6);
-	write_png(theme->root, "pxtheme/48x48/apps/pxc-mark-symbolic.symbolic.png", 7);
+	write_png(theme->root,
+		"pxtheme/48x48/apps/pxc-mark-symbolic.symbolic.png", 7);
 	write_png(theme->root, "pxc-loose.png", 8);
 	write_file(theme->root, "pxtheme/48x48/apps/pxc-broken.png",
 		"not a PNG\n");
@@ -734,7 +735,10 @@ TEST(applications_starting_at_once_decode_each_icon_once)
 
 	pthread_barrier_init(&barrier, NULL, 3);
 	for (int i = 0; i < 3; i++) {
-		s[i] = (struct starter){ .server = server, .barrier = &barrier };
+		s[i] = (struct starter){
+			.server = server,
+			.barrier = &barrier,
+		};
 		assert(pthread_create(&threads[i], NULL, start_application,
 			&s[i]) == 0);
 	}
