@@ -1,7 +1,14 @@
-"""Image files for the Python tests: PNG and PAM written and read here,
-independently of the C code under test (zlib and struct only)."""
+"""What the Python tests share: PNG and PAM files written and read here,
+independently of the C code under test (zlib and struct only), and
+headless Weston 10 with the pixcache plugin."""
 
+import os
+import re
+import signal
 import struct
+import subprocess
+import tempfile
+import time
 import zlib
 
 
@@ -67,3 +74,72 @@ def paeth(a, b, c):
     p = a + b - c
     pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
     return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def sanitizer_env(plugin):
+    """A plugin built with AddressSanitizer needs its runtime loaded
+    first in Weston, which is not built with it: preload the runtimes the
+    plugin links. Weston's own allocations are not ours to check for
+    leaks; the plugin's errors still abort it."""
+    ldd = subprocess.run(["ldd", plugin], capture_output=True,
+                         text=True).stdout
+    runtimes = re.findall(r"=> (\S*lib(?:asan|ubsan)\.so\S*)", ldd)
+    if not runtimes:
+        return {}
+    return {"LD_PRELOAD": " ".join(runtimes),
+            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:"
+                            "verify_asan_link_order=0"}
+
+
+class Weston:
+    """Headless Weston 10 with the plugin (tools/weston-pixcache.c): the
+    pixman renderer, desktop-shell (under kiosk-shell a window does not
+    show in a capture), --debug for weston-screenshooter, a private 0700
+    XDG_RUNTIME_DIR, the socket given, and ini as its weston.ini. Started
+    and stopped by its PID."""
+
+    def __init__(self, build, socket, ini):
+        plugin = os.path.abspath(os.path.join(build, "tools", "pixcache.so"))
+        self.dir = tempfile.mkdtemp(prefix="pixcache-weston-")
+        os.chmod(self.dir, 0o700)
+        self.socket = socket
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=self.dir,
+                        WAYLAND_DISPLAY=socket)
+        self.env.pop("PIXCACHE_SOCKET", None)
+        self.ini = os.path.join(self.dir, "weston.ini")
+        self.log = os.path.join(self.dir, "weston.log")
+        with open(self.ini, "w") as f:
+            f.write(ini)
+        self.proc = subprocess.Popen(
+            ["weston", "--backend=headless-backend.so", "--use-pixman",
+             "--shell=desktop-shell.so", f"--socket={socket}",
+             "--modules=" + plugin, "-c", self.ini, "--debug",
+             f"--log={self.log}"],
+            env=dict(self.env, **sanitizer_env(plugin)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(1000):
+            if "pixcache: manager ready" in self.read_log():
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        # desktop-shell's own clients (panel, background) come up too.
+        time.sleep(0.5)
+
+    def read_log(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def run(self, *cmd, **kw):
+        return subprocess.run(list(cmd), env=self.env, capture_output=True,
+                              text=True, timeout=60, **kw)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)

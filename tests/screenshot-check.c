@@ -11,7 +11,9 @@
  * premultiplied and composited over at its place: what the demo should
  * show if the cache, the manager and the compositor kept every bit.
  * Writes OUTDIR/capture.png and OUTDIR/reference.png, prints one report
- * line, and exits 0 only if no pixel differs.
+ * line, and exits 0 only if no pixel differs: 1 if some do, 3 if the
+ * window is not in the capture (not shown yet, or gone), 2 for bad
+ * arguments or files.
  */
 
 #define _GNU_SOURCE
@@ -106,7 +108,8 @@ main(int argc, char *argv[])
 	if (wx < 0) {
 		printf("report: screenshot: the window's markers are not in "
 			"the capture\n");
-		return 1;
+		pixman_image_unref(shot);
+		return 3;
 	}
 	reference = pixman_image_create_bits(PIXMAN_x8r8g8b8, w, h, NULL, 0);
 	pxt_fill(reference, background, 0, 0, w, h);

@@ -20,14 +20,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxtest import png_bytes, read_pam  # noqa: E402
+from pxtest import Weston, png_bytes, read_pam  # noqa: E402
 
 BUILD, OUT = sys.argv[1], sys.argv[2]
 TOOLS = os.path.join(BUILD, "tools")
@@ -56,72 +54,10 @@ DEMO_ICONS = ["accessories-calculator", "accessories-text-editor",
               "user-trash"]
 
 
-def sanitizer_env():
-    """A plugin built with AddressSanitizer needs its runtime loaded
-    first in Weston, which is not built with it: preload the runtimes the
-    plugin links. Weston's own allocations are not ours to check for
-    leaks; the plugin's errors still abort it."""
-    ldd = subprocess.run(["ldd", os.path.join(TOOLS, "pixcache.so")],
-                         capture_output=True, text=True).stdout
-    runtimes = re.findall(r"=> (\S*lib(?:asan|ubsan)\.so\S*)", ldd)
-    if not runtimes:
-        return {}
-    return {"LD_PRELOAD": " ".join(runtimes),
-            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:"
-                            "verify_asan_link_order=0"}
-
-
 def skip(why):
     print(f"weston-test: skipped: {why}")
     print("0 passed, 0 failed, 1 skipped")
     sys.exit(0)
-
-
-class Weston:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="pixcache-weston-")
-        os.chmod(self.dir, 0o700)
-        self.env = dict(os.environ, XDG_RUNTIME_DIR=self.dir,
-                        WAYLAND_DISPLAY=SOCKET)
-        self.env.pop("PIXCACHE_SOCKET", None)
-        self.ini = os.path.join(self.dir, "weston.ini")
-        self.log = os.path.join(self.dir, "weston.log")
-        with open(self.ini, "w") as f:
-            f.write(INI)
-        self.proc = subprocess.Popen(
-            ["weston", "--backend=headless-backend.so", "--use-pixman",
-             "--shell=desktop-shell.so", f"--socket={SOCKET}",
-             "--modules=" + os.path.abspath(os.path.join(TOOLS,
-                                                         "pixcache.so")),
-             "-c", self.ini, "--debug", f"--log={self.log}"],
-            env=dict(self.env, **sanitizer_env()),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(1000):
-            if "pixcache: manager ready" in self.read_log():
-                break
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.01)
-        # desktop-shell's own clients (panel, background) come up too.
-        time.sleep(0.5)
-
-    def read_log(self):
-        try:
-            with open(self.log) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def run(self, *cmd, **kw):
-        return subprocess.run(list(cmd), env=self.env, capture_output=True,
-                              text=True, timeout=60, **kw)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
 
 
 TESTS_RUN = []
@@ -245,7 +181,7 @@ def main():
         skip("weston is not installed (./setup.sh installs it)")
     if shutil.which("weston-screenshooter") is None:
         skip("weston-screenshooter is not installed")
-    w = Weston()
+    w = Weston(BUILD, SOCKET, INI)
     passed = failed = 0
     cases = [(fn.__name__, lambda fn=fn: fn(w)) for fn in TESTS_RUN]
     cases.append(("weston_stops_cleanly_with_the_plugin",
