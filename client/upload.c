@@ -413,6 +413,11 @@ pixcache_client_put_dmabuf(struct pixcache_client *client,
 	if (ret < 0) {
 		return ret;
 	}
+	/* libwayland could not dup a closed fd, and would end the whole
+	 * connection: told here instead. */
+	if (fcntl(dmabuf->fd, F_GETFD) < 0) {
+		return -EBADF;
+	}
 	pxcl_enter(client);
 	deadline = pxcl_deadline_after(client->options.timeout_ms);
 	ret = pxcl_ready(client, true);

@@ -124,13 +124,43 @@ copy_bytes(const struct pxc_buffer *buffer)
  * holds. 0, or -ENOSPC where what is held leaves no room (the cache's
  * share is then as it was). Loop thread.
  */
+static bool
+add_unheld(const struct pxc_entry_info *info, void *data)
+{
+	uint64_t *unheld = data;
+
+	if (!info->held) {
+		*unheld += info->cost;
+	}
+	return true;
+}
+
+/*
+ * Whether evicting what nobody holds can bring the cache within budget:
+ * asked first, so that a charge that cannot fit evicts nothing. Entries
+ * held or let go meanwhile make it a guess, checked again after.
+ */
+static bool
+could_fit(struct pixcache_manager *manager, uint64_t budget)
+{
+	struct pxc_cache_stats stats;
+	uint64_t unheld = 0;
+
+	pxc_cache_get_stats(manager->cache, &stats);
+	if (stats.indexed_bytes + stats.held_only_bytes <= budget) {
+		return true;
+	}
+	pxc_cache_for_each(manager->cache, NULL, add_unheld, &unheld);
+	return stats.indexed_bytes + stats.held_only_bytes - unheld <= budget;
+}
+
 static int
 side_charge(struct pixcache_manager *manager, uint64_t bytes)
 {
 	uint64_t rest = manager->config.budget - manager->side_bytes;
 	struct pxc_cache_stats stats;
 
-	if (bytes > rest) {
+	if (bytes > rest || !could_fit(manager, rest - bytes)) {
 		return -ENOSPC;
 	}
 	pxc_cache_set_budget(manager->cache, rest - bytes);

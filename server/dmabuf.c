@@ -1,15 +1,28 @@
 /*
- * A client's dma-buf, offered as an upload: checked, mapped read-only and
- * read once under DMA_BUF_IOCTL_SYNC. No device is needed: the exporter
- * maps it. A dma-buf cannot be sealed, so the manager copies what it
- * reads into memory of its own before anyone sees it, and never waits on
- * the client: a buffer still being written is refused, not waited for.
+ * A client's dma-buf, offered as an upload: checked on the loop, then read
+ * once by the manager's reader thread, mapped read-only, under
+ * DMA_BUF_IOCTL_SYNC. No device is needed: the exporter maps it.
+ *
+ * Why a thread: the sync waits for the buffer's write fences, for as long
+ * as the client's GPU, or a fence it attaches, takes; and reading a GPU's
+ * uncached memory can be slow. The loop never does either: it hands the
+ * reader the fd and a bounce buffer of its own, and stores what comes back
+ * as any upload. A dma-buf cannot be sealed, so the copy is what others
+ * see; the client changing its buffer afterwards changes nothing.
+ *
+ * The reader outlives the manager only if it must: a job stuck on a fence
+ * keeps the thread, which frees what is left (itself included) when the
+ * job ends. Jobs a manager no longer wants are marked, not freed under
+ * it.
  */
 
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/vfs.h>
@@ -21,6 +34,81 @@
 
 /* The file system of every dma-buf fd (include/uapi/linux/magic.h). */
 #define PXC_DMA_BUF_MAGIC 0x444d4142
+
+struct pxc_dmabuf_job {
+	struct wl_list link;		/* reader->queue, then ->done */
+	int fd;				/* the client's dma-buf, the job's */
+	struct pxc_dmabuf_layout layout;
+	uint32_t row_bytes, height;
+	uint8_t *rows;			/* the bounce buffer, packed rows */
+	bool fail_map, fail_sync;	/* fault points, decided on the loop */
+	int result;
+	void *data;			/* the loop's; NULL: nobody waits */
+};
+
+struct pxc_dmabuf_reader {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct wl_list queue, done;
+	int event_fd;			/* written when a job is done */
+	bool stop;			/* the manager went */
+	bool busy;			/* reading a job */
+	int refs;			/* the manager's and the thread's */
+	pthread_t thread;
+};
+
+static void
+job_free(struct pxc_dmabuf_job *job)
+{
+	if (job->fd >= 0) {
+		close(job->fd);
+	}
+	free(job->rows);
+	free(job);
+}
+
+/* ---- the loop's checks ---- */
+
+/*
+ * The bytes the rows need from the start of the buffer, or 0 when the
+ * layout does not hold them: a stride shorter than a row.
+ */
+static uint64_t
+layout_end(const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
+	uint32_t height)
+{
+	if (layout->stride < row_bytes || height == 0) {
+		return 0;
+	}
+	/* At most (2^32 - 1) + (2^32 - 1)^2 + 2^32: within 64 bits. */
+	return (uint64_t)layout->offset +
+		(uint64_t)layout->stride * (height - 1) + row_bytes;
+}
+
+int
+pxc_dmabuf_check(int fd, const struct pxc_dmabuf_layout *layout,
+	uint32_t row_bytes, uint32_t height)
+{
+	uint64_t end = layout_end(layout, row_bytes, height);
+	struct statfs fs;
+	off_t size;
+
+	if (fstatfs(fd, &fs) < 0 || fs.f_type != PXC_DMA_BUF_MAGIC) {
+		return -EBADF;
+	}
+	/* Every exporter lays the pixels out as it likes but linear. */
+	if (layout->modifier != DRM_FORMAT_MOD_LINEAR || end == 0) {
+		return -EINVAL;
+	}
+	/* A dma-buf's size is fixed at export: checked once is enough. */
+	size = lseek(fd, 0, SEEK_END);
+	if (size < 0 || (uint64_t)size < end) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- the reader thread ---- */
 
 static int
 sync_read(int fd, uint64_t flags)
@@ -35,89 +123,234 @@ sync_read(int fd, uint64_t flags)
 	return 0;
 }
 
-/*
- * Whether every write to the buffer is done: its write fences signalled,
- * asked without waiting. DMA_BUF_IOCTL_SYNC would wait for them, as long
- * as the client's GPU (or a fence it attached) takes.
- */
-static bool
-writes_done(int fd)
+/* Maps no further than the last row's last pixel, and copies the rows. */
+static int
+job_read(struct pxc_dmabuf_job *job)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
-}
-
-/*
- * The bytes the rows need from the start of the buffer, or 0 when the
- * layout does not hold them: a stride shorter than a row.
- */
-static uint64_t
-layout_end(const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
-	uint32_t height)
-{
-	if (layout->stride < row_bytes || height == 0) {
-		return 0;
-	}
-	/* At most 2^32 + 2^32 * 2^32: within 64 bits. */
-	return (uint64_t)layout->offset +
-		(uint64_t)layout->stride * (height - 1) + row_bytes;
-}
-
-int
-pxc_dmabuf_map_read(const struct pxc_faults *faults, int fd,
-	const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
-	uint32_t height, struct pxc_dmabuf_view *out)
-{
-	uint64_t end = layout_end(layout, row_bytes, height);
-	struct statfs fs;
-	off_t size;
-	void *map;
+	size_t len = (size_t)layout_end(&job->layout, job->row_bytes,
+		job->height);
+	const uint8_t *map;
 	int ret;
 
-	if (fstatfs(fd, &fs) < 0 || fs.f_type != PXC_DMA_BUF_MAGIC) {
-		return -EBADF;
-	}
-	/* Every exporter lays the pixels out as it likes but linear. */
-	if (layout->modifier != DRM_FORMAT_MOD_LINEAR || end == 0) {
-		return -EINVAL;
-	}
-	/* A dma-buf's size is fixed at export: checked once is enough. */
-	size = lseek(fd, 0, SEEK_END);
-	if (size < 0 || (uint64_t)size < end) {
-		return -EINVAL;
-	}
-	if (!writes_done(fd)) {
-		return -EBUSY;
-	}
-	if (pxc_fault(faults, "mmap")) {
+	map = job->fail_map ? MAP_FAILED :
+		mmap(NULL, len, PROT_READ, MAP_SHARED, job->fd, 0);
+	if (map == MAP_FAILED) {
 		return -ENOMEM;
 	}
-	map = mmap(NULL, (size_t)end, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		return -errno;
+	/* Waits for the buffer's writes: on this thread only. */
+	ret = job->fail_sync ? -EIO : sync_read(job->fd, DMA_BUF_SYNC_START);
+	if (ret == 0) {
+		for (uint32_t y = 0; y < job->height; y++) {
+			memcpy(job->rows + (size_t)y * job->row_bytes,
+				map + job->layout.offset +
+				(size_t)y * job->layout.stride, job->row_bytes);
+		}
+		/* The end of CPU access: nothing to undo if refused. */
+		(void)sync_read(job->fd, DMA_BUF_SYNC_END);
 	}
-	ret = pxc_fault(faults, "dmabuf_sync") ? -EIO :
-		sync_read(fd, DMA_BUF_SYNC_START);
-	if (ret < 0) {
-		munmap(map, (size_t)end);
-		return ret;
+	munmap((void *)map, len);
+	return ret;
+}
+
+/* Drops a reference; the last frees the reader and its jobs. Unlocked. */
+static void
+reader_unref(struct pxc_dmabuf_reader *reader)
+{
+	struct pxc_dmabuf_job *job, *tmp;
+	bool last;
+
+	pthread_mutex_lock(&reader->lock);
+	last = --reader->refs == 0;
+	pthread_mutex_unlock(&reader->lock);
+	if (!last) {
+		return;
 	}
-	*out = (struct pxc_dmabuf_view){
-		.fd = fd,
-		.map = map,
-		.len = (size_t)end,
-		.rows = (const uint8_t *)map + layout->offset,
-		.stride = layout->stride,
-	};
+	wl_list_for_each_safe(job, tmp, &reader->queue, link) {
+		job_free(job);
+	}
+	wl_list_for_each_safe(job, tmp, &reader->done, link) {
+		job_free(job);
+	}
+	close(reader->event_fd);
+	pthread_cond_destroy(&reader->cond);
+	pthread_mutex_destroy(&reader->lock);
+	free(reader);
+}
+
+static void *
+reader_run(void *data)
+{
+	struct pxc_dmabuf_reader *reader = data;
+	struct pxc_dmabuf_job *job;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&reader->lock);
+	for (;;) {
+		while (!reader->stop && wl_list_empty(&reader->queue)) {
+			pthread_cond_wait(&reader->cond, &reader->lock);
+		}
+		if (reader->stop) {
+			break;
+		}
+		job = wl_container_of(reader->queue.next, job, link);
+		wl_list_remove(&job->link);
+		reader->busy = true;
+		pthread_mutex_unlock(&reader->lock);
+		job->result = job_read(job);
+		close(job->fd);
+		job->fd = -1;
+		pthread_mutex_lock(&reader->lock);
+		reader->busy = false;
+		wl_list_insert(reader->done.prev, &job->link);
+		/* A saturated counter wakes the loop as well. */
+		(void)!write(reader->event_fd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&reader->lock);
+	reader_unref(reader);
+	return NULL;
+}
+
+/* ---- the loop's side ---- */
+
+/* Hands each finished job to the upload that waits for it. */
+static int
+handle_done(int fd, uint32_t mask, void *data)
+{
+	struct pixcache_manager *manager = data;
+	struct pxc_dmabuf_reader *reader = manager->dmabuf_reader;
+	struct pxc_dmabuf_job *job, *tmp;
+	struct wl_list done;
+	uint64_t count;
+
+	(void)!read(fd, &count, sizeof(count));
+	wl_list_init(&done);
+	pthread_mutex_lock(&reader->lock);
+	wl_list_insert_list(&done, &reader->done);
+	wl_list_init(&reader->done);
+	pthread_mutex_unlock(&reader->lock);
+	wl_list_for_each_safe(job, tmp, &done, link) {
+		if (job->data != NULL) {
+			pxc_upload_v1_dmabuf_read(job->data, job->rows,
+				job->row_bytes, job->result);
+		}
+		job_free(job);
+	}
 	return 0;
 }
 
-void
-pxc_dmabuf_unmap(struct pxc_dmabuf_view *view)
+/* The reader, started on the first dma-buf offered; NULL: no memory. */
+static struct pxc_dmabuf_reader *
+reader_get(struct pixcache_manager *manager)
 {
-	/* The end of CPU access: nothing to undo if the exporter refuses. */
-	(void)sync_read(view->fd, DMA_BUF_SYNC_END);
-	munmap(view->map, view->len);
-	view->map = NULL;
+	struct pxc_dmabuf_reader *reader = manager->dmabuf_reader;
+
+	if (reader != NULL) {
+		return reader;
+	}
+	reader = pxc_zalloc(manager, sizeof(*reader));
+	if (reader == NULL) {
+		return NULL;
+	}
+	reader->event_fd = pxc_fault(&manager->faults, "eventfd") ? -1 :
+		eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	manager->dmabuf_source = reader->event_fd < 0 ? NULL :
+		wl_event_loop_add_fd(manager->loop, reader->event_fd,
+		WL_EVENT_READABLE, handle_done, manager);
+	if (manager->dmabuf_source == NULL) {
+		goto fail;
+	}
+	pthread_mutex_init(&reader->lock, NULL);
+	pthread_cond_init(&reader->cond, NULL);
+	wl_list_init(&reader->queue);
+	wl_list_init(&reader->done);
+	reader->refs = 2;
+	if (pxc_fault(&manager->faults, "thread") ||
+			pthread_create(&reader->thread, NULL, reader_run,
+			reader) != 0) {
+		pthread_cond_destroy(&reader->cond);
+		pthread_mutex_destroy(&reader->lock);
+		wl_event_source_remove(manager->dmabuf_source);
+		manager->dmabuf_source = NULL;
+		goto fail;
+	}
+	manager->dmabuf_reader = reader;
+	return reader;
+
+fail:
+	if (reader->event_fd >= 0) {
+		close(reader->event_fd);
+	}
+	free(reader);
+	return NULL;
+}
+
+struct pxc_dmabuf_job *
+pxc_dmabuf_read_start(struct pixcache_manager *manager, int fd,
+	const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
+	uint32_t height, void *data)
+{
+	struct pxc_dmabuf_reader *reader = reader_get(manager);
+	struct pxc_dmabuf_job *job = reader ?
+		pxc_zalloc(manager, sizeof(*job)) : NULL;
+
+	/* The bounce buffer: counted by the caller as an upload in flight. */
+	if (job != NULL && !pxc_fault(&manager->faults, "alloc")) {
+		job->rows = malloc((size_t)row_bytes * height);
+	}
+	if (job == NULL || job->rows == NULL) {
+		free(job);
+		return NULL;
+	}
+	job->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (job->fd < 0) {
+		free(job->rows);
+		free(job);
+		return NULL;
+	}
+	job->layout = *layout;
+	job->row_bytes = row_bytes;
+	job->height = height;
+	job->data = data;
+	job->fail_map = pxc_fault(&manager->faults, "mmap");
+	job->fail_sync = pxc_fault(&manager->faults, "dmabuf_sync");
+	pthread_mutex_lock(&reader->lock);
+	wl_list_insert(reader->queue.prev, &job->link);
+	pthread_cond_signal(&reader->cond);
+	pthread_mutex_unlock(&reader->lock);
+	return job;
+}
+
+void
+pxc_dmabuf_read_forget(struct pxc_dmabuf_job *job)
+{
+	/* The reader never reads data: the loop's alone. */
+	job->data = NULL;
+}
+
+void
+pxc_dmabuf_reader_destroy(struct pixcache_manager *manager)
+{
+	struct pxc_dmabuf_reader *reader = manager->dmabuf_reader;
+
+	if (reader == NULL) {
+		return;
+	}
+	wl_event_source_remove(manager->dmabuf_source);
+	manager->dmabuf_source = NULL;
+	manager->dmabuf_reader = NULL;
+	bool busy;
+
+	pthread_mutex_lock(&reader->lock);
+	reader->stop = true;
+	busy = reader->busy;
+	pthread_cond_signal(&reader->cond);
+	pthread_mutex_unlock(&reader->lock);
+	/* Idle, it ends at once: waited for, so nothing of it outlives the
+	 * manager. Stuck on a fence, it ends on its own, freeing it all. */
+	if (busy) {
+		pthread_detach(reader->thread);
+	} else {
+		pthread_join(reader->thread, NULL);
+	}
+	reader_unref(reader);
 }

@@ -5,6 +5,7 @@
 
 #define _GNU_SOURCE
 #include <drm_fourcc.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -283,6 +284,8 @@ pixcache_image_get_dmabuf(struct pixcache_image *image,
 	if (image == NULL || out == NULL) {
 		return -EINVAL;
 	}
+	/* The buffer's dma-buf and the budget are the loop's. */
+	assert(pxc_on_loop_thread(image->manager));
 	failure = pxc_buffer_dmabuf(image->buffer, &dmabuf);
 	if (failure != 0) {
 		return pxc_failure_errno(failure);

@@ -97,6 +97,10 @@ struct pixcache_manager {
 	atomic_uint pixmaps;		/* alive */
 	atomic_uint pixmap_fds;		/* own buffers, copies, dmabufs */
 	uint32_t upload_states;		/* struct pxc_upload_v1 alive; loop */
+	uint32_t stagings;		/* staging buffers mapped, everyone's */
+	/* The thread that reads dma-bufs offered as uploads, once one was. */
+	struct pxc_dmabuf_reader *dmabuf_reader;
+	struct wl_event_source *dmabuf_source;
 	atomic_uint dmabufs;		/* pixmaps' dma-bufs alive */
 	int drm_fd;			/* the DRM device's dup, or -1 */
 	atomic_uint_least64_t copy_bytes; /* in copies for other realms */
@@ -340,6 +344,7 @@ struct pxc_upload_v1 {
 	enum pxc_upload_v1_state state;
 	struct wl_event_source *timer;	/* while in flight */
 	bool expired;			/* failed for its time: commit ignored */
+	struct pxc_dmabuf_job *job;	/* a dma-buf's, while it is read */
 	bool stored;			/* committed, whatever came of it */
 	char name_buf[];
 };
@@ -649,30 +654,35 @@ void pxc_upload_v1_from_dmabuf(struct wl_client *wl_client,
 	struct pxc_realm_v1 *cr, const char *name, uint32_t width,
 	uint32_t height, uint32_t format, uint32_t flags, int fd,
 	const struct pxc_dmabuf_layout *layout);
+/* The reader's copy of an upload's dma-buf (rows packed, row_bytes each),
+ * or the errno that stopped it. */
+void pxc_upload_v1_dmabuf_read(void *data, const uint8_t *rows,
+	uint32_t row_bytes, int result);
 
 /* ---- dmabuf.c ---- */
 
-/* A client's dma-buf mapped for reading, CPU access begun. */
-struct pxc_dmabuf_view {
-	int fd;				/* not owned */
-	void *map;
-	size_t len;
-	const uint8_t *rows;		/* the first row */
-	uint32_t stride;
-};
+struct pxc_dmabuf_job;
 
 /*
- * Maps height rows of row_bytes of fd, laid out as layout says, and
- * begins CPU access (DMA_BUF_IOCTL_SYNC). 0, or -EBADF (not a dma-buf),
- * -EINVAL (not linear, a stride shorter than a row, a buffer too short),
- * -EBUSY (writes not done: its fences are not signalled), -ENOMEM or
- * what mmap or the exporter say. Never waits on the client.
+ * What the loop checks of a dma-buf offered as an upload, at once: 0, or
+ * -EBADF (not a dma-buf), -EINVAL (not linear, a stride shorter than a
+ * row, offset and rows past its end).
  */
-int pxc_dmabuf_map_read(const struct pxc_faults *faults, int fd,
-	const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
-	uint32_t height, struct pxc_dmabuf_view *out);
-/* Ends CPU access and unmaps. */
-void pxc_dmabuf_unmap(struct pxc_dmabuf_view *view);
+int pxc_dmabuf_check(int fd, const struct pxc_dmabuf_layout *layout,
+	uint32_t row_bytes, uint32_t height);
+/*
+ * Has the reader thread copy height rows of row_bytes from a dup of fd
+ * into a bounce buffer, under DMA_BUF_IOCTL_SYNC (waiting for its fences
+ * there, never on the loop); pxc_upload_v1_dmabuf_read(data, ...) follows
+ * on the loop. NULL: out of memory. Loop thread.
+ */
+struct pxc_dmabuf_job *pxc_dmabuf_read_start(struct pixcache_manager *manager,
+	int fd, const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
+	uint32_t height, void *data);
+/* Nobody waits for the job any more: its result is dropped. Loop. */
+void pxc_dmabuf_read_forget(struct pxc_dmabuf_job *job);
+/* Lets the reader go; a job stuck on a fence finishes and frees it. */
+void pxc_dmabuf_reader_destroy(struct pixcache_manager *manager);
 
 /* ---- removal.c ---- */
 

@@ -363,6 +363,7 @@ manager_free(struct pixcache_manager *manager)
 		close(manager->drm_fd);
 	}
 	pxc_fills_destroy(manager);
+	pxc_dmabuf_reader_destroy(manager);
 	pxc_random_finish(&manager->rng);
 	pthread_mutex_destroy(&manager->notify_lock);
 	pthread_mutex_destroy(&manager->shm_lock);
@@ -607,5 +608,6 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 		stats->found_leases += conn->found_leases;
 	}
 	stats->fds = stats->pools + stats->realms + stats->uploads + 1 +
-		atomic_load(&manager->pixmap_fds) + (manager->drm_fd >= 0);
+		atomic_load(&manager->pixmap_fds) + (manager->drm_fd >= 0) +
+		(manager->dmabuf_reader != NULL ? 2 : 0);
 }

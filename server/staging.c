@@ -33,6 +33,7 @@ pxc_staging_v1_inert(struct pxc_staging_v1 *staging)
 		pxc_shm_unmap(staging->map, staging->size);
 		staging->client->conn->upload_bytes -= staging->size;
 		staging->client->conn->stagings--;
+		staging->client->manager->stagings--;
 	}
 	wl_list_remove(&staging->link);
 	free(staging);
@@ -86,11 +87,13 @@ staging_map(struct pxc_staging_v1 *staging, int fd)
 	struct pxc_manager_v1 *client = staging->client;
 	struct pixcache_manager *manager = client->manager;
 
-	/* Bytes, and mappings: a million one-byte buffers would use up
-	 * the process's mappings, everyone's pools included. */
+	/* Bytes, and mappings, the connection's and everyone's: a million
+	 * one-byte buffers would use up the process's mappings
+	 * (vm.max_map_count), every pool included. */
 	if (client->conn->upload_bytes + staging->size >
 			manager->config.max_upload_bytes ||
-			client->conn->stagings >= manager->config.max_uploads) {
+			client->conn->stagings >= manager->config.max_uploads ||
+			manager->stagings >= manager->config.max_uploads_total) {
 		close(fd);
 		return PIXCACHE_BATCH_V1_FAILURE_UPLOADS;
 	}
@@ -108,6 +111,7 @@ staging_map(struct pxc_staging_v1 *staging, int fd)
 	}
 	client->conn->upload_bytes += staging->size;
 	client->conn->stagings++;
+	manager->stagings++;
 	return 0;
 }
 

@@ -47,6 +47,11 @@ upload_end(struct pxc_upload_v1 *upload, const struct pxc_key *key)
 		close(upload->fd);
 		upload->fd = -1;
 	}
+	if (upload->job != NULL) {
+		/* Still being read: what the reader copies is dropped. */
+		pxc_dmabuf_read_forget(upload->job);
+		upload->job = NULL;
+	}
 	pxc_fill_end_upload(upload, key);
 }
 
@@ -105,21 +110,24 @@ upload_handle_destroy(struct wl_client *wl_client,
 	wl_resource_destroy(resource);
 }
 
-/*
- * Where an upload answered at once reads its pixels: rows in a staging
- * buffer's mapping, or a client's dma-buf, mapped only as it is copied.
- */
+/* Where an upload not committed reads its pixels. */
 struct upload_source {
 	const uint8_t *rows;
 	uint32_t stride;
-	int dmabuf_fd;
-	const struct pxc_dmabuf_layout *layout;
+	/* The manager's layout, the last row's padding included (a staging
+	 * buffer); else only each row's pixels are there (a dma-buf's,
+	 * copied by the reader). */
+	bool whole;
 };
 
-/* A new buffer for the upload, a copy of its rows at src. */
+/*
+ * A new buffer for the upload, a copy of its rows at src. whole: src
+ * holds the manager's layout, the last row's padding included; else only
+ * each row's pixels are read, and the padding is zeroed.
+ */
 static struct pxc_buffer *
 buffer_copy(struct pxc_upload_v1 *upload, const uint8_t *src,
-	uint32_t src_stride)
+	uint32_t src_stride, bool whole)
 {
 	struct pxc_buffer *buffer = pxc_buffer_create(upload->realm,
 		upload->format, upload->width, upload->height);
@@ -130,7 +138,7 @@ buffer_copy(struct pxc_upload_v1 *upload, const uint8_t *src,
 		return NULL;
 	}
 	dst = pxc_buffer_write_begin(buffer);
-	if (src_stride == upload->stride) {
+	if (whole) {
 		/* Same layout: the whole buffer, padding included, so
 		 * nothing a previous pixmap left in the pool shows through. */
 		memcpy(dst, src, upload->size);
@@ -146,26 +154,6 @@ buffer_copy(struct pxc_upload_v1 *upload, const uint8_t *src,
 	return buffer;
 }
 
-/* A copy of the rows of a client's dma-buf, or the failure. */
-static uint32_t
-buffer_from_dmabuf(struct pxc_upload_v1 *upload,
-	const struct upload_source *src, struct pxc_buffer **out)
-{
-	struct pixcache_manager *manager = upload->client->manager;
-	struct pxc_dmabuf_view view;
-	int ret = pxc_dmabuf_map_read(&manager->faults, src->dmabuf_fd,
-		src->layout, upload->width * upload->format->bytes_per_pixel,
-		upload->height, &view);
-
-	if (ret < 0) {
-		return ret == -ENOMEM ? PIXCACHE_BATCH_V1_FAILURE_MEMORY :
-			PIXCACHE_BATCH_V1_FAILURE_DMABUF;
-	}
-	*out = buffer_copy(upload, view.rows, view.stride);
-	pxc_dmabuf_unmap(&view);
-	return *out != NULL ? 0 : PIXCACHE_BATCH_V1_FAILURE_MEMORY;
-}
-
 /*
  * The buffer for an upload, or the failure: for a committed one, a pool
  * copy of its target when small, else the target itself; else a copy of
@@ -179,11 +167,8 @@ upload_buffer(struct pxc_upload_v1 *upload, const struct upload_source *src,
 	const void *map;
 
 	*out = NULL;
-	if (src != NULL && src->dmabuf_fd >= 0) {
-		return buffer_from_dmabuf(upload, src, out);
-	}
 	if (src != NULL) {
-		*out = buffer_copy(upload, src->rows, src->stride);
+		*out = buffer_copy(upload, src->rows, src->stride, src->whole);
 	} else if (upload->size > manager->config.pool_max_pixmap) {
 		*out = pxc_buffer_adopt(upload->realm, upload->format,
 			upload->width, upload->height, upload->fd);
@@ -195,7 +180,7 @@ upload_buffer(struct pxc_upload_v1 *upload, const struct upload_source *src,
 		map = pxc_shm_map_read(&manager->faults, upload->fd,
 			upload->size);
 		if (map != NULL) {
-			*out = buffer_copy(upload, map, upload->stride);
+			*out = buffer_copy(upload, map, upload->stride, true);
 			pxc_shm_unmap(map, upload->size);
 		}
 	}
@@ -271,12 +256,13 @@ send_stored(struct pxc_upload_v1 *upload, const struct pxc_key *key)
 		w.instance_lo, w.slot, w.generation, w.tag_hi, w.tag_lo);
 }
 
+/* Stores what was committed (src NULL: the target) and answers. */
 static void
-upload_store(struct pxc_upload_v1 *upload)
+upload_store(struct pxc_upload_v1 *upload, const struct upload_source *src)
 {
 	struct pixcache_manager *manager = upload->client->manager;
 	struct pxc_key key;
-	uint32_t failure = upload_insert(upload, NULL, &key);
+	uint32_t failure = upload_insert(upload, src, &key);
 
 	if (failure != 0) {
 		upload_fail(upload, failure);
@@ -318,8 +304,14 @@ upload_handle_commit(struct wl_client *wl_client, struct wl_resource *resource)
 		return;
 	}
 	/* Every upload is answered in the request that made it, by target
-	 * or at once: one with state has its target. */
+	 * or at once, or reads a dma-buf: one with state is in flight. */
 	assert(upload->state == PXC_UPLOAD_TARGET);
+	if (upload->job != NULL) {
+		wl_resource_post_error(resource,
+			PIXCACHE_UPLOAD_V1_ERROR_NO_TARGET,
+			"a dma-buf's upload has no target to commit");
+		return;
+	}
 	/* Only checks: sealing what the client wrote could wait on pins. */
 	ret = pxc_shm_check(upload->fd, PXC_SEALS_COMMITTED, upload->size);
 	if (ret == -EPERM) {
@@ -347,7 +339,7 @@ upload_handle_commit(struct wl_client *wl_client, struct wl_resource *resource)
 		return;
 	}
 	upload->stored = true;
-	upload_store(upload);
+	upload_store(upload, NULL);
 }
 
 static const struct pixcache_upload_v1_interface upload_impl = {
@@ -365,13 +357,21 @@ upload_resource_destroy(struct wl_resource *resource)
 	}
 }
 
+/* How an upload gets its pixels. */
+enum upload_kind {
+	UPLOAD_TARGET,		/* a target the manager sends, committed */
+	UPLOAD_STAGED,		/* from a staging buffer, at once */
+	UPLOAD_DMABUF,		/* from a dma-buf, read by the reader */
+};
+
 /*
  * Why the client may not upload this, or 0. A named upload gets the fill
  * it will take in *fill.
  */
 static uint32_t
 upload_refusal(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
-	const char *name, uint32_t format, bool staged, struct pxc_fill **fill)
+	const char *name, uint32_t format, enum upload_kind kind,
+	struct pxc_fill **fill)
 {
 	struct pxc_manager_v1 *client = upload->client;
 	const struct pixcache_config *config = &client->manager->config;
@@ -399,9 +399,10 @@ upload_refusal(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 		/* Could never be stored: no target for it at all. */
 		return PIXCACHE_BATCH_V1_FAILURE_SIZE;
 	}
-	/* Counts and bytes of targets, the connection's and everyone's:
-	 * a staged upload has none, and is done at once. */
-	if (!staged && (client->conn->uploads_in_flight >= config->max_uploads ||
+	/* Counts and bytes in flight (targets, dma-bufs' bounce buffers),
+	 * the connection's and everyone's: a staged upload has none. */
+	if (kind != UPLOAD_STAGED &&
+			(client->conn->uploads_in_flight >= config->max_uploads ||
 			client->manager->uploads >= config->max_uploads_total ||
 			client->conn->upload_bytes + upload->size >
 				config->max_upload_bytes ||
@@ -417,7 +418,8 @@ upload_refusal(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 				cr->realm->name, old.owner))) {
 		return PIXCACHE_BATCH_V1_FAILURE_EXISTS;
 	}
-	if (!staged && !pxc_connection_may_send_fds(client->conn, 1)) {
+	if (kind == UPLOAD_TARGET &&
+			!pxc_connection_may_send_fds(client->conn, 1)) {
 		return PIXCACHE_BATCH_V1_FAILURE_FD_LIMIT;
 	}
 	/* Last: the only check that allocates. */
@@ -438,13 +440,36 @@ upload_timed_out(void *data)
 	return 0;
 }
 
+/* The timer that bounds how long an upload in flight holds its name. */
+static int
+upload_start_timer(struct pxc_upload_v1 *upload)
+{
+	struct pixcache_manager *manager = upload->client->manager;
+
+	/* libwayland's timers share one timerfd: no fd per upload. */
+	if (!pxc_fault(&manager->faults, "resource")) {
+		upload->timer = wl_event_loop_add_timer(manager->loop,
+			upload_timed_out, upload);
+	}
+	if (upload->timer == NULL) {
+		return -ENOMEM;
+	}
+	/* An upload that could never time out would hold its name. */
+	if (wl_event_source_timer_update(upload->timer,
+			(int)manager->config.upload_timeout_ms) < 0) {
+		wl_event_source_remove(upload->timer);
+		upload->timer = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* The target: a memfd the client may write but never resize, and the
- * timer that bounds how long it may hold the name. */
+ * timer. */
 static int
 upload_make_target(struct pxc_upload_v1 *upload)
 {
-	struct pixcache_manager *manager = upload->client->manager;
-	const struct pxc_faults *faults = &manager->faults;
+	const struct pxc_faults *faults = &upload->client->manager->faults;
 	int ret;
 
 	upload->fd = pxc_shm_create(faults, "pixcache-upload", upload->size);
@@ -454,20 +479,8 @@ upload_make_target(struct pxc_upload_v1 *upload)
 		return ret;
 	}
 	ret = pxc_shm_seal(faults, upload->fd, PXC_SEALS_TARGET);
-	/* libwayland's timers share one timerfd: no fd per upload. */
-	if (ret == 0 && !pxc_fault(faults, "resource")) {
-		upload->timer = wl_event_loop_add_timer(manager->loop,
-			upload_timed_out, upload);
-	}
-	if (ret == 0 && upload->timer == NULL) {
-		ret = -ENOMEM;
-	}
-	/* An upload that could never time out would hold its name. */
-	if (ret == 0 && wl_event_source_timer_update(upload->timer,
-			(int)manager->config.upload_timeout_ms) < 0) {
-		wl_event_source_remove(upload->timer);
-		upload->timer = NULL;
-		ret = -ENOMEM;
+	if (ret == 0) {
+		ret = upload_start_timer(upload);
 	}
 	if (ret < 0) {
 		close(upload->fd);
@@ -529,6 +542,24 @@ pxc_upload_v1_flags_valid(struct wl_resource *resource, uint32_t error,
 	return true;
 }
 
+/* In flight: counted until upload_end(), holding the name's fill. */
+static void
+upload_fly(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
+	struct pxc_fill *fill)
+{
+	struct pxc_manager_v1 *client = upload->client;
+
+	upload->realm = cr->realm;
+	upload->state = PXC_UPLOAD_TARGET;
+	client->conn->uploads_in_flight++;
+	client->conn->upload_bytes += upload->size;
+	client->manager->uploads++;
+	client->manager->upload_bytes += upload->size;
+	if (fill != NULL) {
+		pxc_fill_start_upload(fill, upload);
+	}
+}
+
 void
 pxc_upload_v1_start(struct wl_client *wl_client,
 	struct pxc_manager_v1 *client,
@@ -538,7 +569,6 @@ pxc_upload_v1_start(struct wl_client *wl_client,
 {
 	struct pxc_upload_v1 *upload = upload_create(wl_client, client, version,
 		id, name, width, height, flags);
-	struct pixcache_manager *manager = client ? client->manager : NULL;
 	struct wl_resource *resource = upload ? upload->resource : NULL;
 	struct pxc_fill *fill = NULL;
 	uint32_t refusal;
@@ -546,7 +576,8 @@ pxc_upload_v1_start(struct wl_client *wl_client,
 	if (upload == NULL) {
 		return;
 	}
-	refusal = upload_refusal(upload, cr, name, format, false, &fill);
+	refusal = upload_refusal(upload, cr, name, format, UPLOAD_TARGET,
+		&fill);
 	if (refusal == 0 && upload_make_target(upload) < 0) {
 		refusal = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}
@@ -556,15 +587,7 @@ pxc_upload_v1_start(struct wl_client *wl_client,
 		upload_answered(upload);
 		return;
 	}
-	upload->realm = cr->realm;
-	upload->state = PXC_UPLOAD_TARGET;
-	client->conn->uploads_in_flight++;
-	client->conn->upload_bytes += upload->size;
-	manager->uploads++;
-	manager->upload_bytes += upload->size;
-	if (fill != NULL) {
-		pxc_fill_start_upload(fill, upload);
-	}
+	upload_fly(upload, cr, fill);
 	pixcache_upload_v1_send_target(resource, upload->fd, upload->stride,
 		upload->size);
 	pxc_connection_sent_fds(client->conn, 1);
@@ -584,7 +607,7 @@ upload_now(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 
 	if (failure == 0) {
 		failure = upload_refusal(upload, cr, upload->name, format,
-			true, &fill);
+			UPLOAD_STAGED, &fill);
 	}
 	if (failure == 0) {
 		upload->realm = cr->realm;
@@ -619,7 +642,7 @@ pxc_upload_v1_staged(struct wl_client *wl_client,
 		id, name, width, height, flags);
 	const struct pxc_format *f = pxc_format_find(format);
 	uint32_t stride = 0, size = 0;
-	struct upload_source src = { .dmabuf_fd = -1 };
+	struct upload_source src = { 0 };
 
 	if (upload == NULL) {
 		return;
@@ -636,8 +659,47 @@ pxc_upload_v1_staged(struct wl_client *wl_client,
 	if (staging->failure == 0) {
 		src.rows = (const uint8_t *)staging->map + offset;
 		src.stride = stride;
+		src.whole = true;
 	}
 	upload_now(upload, cr, format, staging->failure, &src);
+}
+
+/*
+ * Why the dma-buf cannot be read, or 0 with the reader started on it and
+ * the upload in flight.
+ */
+static uint32_t
+dmabuf_start(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
+	uint32_t format, int fd, const struct pxc_dmabuf_layout *layout)
+{
+	struct pixcache_manager *manager = upload->client->manager;
+	struct pxc_fill *fill = NULL;
+	uint32_t row, failure = upload_refusal(upload, cr, upload->name,
+		format, UPLOAD_DMABUF, &fill);
+
+	if (failure != 0) {
+		return failure;
+	}
+	row = upload->width * upload->format->bytes_per_pixel;
+	if (pxc_dmabuf_check(fd, layout, row, upload->height) < 0) {
+		failure = PIXCACHE_BATCH_V1_FAILURE_DMABUF;
+	} else if (upload_start_timer(upload) < 0) {
+		failure = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+	} else {
+		upload->job = pxc_dmabuf_read_start(manager, fd, layout, row,
+			upload->height, upload);
+		if (upload->job == NULL) {
+			wl_event_source_remove(upload->timer);
+			upload->timer = NULL;
+			failure = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
+		}
+	}
+	if (failure != 0) {
+		pxc_fill_drop(fill);
+		return failure;
+	}
+	upload_fly(upload, cr, fill);
+	return 0;
 }
 
 void
@@ -649,11 +711,34 @@ pxc_upload_v1_from_dmabuf(struct wl_client *wl_client,
 {
 	struct pxc_upload_v1 *upload = upload_create(wl_client, client, version,
 		id, name, width, height, flags);
-	struct upload_source src = { .dmabuf_fd = fd, .layout = layout };
+	uint32_t failure;
 
 	if (upload != NULL) {
-		upload_now(upload, cr, format, 0, &src);
+		failure = dmabuf_start(upload, cr, format, fd, layout);
+		if (failure != 0) {
+			pixcache_upload_v1_send_failed(upload->resource,
+				failure);
+			upload_answered(upload);
+		}
 	}
-	/* Copied or refused, the client's buffer is not kept. */
+	/* The reader has a dup of its own, if it reads it. */
 	close(fd);
+}
+
+void
+pxc_upload_v1_dmabuf_read(void *data, const uint8_t *rows,
+	uint32_t row_bytes, int result)
+{
+	struct pxc_upload_v1 *upload = data;
+	struct upload_source src = { .rows = rows, .stride = row_bytes };
+
+	upload->job = NULL;
+	if (result < 0) {
+		upload_fail(upload, result == -ENOMEM ?
+			PIXCACHE_BATCH_V1_FAILURE_MEMORY :
+			PIXCACHE_BATCH_V1_FAILURE_DMABUF);
+		return;
+	}
+	upload->stored = true;
+	upload_store(upload, &src);
 }

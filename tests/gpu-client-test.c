@@ -262,6 +262,11 @@ TEST(put_dmabuf_checks_its_arguments)
 	bad.fd = -1;
 	assert(pixcache_client_put_dmabuf(client, "default", "a", 16, 16,
 		&bad, 0, NULL) == -EINVAL);
+	/* A closed fd: libwayland would end the connection sending it. */
+	bad.fd = 1000;
+	assert(fcntl(bad.fd, F_GETFD) < 0);
+	assert(pixcache_client_put_dmabuf(client, "default", "a", 16, 16,
+		&bad, 0, NULL) == -EBADF);
 	assert(pixcache_client_put_dmabuf(client, "default", "a", 0, 16,
 		&good, 0, NULL) == -EINVAL);
 	assert(pixcache_client_put_dmabuf(client, "default", "a", 16, 16,

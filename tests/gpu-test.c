@@ -20,6 +20,7 @@
 #include <xf86drm.h>
 
 #include "drm-util.h"
+#include "fd-util.h"
 #include "manager-private.h"
 #include "server-harness.h"
 #include "test-runner.h"
@@ -568,9 +569,8 @@ offer(struct th_client *client, struct th_realm *realm, const char *name,
 		name, width, height, DRM_FORMAT_ARGB8888, fd, offset, stride,
 		modifier);
 
-	assert(th_commit(client, batch));
+	assert(th_commit(client, batch) && th_upload_wait(client, upload));
 	th_batch_destroy(batch);
-	assert(upload->stored || upload->failed != 0);
 	return upload;
 }
 
@@ -641,6 +641,43 @@ TEST(a_gpu_buffer_is_copied_into_the_cache)
 }
 
 /*
+ * Rows at the manager's own stride, the last one ending at the buffer's
+ * last byte: the manager reads each row's pixels and nothing else, not
+ * the client's padding between them, not past the end it checked (an
+ * adversarial reviewer's case: the whole-buffer copy read 48 bytes past
+ * its mapping, and copied the padding).
+ */
+TEST(a_gpu_buffer_is_read_no_further_than_its_pixels)
+{
+	struct test_gpu_buffer *gpu = test_gpu_buffer_create(32, 32);
+	struct th_server *server = th_server_create(NULL, NULL);
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	uint32_t row = 20 * 4;
+	uint32_t offset = (uint32_t)gpu->size - gpu->pitch - row;
+	uint8_t *rows = drawn_rows(row, 2, 61);
+	struct th_upload *upload;
+	struct th_pixmap *pixmap;
+
+	/* 128 bytes a row on vgem: the manager's stride for 20 pixels. */
+	assert(gpu->pitch == 128 && gpu->size == 4096);
+	memset(gpu->map, 0x11, gpu->size);
+	test_gpu_buffer_write(gpu, offset, gpu->pitch, row, 2, rows);
+	upload = offer(client, realm, "edge", 20, 2, gpu->fd, offset,
+		gpu->pitch, DRM_FORMAT_MOD_LINEAR);
+	assert(upload->stored);
+	th_upload_destroy(upload);
+	pixmap = lookup(client, realm, "edge");
+	assert(pixmap_holds_rows(pixmap, 61));
+	th_pixmap_destroy(pixmap);
+	free(rows);
+	test_gpu_buffer_destroy(gpu);
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+}
+
+/*
  * What the manager cannot copy safely fails with dmabuf: nothing stored,
  * no fd kept, the client still connected and able to upload.
  */
@@ -699,32 +736,100 @@ TEST(a_gpu_buffer_that_cannot_be_copied_fails)
 }
 
 /*
- * A buffer the GPU is still drawing (a write fence not signalled) is
- * refused at once: the manager's loop does not wait on a client's GPU.
- * Once the fence signals, the same offer is stored.
+ * A buffer the GPU is still drawing (a write fence not signalled) is read
+ * once the fence signals, by the manager's reader: the loop goes on
+ * meanwhile, serving other clients. A fence that outlasts the upload
+ * timeout fails the upload with timeout, and frees its name.
  */
-TEST(a_gpu_buffer_still_being_drawn_is_refused_without_waiting)
+TEST(a_gpu_buffer_still_being_drawn_is_read_when_done)
 {
 	struct test_gpu_buffer *gpu = test_gpu_buffer_create(16, 16);
-	struct th_server *server = th_server_create(NULL, NULL);
-	struct th_client *client = th_client_connect(server);
-	struct th_realm *realm = th_realm_get(client, "default");
-	uint32_t fence = test_gpu_buffer_fence(gpu);
+	struct pixcache_config config;
+	struct th_server *server;
+	struct th_client *client, *other;
+	struct th_realm *realm, *ro;
+	struct pixcache_batch_v1 *batch;
 	struct th_upload *upload;
+	uint32_t fence;
 
-	upload = offer(client, realm, "drawing", 16, 16, gpu->fd, 0,
-		gpu->pitch, DRM_FORMAT_MOD_LINEAR);
-	assert(upload->failed == PIXCACHE_BATCH_V1_FAILURE_DMABUF);
+	th_config(&config);
+	config.upload_timeout_ms = 500;
+	server = th_server_create(&config, NULL);
+	client = th_client_connect(server);
+	other = th_client_connect(server);
+	realm = th_realm_get(client, "default");
+	ro = th_realm_get(other, "default");
+	fence = test_gpu_buffer_fence(gpu);
+	batch = th_batch(client);
+	upload = th_upload_dmabuf(client, batch, realm, "drawing", 16, 16,
+		DRM_FORMAT_ARGB8888, gpu->fd, 0, gpu->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(th_commit(client, batch));
+	/* Waiting on the fence, the manager serves others. */
+	put(other, ro, "meanwhile", 16, 16, 3);
+	assert(!upload->stored && upload->failed == 0);
+	test_gpu_buffer_signal(gpu, fence);
+	assert(th_upload_wait(client, upload) && upload->stored);
+	th_upload_destroy(upload);
+
+	/* A fence past the timeout: failed with timeout. */
+	fence = test_gpu_buffer_fence(gpu);
+	upload = th_upload_dmabuf(client, batch, realm, "late", 16, 16,
+		DRM_FORMAT_ARGB8888, gpu->fd, 0, gpu->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(th_commit(client, batch) && th_upload_wait(client, upload));
+	assert(upload->failed == PIXCACHE_BATCH_V1_FAILURE_TIMEOUT);
 	th_upload_destroy(upload);
 	test_gpu_buffer_signal(gpu, fence);
-	upload = offer(client, realm, "drawing", 16, 16, gpu->fd, 0,
-		gpu->pitch, DRM_FORMAT_MOD_LINEAR);
+	/* The reader's late copy is dropped; the name is free. */
+	upload = offer(client, realm, "late", 16, 16, gpu->fd, 0, gpu->pitch,
+		DRM_FORMAT_MOD_LINEAR);
 	assert(upload->stored);
 	th_upload_destroy(upload);
+
+	th_batch_destroy(batch);
 	test_gpu_buffer_destroy(gpu);
+	th_realm_destroy(ro);
+	th_client_disconnect(other);
 	th_realm_destroy(realm);
 	th_client_disconnect(client);
 	th_server_destroy(server);
+}
+
+/*
+ * A manager destroyed while its reader waits on a fence: the compositor
+ * is not held up, and the reader ends, freeing what it has, once the
+ * fence signals.
+ */
+TEST(a_manager_goes_while_its_reader_waits)
+{
+	struct test_gpu_buffer *gpu = test_gpu_buffer_create(16, 16);
+	int fds = test_count_fds();
+	struct th_server *server = th_server_create(NULL, NULL);
+	struct th_client *client = th_client_connect(server);
+	struct th_realm *realm = th_realm_get(client, "default");
+	struct pixcache_batch_v1 *batch = th_batch(client);
+	uint32_t fence = test_gpu_buffer_fence(gpu);
+	struct th_upload *upload;
+
+	upload = th_upload_dmabuf(client, batch, realm, "stuck", 16, 16,
+		DRM_FORMAT_ARGB8888, gpu->fd, 0, gpu->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(th_commit(client, batch));
+	assert(!upload->stored && upload->failed == 0);
+	th_upload_destroy(upload);
+	th_batch_destroy(batch);
+	th_realm_destroy(realm);
+	th_client_disconnect(client);
+	th_server_destroy(server);
+	test_gpu_buffer_signal(gpu, fence);
+	/* The reader closes its dup of the dma-buf and its eventfd as it
+	 * ends: every fd of the manager's is gone. */
+	for (int i = 0; i < 5000 && test_count_fds() != fds; i++) {
+		usleep(1000);
+	}
+	assert(test_count_fds() == fds);
+	test_gpu_buffer_destroy(gpu);
 }
 
 /* ---- every fallible point ---- */
@@ -754,6 +859,7 @@ gpu_life(struct th_server *server, struct test_gpu_buffer *gpu)
 		DRM_FORMAT_ARGB8888, gpu->fd, 0, gpu->pitch,
 		DRM_FORMAT_MOD_LINEAR);
 	th_commit(c, batch);
+	(void)th_upload_wait(c, up);
 	for (int i = 0; i < 2; i++) {
 		if (pm[i]->buffer) {
 			pixcache_pixmap_v1_get_dmabuf(pm[i]->proxy);

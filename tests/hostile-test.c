@@ -915,6 +915,44 @@ TEST(a_stored_upload_committed_again_is_a_protocol_error)
 }
 
 /*
+ * A copy the budget has no room for, whatever is evicted, evicts nothing:
+ * the entries nobody holds stay (a reviewer's case: they were evicted
+ * before the charge was found not to fit).
+ */
+TEST(a_copy_that_cannot_fit_evicts_nothing)
+{
+	struct pixcache_config config;
+	struct pixcache_batch_v1 *gb, *batch;
+	struct th_upload *one, *three;
+	struct th_pixmap *hold, *copy;
+	struct pixcache_stats stats;
+
+	th_config(&config);
+	config.budget = 3 * 4096;
+	setup_with(&config, &isolating_policy);
+	iso.sandboxed = bad->server_client;
+	one = th_put(good, rgood, "one", 64, 32, 1);	/* two pages */
+	three = th_put(good, rgood, "three", 32, 32, 3);	/* one page */
+	assert(one->stored && three->stored);
+	gb = th_batch(good);
+	hold = th_lookup(good, gb, rgood, "one");
+	assert(th_commit(good, gb) && hold->buffer);
+	batch = th_batch(bad);
+	copy = th_lookup_key(bad, batch, one->key);
+	assert(th_commit(bad, batch));
+	assert(copy->failed == PIXCACHE_BATCH_V1_FAILURE_BUDGET);
+	stats = th_server_stats(server);
+	assert(stats.entries == 2 && stats.evictions == 0);
+	th_pixmap_destroy(copy);
+	th_pixmap_destroy(hold);
+	th_batch_destroy(gb);
+	th_batch_destroy(batch);
+	th_upload_destroy(one);
+	th_upload_destroy(three);
+	teardown();
+}
+
+/*
  * Staging buffers are mappings of the manager's: a connection's are
  * bounded in number (max_uploads), not only in bytes, so tiny ones cannot
  * use up the process's mappings. Destroying one gives its room back.
@@ -942,6 +980,7 @@ TEST(staging_buffers_are_bounded_in_number)
 
 	th_config(&config);
 	config.max_uploads = 4;
+	config.max_uploads_total = 6;
 	setup_with(&config, NULL);
 	batch = th_batch(bad);
 	for (int i = 0; i < 5; i++) {
@@ -962,6 +1001,23 @@ TEST(staging_buffers_are_bounded_in_number)
 	assert(th_commit(bad, batch));
 	assert(up->stored);
 	th_upload_destroy(up);
+	/* Everyone's: two more of good's, and the next is refused. */
+	{
+		struct pixcache_batch_v1 *gb = th_batch(good);
+		struct pixcache_staging_v1 *g1 = stage_1k(gb);
+		struct pixcache_staging_v1 *g2 = stage_1k(gb);
+		struct pixcache_staging_v1 *g3 = stage_1k(gb);
+		struct th_upload *gu = th_upload_staged(good, g3, rgood,
+			"third", 16, 16, 0x34325241, 0);
+
+		assert(th_commit(good, gb));
+		assert(gu->failed == PIXCACHE_BATCH_V1_FAILURE_UPLOADS);
+		th_upload_destroy(gu);
+		pixcache_staging_v1_destroy(g1);
+		pixcache_staging_v1_destroy(g2);
+		pixcache_staging_v1_destroy(g3);
+		th_batch_destroy(gb);
+	}
 	for (int i = 0; i < 4; i++) {
 		pixcache_staging_v1_destroy(staging[i]);
 	}

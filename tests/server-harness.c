@@ -993,6 +993,21 @@ th_upload_dmabuf(struct th_client *client, struct pixcache_batch_v1 *batch,
 	return upload;
 }
 
+bool
+th_upload_wait(struct th_client *client, struct th_upload *upload)
+{
+	/* 20 s: a dma-buf's reader may wait on a fence meanwhile. */
+	for (int i = 0; !upload->stored && upload->failed == 0; i++) {
+		if (i > 20000 || !th_roundtrip(client)) {
+			return false;
+		}
+		if (!upload->stored && upload->failed == 0) {
+			usleep(1000);
+		}
+	}
+	return true;
+}
+
 void
 th_upload_fill(struct th_upload *upload, uint32_t seed)
 {

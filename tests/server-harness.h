@@ -213,6 +213,12 @@ struct th_upload *th_upload_dmabuf(struct th_client *client,
 	struct pixcache_batch_v1 *batch, struct th_realm *realm,
 	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	int fd, uint32_t offset, uint32_t stride, uint64_t modifier);
+/**
+ * Runs both sides until the upload is answered (stored or failed): a
+ * dma-buf's is answered once the manager's reader has read it. False if
+ * the client died, or after 20 s.
+ */
+bool th_upload_wait(struct th_client *client, struct th_upload *upload);
 /** The bytes a filled upload of seed holds, and a check of them. */
 void th_pattern_fill(uint8_t *dst, size_t n, uint32_t seed);
 bool th_pattern_is(const uint8_t *p, size_t n, uint32_t seed);

@@ -377,15 +377,15 @@ PIXCACHE_CLIENT_EXPORT int pixcache_pixmap_get_dmabuf(
  * as name in realm (NULL: anonymous), and waits until they are stored:
  * width x height pixels of dmabuf->format, rows dmabuf->stride bytes
  * apart from dmabuf->offset, modifier DRM_FORMAT_MOD_LINEAR. The manager
- * copies them at once, under DMA_BUF_IOCTL_SYNC, into memory of its own:
- * the caller keeps its fd and may reuse the buffer when this returns.
- * Rendering into it must be finished first (wait for its fence): the
- * manager refuses a buffer still being written instead of waiting.
+ * copies them, under DMA_BUF_IOCTL_SYNC (after the buffer's write fences
+ * signal), into memory of its own: the caller keeps its fd and may draw
+ * into the buffer again when this returns.
  *
  * Returns 0 (*key filled, if not NULL), -EINVAL (bad arguments: a stride
  * shorter than a row, a modifier other than linear, a format not of the
- * protocol's list), -EBADF (the manager could not copy it: not a dma-buf,
- * shorter than offset and rows, not mappable, or still being written),
+ * protocol's list), -EBADF (a closed fd, or the manager could not copy
+ * it: not a dma-buf, shorter than offset and rows, not mappable),
+ * -ETIMEDOUT (its fences did not signal in the manager's upload time),
  * -EOPNOTSUPP (the manager speaks protocol version 1), or what
  * pixcache_client_put() returns.
  */

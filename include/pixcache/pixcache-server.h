@@ -117,7 +117,8 @@ struct pixcache_config {
 	 * timeout and the claim passes to the next waiter. */
 	uint32_t upload_timeout_ms;
 	/** Uploads in flight over every connection: a bound on the targets
-	 * (one fd each) the manager holds, whatever the connections. */
+	 * (one fd each) the manager holds, whatever the connections; and
+	 * on the staging buffers mapped (one mapping each). */
 	uint32_t max_uploads_total;
 	/** Copies for readers of other realms alive at once (one fd each). */
 	uint32_t max_copies;
@@ -282,8 +283,10 @@ struct pixcache_stats {
 	 * File descriptors the manager holds: one per pool, per realm's
 	 * table, per pixmap with a buffer of its own, per pooled pixmap
 	 * copied for readers of other realms, per pixmap's dma-buf, per
-	 * upload in flight, one to wake its loop, and the DRM device's
-	 * duplicate if it has one.
+	 * upload in flight (a dma-buf's being read included), one to wake
+	 * its loop, two for the dma-buf reader once it started (its eventfd
+	 * and the loop's duplicate of it), and the DRM
+	 * device's duplicate if it has one.
 	 */
 	uint32_t fds;
 	/** Sessions: manager objects bound, over every connection. */
@@ -350,7 +353,9 @@ struct pixcache_image_dmabuf {
  * EGL_EXT_image_dma_buf_import) and reuse while the fd lives. It is the
  * dma-buf clients get for the same pixmap, made on first use; the fd is
  * the caller's own, and keeps the buffer after the image is released.
- * Import it read-only. Event loop thread only.
+ * That GPU memory is the compositor's: the budget counts a dma-buf only
+ * while a client's lease uses it. Import it read-only. Event loop thread
+ * only (asserted).
  *
  * Returns 0 (*out filled), -EINVAL (NULL arguments, or a format that is
  * not 32 bits a pixel), -ENODEV (no device), -ENOMEM, or the errno of
