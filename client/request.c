@@ -311,6 +311,12 @@ pixcache_client_abandon(struct pixcache_client *client, const char *realm,
 			break;
 		}
 	}
+	/* Sent now: a client waiting for the name is handed it at once,
+	 * not when this one next asks for something. A broken connection
+	 * passes the claim on by itself. */
+	if (ret == 0) {
+		(void)pxcl_commit(client);
+	}
 	pxcl_leave(client);
 	return ret;
 }

@@ -1082,3 +1082,56 @@ TEST(upload_outlives_the_uploader)
 	pixcache_client_destroy(client);
 	ch_server_stop(server);
 }
+
+struct waiter {
+	struct pixcache_client *client;
+	int result;
+};
+
+static void *
+find_x(void *data)
+{
+	struct waiter *w = data;
+	struct pixcache_pixmap *pixmap = NULL;
+
+	w->result = pixcache_client_find(w->client, "default", "x", &pixmap);
+	if (pixmap != NULL) {
+		pixcache_pixmap_unref(pixmap);
+	}
+	return NULL;
+}
+
+/*
+ * An abandoned claim passes on at once: a client waiting for the name is
+ * handed the claim, not left waiting until its own timeout (the release
+ * waited for the abandoning client's next request; the GTK adapter's
+ * broken-file test found it).
+ */
+TEST(an_abandoned_claim_passes_on_at_once)
+{
+	struct pixcache_config config;
+	struct ch_server *server;
+	struct pixcache_client *a;
+	struct pixcache_pixmap *pixmap = NULL;
+	struct waiter b;
+	pthread_t thread;
+
+	ch_config(&config);
+	config.upload_timeout_ms = 60000;
+	server = ch_server_start(&config, NULL, NULL);
+	a = ch_connect(server);
+	b.client = ch_connect(server);
+	assert(pixcache_client_find(a, "default", "x", &pixmap) == -ENOENT);
+	assert(pthread_create(&thread, NULL, find_x, &b) == 0);
+	/* b's lookup very likely sent and waiting on a's claim by then;
+	 * if not, b claims the name itself: the same answer. */
+	usleep(200000);
+	assert(pixcache_client_abandon(a, "default", "x") == 0);
+	pthread_join(thread, NULL);
+	/* Handed the claim, well within b's 5 s: not -ETIMEDOUT. */
+	assert(b.result == -ENOENT);
+	assert(pixcache_client_abandon(b.client, "default", "x") == 0);
+	pixcache_client_destroy(b.client);
+	pixcache_client_destroy(a);
+	ch_server_stop(server);
+}
