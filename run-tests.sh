@@ -68,6 +68,8 @@ PXC_TEST_TIMEOUT_SCALE=4 \
 	CC=clang-14
 	export CC
 	configure build-fuzz -Dtests=false -Dbench=disabled -Dweston=disabled \
+		-Dwlroots=disabled -Dexamples=disabled -Dgtk=disabled \
+		-Dqt=disabled -Dman=disabled -Dhtml=disabled \
 		-Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false \
 		"-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all"
 ) || status=1

@@ -108,6 +108,9 @@ say_path(const struct source *source)
 }
 
 /* Falls back to the shm path, saying why. */
+static void no_dmabuf(struct source *source, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 static void
 no_dmabuf(struct source *source, const char *fmt, ...)
 {
