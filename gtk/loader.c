@@ -247,17 +247,11 @@ take_pixmap(struct icon *icon, struct pixcache_pixmap *pixmap,
 	}
 }
 
-/*
- * Gives up a claim. The library sends that with its next request: the
- * caller flushes before it returns, or others wait for an upload that
- * never comes.
- */
+/* Gives up a claim: the library sends it at once, to the next waiter. */
 static void
-abandon(struct pixcache_gtk_loader *loader, struct icon *icon,
-	bool *abandoned)
+abandon(struct pixcache_gtk_loader *loader, struct icon *icon)
 {
 	pixcache_client_abandon(loader->client, REALM, icon->name);
-	*abandoned = true;
 }
 
 /*
@@ -266,12 +260,12 @@ abandon(struct pixcache_gtk_loader *loader, struct icon *icon,
  */
 static bool
 fill(struct pixcache_gtk_loader *loader, struct icon *icon, int side,
-	struct pixcache_gtk_stats *stats, bool *abandoned)
+	struct pixcache_gtk_stats *stats)
 {
 	int ret;
 
 	if (!decode(icon, side, stats)) {
-		abandon(loader, icon, abandoned);
+		abandon(loader, icon);
 		return false;
 	}
 	ret = pixcache_client_put(loader->client, REALM, icon->name,
@@ -285,7 +279,7 @@ fill(struct pixcache_gtk_loader *loader, struct icon *icon, int side,
 		return true;
 	}
 	/* Refused (quota, budget, policy...): shown from here. */
-	abandon(loader, icon, abandoned);
+	abandon(loader, icon);
 	return false;
 }
 
@@ -311,7 +305,6 @@ serve_from_cache(struct pixcache_gtk_loader *loader, struct icon *icons,
 	unsigned *which = g_new(unsigned, count);
 	int *results = g_new(int, count);
 	unsigned pending = 0;
-	bool abandoned = false;
 
 	for (unsigned i = 0; i < count; i++) {
 		if (icons[i].name[0] != '\0' && icons[i].same == NULL) {
@@ -342,10 +335,9 @@ serve_from_cache(struct pixcache_gtk_loader *loader, struct icon *icons,
 			if (results[i] == 0) {
 				take_pixmap(icon, pixmaps[i], stats);
 			} else if (results[i] == -ENOENT && last) {
-				abandon(loader, icon, &abandoned);
+				abandon(loader, icon);
 			} else if (results[i] == -ENOENT) {
-				retry = fill(loader, icon, side, stats,
-					&abandoned);
+				retry = fill(loader, icon, side, stats);
 			} else if (results[i] == -EINPROGRESS) {
 				/* Another's fill, and this thread held
 				 * claims: asked again without any. */
@@ -357,9 +349,6 @@ serve_from_cache(struct pixcache_gtk_loader *loader, struct icon *icons,
 			}
 		}
 		pending = again;
-	}
-	if (abandoned) {
-		pixcache_client_flush(loader->client);
 	}
 	g_free(results);
 	g_free(which);

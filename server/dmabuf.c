@@ -5,10 +5,14 @@
  *
  * Why a thread: the sync waits for the buffer's write fences, for as long
  * as the client's GPU, or a fence it attaches, takes; and reading a GPU's
- * uncached memory can be slow. The loop never does either: it hands the
- * reader the fd and a bounce buffer of its own, and stores what comes back
- * as any upload. A dma-buf cannot be sealed, so the copy is what others
- * see; the client changing its buffer afterwards changes nothing.
+ * uncached memory can be slow. The loop never does either. It waits for
+ * the fences itself, without blocking (a dma-buf polls readable once its
+ * writes are done), so that one client's unfinished buffer does not hold
+ * the one reader up for everyone; then it hands the reader the fd and a
+ * bounce buffer, and stores what comes back as any upload. A fence
+ * attached after that poll still holds the reader, and only it. A
+ * dma-buf cannot be sealed, so the copy is what others see; the client
+ * changing its buffer afterwards changes nothing.
  *
  * The reader outlives the manager only if it must: a job stuck on a fence
  * keeps the thread, which frees what is left (itself included) when the
@@ -20,6 +24,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -35,8 +42,18 @@
 /* The file system of every dma-buf fd (include/uapi/linux/magic.h). */
 #define PXC_DMA_BUF_MAGIC 0x444d4142
 
+enum job_state {
+	JOB_WAITING,			/* for the fences, on the loop */
+	JOB_QUEUED,			/* reader->queue */
+	JOB_READING,			/* the reader's */
+	JOB_DONE,			/* reader->done */
+};
+
 struct pxc_dmabuf_job {
 	struct wl_list link;		/* reader->queue, then ->done */
+	struct pxc_dmabuf_reader *reader;
+	enum job_state state;		/* under reader->lock */
+	struct wl_event_source *source;	/* while waiting */
 	int fd;				/* the client's dma-buf, the job's */
 	struct pxc_dmabuf_layout layout;
 	uint32_t row_bytes, height;
@@ -55,14 +72,31 @@ struct pxc_dmabuf_reader {
 	bool busy;			/* reading a job */
 	int refs;			/* the manager's and the thread's */
 	pthread_t thread;
+	/* Its jobs' fds, and libwayland's dups of those waiting: the
+	 * manager counts them in its fds. */
+	atomic_uint job_fds;
 };
+
+/* Closes the job's fd: counted in the manager's fds until then. */
+static void
+job_close(struct pxc_dmabuf_job *job)
+{
+	if (job->fd >= 0) {
+		close(job->fd);
+		job->fd = -1;
+		atomic_fetch_sub(&job->reader->job_fds, 1);
+	}
+}
 
 static void
 job_free(struct pxc_dmabuf_job *job)
 {
-	if (job->fd >= 0) {
-		close(job->fd);
+	if (job->source != NULL) {
+		/* libwayland's dup of the fd goes with the source. */
+		wl_event_source_remove(job->source);
+		atomic_fetch_sub(&job->reader->job_fds, 1);
 	}
+	job_close(job);
 	free(job->rows);
 	free(job);
 }
@@ -85,6 +119,27 @@ layout_end(const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
 		(uint64_t)layout->stride * (height - 1) + row_bytes;
 }
 
+/*
+ * Whether the fd's name is a dma-buf's ("/dmabuf:..."), asked of /proc,
+ * which reaches no file system: fstatfs on a file of the client's own
+ * FUSE mount would wait for the client. Without /proc, fstatfs decides.
+ */
+static bool
+named_dmabuf(int fd)
+{
+	static const char prefix[] = "/dmabuf:";
+	char path[64], name[sizeof(prefix)];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, name, sizeof(name) - 1);
+	if (n < 0) {
+		return errno == ENOENT || errno == EACCES;
+	}
+	return n == sizeof(prefix) - 1 &&
+		memcmp(name, prefix, sizeof(prefix) - 1) == 0;
+}
+
 int
 pxc_dmabuf_check(int fd, const struct pxc_dmabuf_layout *layout,
 	uint32_t row_bytes, uint32_t height)
@@ -93,7 +148,8 @@ pxc_dmabuf_check(int fd, const struct pxc_dmabuf_layout *layout,
 	struct statfs fs;
 	off_t size;
 
-	if (fstatfs(fd, &fs) < 0 || fs.f_type != PXC_DMA_BUF_MAGIC) {
+	if (!named_dmabuf(fd) || fstatfs(fd, &fs) < 0 ||
+			fs.f_type != PXC_DMA_BUF_MAGIC) {
 		return -EBADF;
 	}
 	/* Every exporter lays the pixels out as it likes but linear. */
@@ -132,10 +188,13 @@ job_read(struct pxc_dmabuf_job *job)
 	const uint8_t *map;
 	int ret;
 
-	map = job->fail_map ? MAP_FAILED :
-		mmap(NULL, len, PROT_READ, MAP_SHARED, job->fd, 0);
-	if (map == MAP_FAILED) {
+	if (job->fail_map) {
 		return -ENOMEM;
+	}
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, job->fd, 0);
+	if (map == MAP_FAILED) {
+		/* An exporter that maps nothing says ENODEV or EINVAL. */
+		return -errno;
 	}
 	/* Waits for the buffer's writes: on this thread only. */
 	ret = job->fail_sync ? -EIO : sync_read(job->fd, DMA_BUF_SYNC_START);
@@ -194,13 +253,14 @@ reader_run(void *data)
 		}
 		job = wl_container_of(reader->queue.next, job, link);
 		wl_list_remove(&job->link);
+		job->state = JOB_READING;
 		reader->busy = true;
 		pthread_mutex_unlock(&reader->lock);
 		job->result = job_read(job);
-		close(job->fd);
-		job->fd = -1;
+		job_close(job);
 		pthread_mutex_lock(&reader->lock);
 		reader->busy = false;
+		job->state = JOB_DONE;
 		wl_list_insert(reader->done.prev, &job->link);
 		/* A saturated counter wakes the loop as well. */
 		(void)!write(reader->event_fd, &one, sizeof(one));
@@ -238,6 +298,20 @@ handle_done(int fd, uint32_t mask, void *data)
 	return 0;
 }
 
+/* The compositor's signals stay its own threads': the reader blocks all. */
+static int
+start_thread(struct pxc_dmabuf_reader *reader)
+{
+	sigset_t all, old;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&reader->thread, NULL, reader_run, reader);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
 /* The reader, started on the first dma-buf offered; NULL: no memory. */
 static struct pxc_dmabuf_reader *
 reader_get(struct pixcache_manager *manager)
@@ -265,8 +339,7 @@ reader_get(struct pixcache_manager *manager)
 	wl_list_init(&reader->done);
 	reader->refs = 2;
 	if (pxc_fault(&manager->faults, "thread") ||
-			pthread_create(&reader->thread, NULL, reader_run,
-			reader) != 0) {
+			start_thread(reader) != 0) {
 		pthread_cond_destroy(&reader->cond);
 		pthread_mutex_destroy(&reader->lock);
 		wl_event_source_remove(manager->dmabuf_source);
@@ -282,6 +355,30 @@ fail:
 	}
 	free(reader);
 	return NULL;
+}
+
+/* The job's writes are done: the reader's now. */
+static void
+job_queue(struct pxc_dmabuf_reader *reader, struct pxc_dmabuf_job *job)
+{
+	pthread_mutex_lock(&reader->lock);
+	job->state = JOB_QUEUED;
+	wl_list_insert(reader->queue.prev, &job->link);
+	pthread_cond_signal(&reader->cond);
+	pthread_mutex_unlock(&reader->lock);
+}
+
+/* The buffer polls readable: its write fences signalled. */
+static int
+handle_writes_done(int fd, uint32_t mask, void *data)
+{
+	struct pxc_dmabuf_job *job = data;
+
+	wl_event_source_remove(job->source);
+	job->source = NULL;
+	atomic_fetch_sub(&job->reader->job_fds, 1);
+	job_queue(job->reader, job);
+	return 0;
 }
 
 struct pxc_dmabuf_job *
@@ -301,30 +398,61 @@ pxc_dmabuf_read_start(struct pixcache_manager *manager, int fd,
 		free(job);
 		return NULL;
 	}
+	job->reader = reader;
 	job->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (job->fd < 0) {
 		free(job->rows);
 		free(job);
 		return NULL;
 	}
+	atomic_fetch_add(&reader->job_fds, 1);
 	job->layout = *layout;
 	job->row_bytes = row_bytes;
 	job->height = height;
 	job->data = data;
 	job->fail_map = pxc_fault(&manager->faults, "mmap");
 	job->fail_sync = pxc_fault(&manager->faults, "dmabuf_sync");
-	pthread_mutex_lock(&reader->lock);
-	wl_list_insert(reader->queue.prev, &job->link);
-	pthread_cond_signal(&reader->cond);
-	pthread_mutex_unlock(&reader->lock);
+	/* Waits on the loop, without blocking, for the writes to end. */
+	job->state = JOB_WAITING;
+	job->source = pxc_fault(&manager->faults, "resource") ? NULL :
+		wl_event_loop_add_fd(manager->loop, job->fd,
+		WL_EVENT_READABLE, handle_writes_done, job);
+	if (job->source == NULL) {
+		job_free(job);
+		return NULL;
+	}
+	atomic_fetch_add(&reader->job_fds, 1);
 	return job;
 }
 
 void
 pxc_dmabuf_read_forget(struct pxc_dmabuf_job *job)
 {
-	/* The reader never reads data: the loop's alone. */
+	struct pxc_dmabuf_reader *reader = job->reader;
+	bool unread;
+
+	/* Waiting on the loop, or still queued: freed now, its fd and
+	 * bounce buffer with it. Being read, or read: the reader's result
+	 * is dropped when it comes. Only one job can be read at a time. */
+	pthread_mutex_lock(&reader->lock);
+	unread = job->state == JOB_WAITING || job->state == JOB_QUEUED;
+	if (job->state == JOB_QUEUED) {
+		wl_list_remove(&job->link);
+	}
 	job->data = NULL;
+	pthread_mutex_unlock(&reader->lock);
+	if (unread) {
+		job_free(job);
+	}
+}
+
+unsigned
+pxc_dmabuf_reader_fds(const struct pixcache_manager *manager)
+{
+	const struct pxc_dmabuf_reader *reader = manager->dmabuf_reader;
+
+	/* Its eventfd and the loop's dup of it, and its jobs'. */
+	return reader == NULL ? 0 : 2 + atomic_load(&reader->job_fds);
 }
 
 void

@@ -98,6 +98,7 @@ struct pixcache_manager {
 	atomic_uint pixmap_fds;		/* own buffers, copies, dmabufs */
 	uint32_t upload_states;		/* struct pxc_upload_v1 alive; loop */
 	uint32_t stagings;		/* staging buffers mapped, everyone's */
+	uint32_t dmabuf_uploads;	/* in flight, reading a dma-buf */
 	/* The thread that reads dma-bufs offered as uploads, once one was. */
 	struct pxc_dmabuf_reader *dmabuf_reader;
 	struct wl_event_source *dmabuf_source;
@@ -345,6 +346,7 @@ struct pxc_upload_v1 {
 	struct wl_event_source *timer;	/* while in flight */
 	bool expired;			/* failed for its time: commit ignored */
 	struct pxc_dmabuf_job *job;	/* a dma-buf's, while it is read */
+	bool from_dmabuf;		/* in flight without a target */
 	bool stored;			/* committed, whatever came of it */
 	char name_buf[];
 };
@@ -679,8 +681,11 @@ int pxc_dmabuf_check(int fd, const struct pxc_dmabuf_layout *layout,
 struct pxc_dmabuf_job *pxc_dmabuf_read_start(struct pixcache_manager *manager,
 	int fd, const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
 	uint32_t height, void *data);
-/* Nobody waits for the job any more: its result is dropped. Loop. */
+/* Nobody waits for the job any more: freed, or, if the reader has it,
+ * its result dropped when it comes. Loop. */
 void pxc_dmabuf_read_forget(struct pxc_dmabuf_job *job);
+/* The fds the reader holds (counted in pixcache_stats.fds). Loop. */
+unsigned pxc_dmabuf_reader_fds(const struct pixcache_manager *manager);
 /* Lets the reader go; a job stuck on a fence finishes and frees it. */
 void pxc_dmabuf_reader_destroy(struct pixcache_manager *manager);
 

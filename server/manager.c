@@ -607,7 +607,9 @@ pixcache_manager_get_stats(struct pixcache_manager *manager,
 		stats->claims += conn->claims;
 		stats->found_leases += conn->found_leases;
 	}
-	stats->fds = stats->pools + stats->realms + stats->uploads + 1 +
+	/* A dma-buf's upload has no target: its fds are the reader's. */
+	stats->fds = stats->pools + stats->realms + stats->uploads -
+		manager->dmabuf_uploads + 1 +
 		atomic_load(&manager->pixmap_fds) + (manager->drm_fd >= 0) +
-		(manager->dmabuf_reader != NULL ? 2 : 0);
+		pxc_dmabuf_reader_fds(manager);
 }

@@ -36,6 +36,7 @@ pxc_staging_v1_inert(struct pxc_staging_v1 *staging)
 		staging->client->manager->stagings--;
 	}
 	wl_list_remove(&staging->link);
+	staging->client->conn->objects--;
 	free(staging);
 }
 
@@ -122,6 +123,7 @@ pxc_staging_v1_create(struct wl_client *wl_client,
 {
 	struct wl_resource *resource;
 	struct pxc_staging_v1 *staging;
+	bool room;
 
 	if (client != NULL && (size == 0 ||
 			pxc_shm_check(fd, PXC_SEALS_COMMITTED, size) < 0)) {
@@ -132,15 +134,22 @@ pxc_staging_v1_create(struct wl_client *wl_client,
 			size);
 		return;
 	}
-	resource = pxc_resource_create(client ? client->manager : NULL,
+	room = client != NULL && pxc_connection_may_hold(client->conn);
+	resource = pxc_resource_create(room ? client->manager : NULL,
 		wl_client, &pixcache_staging_v1_interface,
 		wl_resource_get_version(batch), id, &staging_impl,
 		staging_resource_destroy, sizeof(struct pxc_staging_v1));
-	if (resource == NULL || client == NULL) {
-		/* A refused client's staging is inert: its uploads fail. */
+	if (resource == NULL || !room) {
+		/* A refused client's staging, or one past max_objects, is
+		 * inert: its uploads fail. */
 		close(fd);
+		if (resource != NULL && client != NULL) {
+			pixcache_staging_v1_send_failed(resource,
+				PIXCACHE_BATCH_V1_FAILURE_MEMORY);
+		}
 		return;
 	}
+	client->conn->objects++;
 	staging = wl_resource_get_user_data(resource);
 	staging->resource = resource;
 	staging->client = client;

@@ -48,9 +48,12 @@ upload_end(struct pxc_upload_v1 *upload, const struct pxc_key *key)
 		upload->fd = -1;
 	}
 	if (upload->job != NULL) {
-		/* Still being read: what the reader copies is dropped. */
+		/* Not read yet: what the reader would copy is dropped. */
 		pxc_dmabuf_read_forget(upload->job);
 		upload->job = NULL;
+	}
+	if (upload->from_dmabuf) {
+		upload->client->manager->dmabuf_uploads--;
 	}
 	pxc_fill_end_upload(upload, key);
 }
@@ -79,8 +82,8 @@ static char upload_ended[3];
 static bool
 upload_has_ended(const void *data)
 {
-	return data >= (void *)&upload_ended[0] &&
-		data <= (void *)&upload_ended[2];
+	return data == UPLOAD_ENDED_STORED || data == UPLOAD_ENDED_FAILED ||
+		data == UPLOAD_ENDED_EXPIRED;
 }
 
 /* The answer went: the state goes, the object keeps how it ended. */
@@ -699,6 +702,8 @@ dmabuf_start(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 		return failure;
 	}
 	upload_fly(upload, cr, fill);
+	upload->from_dmabuf = true;
+	manager->dmabuf_uploads++;
 	return 0;
 }
 

@@ -797,6 +797,76 @@ TEST(a_gpu_buffer_still_being_drawn_is_read_when_done)
 }
 
 /*
+ * A buffer still being drawn waits on the loop, not in the reader: another
+ * client's finished buffer is read and stored meanwhile, and offers given
+ * up while they wait leave nothing (an adversarial reviewer's case: each
+ * kept an fd and a bounce buffer in the reader's queue, uncounted, 200 of
+ * them with max_uploads 2).
+ */
+TEST(a_buffer_still_drawn_holds_up_no_one)
+{
+	struct test_gpu_buffer *drawing = test_gpu_buffer_create(16, 16);
+	struct test_gpu_buffer *done = test_gpu_buffer_create(16, 16);
+	struct pixcache_config config;
+	struct th_server *server;
+	struct th_client *a, *b;
+	struct th_realm *ra, *rb;
+	struct pixcache_batch_v1 *batch;
+	struct th_upload *waiting, *up;
+	struct th_fds before;
+	uint32_t fence;
+
+	th_config(&config);
+	config.max_uploads = 2;
+	config.upload_timeout_ms = 60000;
+	server = th_server_create(&config, NULL);
+	a = th_client_connect(server);
+	b = th_client_connect(server);
+	ra = th_realm_get(a, "default");
+	rb = th_realm_get(b, "default");
+	/* The reader started, its fds there. */
+	up = offer(b, rb, "warm", 16, 16, done->fd, 0, done->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(up->stored);
+	th_upload_destroy(up);
+	before = th_fds_now(server, b);
+	fence = test_gpu_buffer_fence(drawing);
+	batch = th_batch(a);
+	waiting = th_upload_dmabuf(a, batch, ra, "drawing", 16, 16,
+		DRM_FORMAT_ARGB8888, drawing->fd, 0, drawing->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(th_commit(a, batch));
+	/* b's finished buffer is not held up by a's. */
+	up = offer(b, rb, "done", 16, 16, done->fd, 0, done->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(up->stored && !waiting->stored && waiting->failed == 0);
+	th_upload_destroy(up);
+	/* Offers given up while they wait leave no fd behind. */
+	for (int i = 0; i < 50; i++) {
+		char name[16];
+		struct th_upload *gone;
+
+		snprintf(name, sizeof(name), "gone-%d", i);
+		gone = th_upload_dmabuf(a, batch, ra, name, 16, 16,
+			DRM_FORMAT_ARGB8888, drawing->fd, 0, drawing->pitch,
+			DRM_FORMAT_MOD_LINEAR);
+		th_upload_destroy(gone);
+	}
+	th_upload_destroy(waiting);
+	assert(th_commit(a, batch));
+	th_assert_fds(&before, server, b);
+	test_gpu_buffer_signal(drawing, fence);
+	th_batch_destroy(batch);
+	th_realm_destroy(ra);
+	th_client_disconnect(a);
+	th_realm_destroy(rb);
+	th_client_disconnect(b);
+	th_server_destroy(server);
+	test_gpu_buffer_destroy(done);
+	test_gpu_buffer_destroy(drawing);
+}
+
+/*
  * A manager destroyed while its reader waits on a fence: the compositor
  * is not held up, and the reader ends, freeing what it has, once the
  * fence signals.

@@ -952,11 +952,6 @@ TEST(a_copy_that_cannot_fit_evicts_nothing)
 	teardown();
 }
 
-/*
- * Staging buffers are mappings of the manager's: a connection's are
- * bounded in number (max_uploads), not only in bytes, so tiny ones cannot
- * use up the process's mappings. Destroying one gives its room back.
- */
 static struct pixcache_staging_v1 *
 stage_1k(struct pixcache_batch_v1 *batch)
 {
@@ -970,6 +965,12 @@ stage_1k(struct pixcache_batch_v1 *batch)
 	close(fd);
 	return staging;
 }
+
+/*
+ * Staging buffers are mappings of the manager's: a connection's are
+ * bounded in number (max_uploads), not only in bytes, so tiny ones cannot
+ * use up the process's mappings. Destroying one gives its room back.
+ */
 
 TEST(staging_buffers_are_bounded_in_number)
 {
@@ -1055,6 +1056,19 @@ TEST(realm_and_batch_objects_are_bounded_per_connection)
 	over = th_realm_get(bad, "over");
 	assert(over->denied == PIXCACHE_BATCH_V1_FAILURE_MEMORY);
 	th_realm_destroy(over);
+	/* A staging buffer too: failed with memory, its uploads too. */
+	{
+		struct pixcache_batch_v1 *sb = th_batch(session);
+		struct pixcache_staging_v1 *staging = stage_1k(batch);
+		struct th_upload *up = th_upload_staged(bad, staging, rbad,
+			"staged", 16, 16, 0x34325241, 0);
+
+		assert(th_commit(bad, batch));
+		assert(up->failed != 0 && !up->stored);
+		th_upload_destroy(up);
+		pixcache_staging_v1_destroy(staging);
+		pixcache_batch_v1_destroy(sb);
+	}
 	/* A fifth batch is inert: its lookup fails, nothing kept. */
 	inert = th_batch(bad);
 	pm = th_lookup(bad, inert, rbad, "x");

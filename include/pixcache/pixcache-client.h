@@ -181,8 +181,9 @@ PIXCACHE_CLIENT_EXPORT int pixcache_client_find_many(
 
 /**
  * Gives up the claim of name in realm (a lookup of it returned -ENOENT),
- * so that another client fills it. Returns 0, -ENOENT if this client
- * holds no such claim, -EINVAL.
+ * so that another client fills it: sent at once (it waits for room in a
+ * full socket, up to timeout_ms, as any request does). Returns 0,
+ * -ENOENT if this client holds no such claim, -EINVAL.
  */
 PIXCACHE_CLIENT_EXPORT int pixcache_client_abandon(
 	struct pixcache_client *client, const char *realm, const char *name);

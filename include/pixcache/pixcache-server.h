@@ -107,10 +107,11 @@ struct pixcache_config {
 	uint32_t max_connections_per_uid;
 	/** Sessions (bound manager objects) of one client connection. */
 	uint32_t max_sessions_per_connection;
-	/** Per client connection: realm and batch objects alive, every
-	 * session together. Past them a realm object is denied with
-	 * memory and a batch is inert (its requests fail with policy):
-	 * the manager keeps no state for them. */
+	/** Per client connection: realm, batch and staging objects alive,
+	 * every session together. Past them a realm object is denied with
+	 * memory, a staging fails with memory, and a batch is inert (their
+	 * requests fail with policy): the manager keeps no state for
+	 * them. */
 	uint32_t max_objects;
 	/** Milliseconds a claim may hold its name before its upload
 	 * starts, and an upload before its commit; then it fails with
@@ -283,9 +284,9 @@ struct pixcache_stats {
 	 * File descriptors the manager holds: one per pool, per realm's
 	 * table, per pixmap with a buffer of its own, per pooled pixmap
 	 * copied for readers of other realms, per pixmap's dma-buf, per
-	 * upload in flight (a dma-buf's being read included), one to wake
-	 * its loop, two for the dma-buf reader once it started (its eventfd
-	 * and the loop's duplicate of it), and the DRM
+	 * upload target in flight, one to wake its loop, the dma-buf
+	 * reader's once it started (its eventfd and the loop's duplicate,
+	 * and one or two per dma-buf offered and not yet read), and the DRM
 	 * device's duplicate if it has one.
 	 */
 	uint32_t fds;
