@@ -16,7 +16,7 @@
  * which it cannot forge. Clients of the display's socket read and write
  * realm "default"; clients of a --realm-socket NAME:REALM read and write
  * REALM and only read "default", as a sandbox given a socket of its own
- * would.
+ * would (tools/realm-sockets.c, shared with pixcached).
  *
  * SIGUSR1 renders the output anew and writes it to --screenshot PATH as
  * PNG. SIGINT and SIGTERM stop it: every client is disconnected, the
@@ -26,7 +26,6 @@
 #define _GNU_SOURCE
 #include <drm_fourcc.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -34,10 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,36 +54,12 @@
 
 #include "image-io.h"
 #include "pixcache-server.h"
+#include "realm-sockets.h"
 #include "size.h"
 
-#define DEFAULT_REALM "default"
-#define MAX_REALM_SOCKETS 16
 /* Where toplevels go: a cascade of this step, restarting after CASCADE. */
 #define CASCADE_STEP 32
 #define CASCADE 8
-
-/* A socket whose clients are in one realm, listened on by us. */
-struct realm_socket {
-	struct server *server;
-	const char *name;
-	char *realm;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 5];
-	int fd;
-	int lock_fd;
-	struct wl_event_source *source;
-};
-
-/* What the policy knows of a client: where it connected. */
-struct origin {
-	struct wl_list link;		/* server->origins */
-	struct server *server;
-	struct wl_client *client;
-	const struct realm_socket *socket;	/* NULL: the display's */
-	struct wl_listener destroy;
-	pid_t pid;
-	unsigned id;
-};
 
 struct output {
 	struct wl_list link;		/* server->outputs */
@@ -119,20 +91,16 @@ struct server {
 	struct pixcache_manager *pixcache;
 
 	struct wl_list outputs;
-	struct wl_list origins;
 	struct wlr_xdg_surface *active;
-	unsigned next_client, next_view, placed;
+	unsigned next_view, placed;
 
 	struct wl_listener new_output;
 	struct wl_listener new_xdg_surface;
-	struct wl_listener client_created;
 	struct wl_listener refused;
 	struct wl_event_source *signals[3];
 
-	struct realm_socket realms[MAX_REALM_SOCKETS];
-	int nrealms;
-	/* The socket of the client being created, for client_created. */
-	const struct realm_socket *accepting;
+	/* The policy: a realm per socket. */
+	struct pxt_realm_sockets *realms;
 
 	/* Options. */
 	const char *socket;
@@ -144,6 +112,14 @@ struct server {
 
 /* One line on stderr. */
 static void
+vsay(void *data, const char *fmt, va_list ap)
+{
+	fputs("pixcache-wlroots: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+static void
 say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
@@ -151,11 +127,9 @@ say(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("pixcache-wlroots: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /*
@@ -180,89 +154,15 @@ safe_text(const char *text, char *out, size_t size)
 	return out;
 }
 
-/* ---- the policy ---- */
-
-static struct origin *
-origin_of(struct server *server, struct wl_client *client)
-{
-	struct origin *origin;
-
-	wl_list_for_each(origin, &server->origins, link) {
-		if (origin->client == client) {
-			return origin;
-		}
-	}
-	return NULL;
-}
-
-static uint32_t
-realm_access(void *data, struct wl_client *client, const char *realm)
-{
-	const uint32_t all = PIXCACHE_ACCESS_READ | PIXCACHE_ACCESS_WRITE |
-		PIXCACHE_ACCESS_TABLE;
-	struct origin *origin = origin_of(data, client);
-
-	if (origin == NULL) {
-		/* We could not note where it came from: nothing. */
-		return 0;
-	}
-	if (origin->socket == NULL) {
-		return strcmp(realm, DEFAULT_REALM) == 0 ? all : 0;
-	}
-	if (strcmp(realm, origin->socket->realm) == 0) {
-		return all;
-	}
-	if (strcmp(realm, DEFAULT_REALM) == 0) {
-		return PIXCACHE_ACCESS_READ | PIXCACHE_ACCESS_TABLE;
-	}
-	return 0;
-}
-
-static void
-client_gone(struct wl_listener *listener, void *data)
-{
-	struct origin *origin = wl_container_of(listener, origin, destroy);
-
-	say("disconnect client %u pid %d", origin->id, (int)origin->pid);
-	wl_list_remove(&origin->link);
-	wl_list_remove(&origin->destroy.link);
-	free(origin);
-}
-
-/* Runs inside wl_client_create(), for every socket's clients. */
-static void
-client_created(struct wl_listener *listener, void *data)
-{
-	struct server *server =
-		wl_container_of(listener, server, client_created);
-	struct wl_client *client = data;
-	struct origin *origin = calloc(1, sizeof(*origin));
-	const struct realm_socket *rs = server->accepting;
-
-	if (origin == NULL) {
-		/* Unknown to the policy, it may use no realm. */
-		say("out of memory: a new client gets no realm");
-		return;
-	}
-	origin->server = server;
-	origin->client = client;
-	origin->socket = rs;
-	origin->id = ++server->next_client;
-	wl_client_get_credentials(client, &origin->pid, NULL, NULL);
-	origin->destroy.notify = client_gone;
-	wl_client_add_destroy_listener(client, &origin->destroy);
-	wl_list_insert(&server->origins, &origin->link);
-	say("connect client %u pid %d on %s (realm %s)", origin->id,
-		(int)origin->pid, rs ? rs->name : server->socket,
-		rs ? rs->realm : DEFAULT_REALM);
-}
+/* ---- refusals (the policy: tools/realm-sockets.h) ---- */
 
 static void
 client_refused(struct wl_listener *listener, void *data)
 {
 	struct server *server = wl_container_of(listener, server, refused);
 	const struct pixcache_refusal *refusal = data;
-	struct origin *origin = origin_of(server, refusal->client);
+	const struct pxt_realm_client *origin =
+		pxt_realm_sockets_client(server->realms, refusal->client);
 	unsigned id = origin ? origin->id : 0;
 
 	if (refusal->realm == NULL) {
@@ -271,87 +171,6 @@ client_refused(struct wl_listener *listener, void *data)
 	} else {
 		say("deny client %u realm \"%s\" (reason %u)", id,
 			refusal->realm, refusal->reason);
-	}
-}
-
-/* ---- realm sockets ---- */
-
-static int
-realm_accept(int fd, uint32_t mask, void *data)
-{
-	struct realm_socket *rs = data;
-	struct server *server = rs->server;
-	int client_fd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-
-	if (client_fd < 0) {
-		say("accept on %s: %s", rs->name, strerror(errno));
-		return 0;
-	}
-	server->accepting = rs;
-	if (wl_client_create(server->display, client_fd) == NULL) {
-		say("cannot create a client on %s: %s", rs->name,
-			strerror(errno));
-		close(client_fd);
-	}
-	server->accepting = NULL;
-	return 0;
-}
-
-/*
- * $XDG_RUNTIME_DIR/NAME, taken as libwayland takes its sockets: whoever
- * holds the lock file owns the name and may replace a stale socket.
- */
-static int
-realm_listen(struct server *server, struct realm_socket *rs)
-{
-	const char *dir = getenv("XDG_RUNTIME_DIR");
-	union {
-		struct sockaddr sa;
-		struct sockaddr_un un;
-	} addr = { .un.sun_family = AF_UNIX };
-
-	if (snprintf(rs->path, sizeof(rs->path), "%s/%s", dir, rs->name) >=
-			(int)sizeof(rs->path)) {
-		say("socket path too long: %s/%s", dir, rs->name);
-		return -1;
-	}
-	snprintf(rs->lock_path, sizeof(rs->lock_path), "%s.lock", rs->path);
-	rs->lock_fd = open(rs->lock_path, O_CREAT | O_CLOEXEC | O_RDWR, 0660);
-	if (rs->lock_fd < 0 || flock(rs->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		say("socket %s is in use: %s", rs->name, strerror(errno));
-		return -1;
-	}
-	unlink(rs->path);
-	memcpy(addr.un.sun_path, rs->path, strlen(rs->path) + 1);
-	rs->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (rs->fd < 0 || bind(rs->fd, &addr.sa, sizeof(addr.un)) < 0 ||
-			listen(rs->fd, 128) < 0) {
-		say("cannot listen on %s: %s", rs->path, strerror(errno));
-		return -1;
-	}
-	rs->source = wl_event_loop_add_fd(
-		wl_display_get_event_loop(server->display), rs->fd,
-		WL_EVENT_READABLE, realm_accept, rs);
-	if (rs->source == NULL) {
-		say("cannot watch %s", rs->path);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-realm_unlisten(struct realm_socket *rs)
-{
-	if (rs->source != NULL) {
-		wl_event_source_remove(rs->source);
-	}
-	if (rs->fd >= 0) {
-		close(rs->fd);
-		unlink(rs->path);
-	}
-	if (rs->lock_fd >= 0) {
-		unlink(rs->lock_path);
-		close(rs->lock_fd);
 	}
 }
 
@@ -699,8 +518,8 @@ start_pixcache(struct server *server)
 {
 	struct pixcache_config config;
 	struct pixcache_policy policy = {
-		.realm_access = realm_access,
-		.data = server,
+		.realm_access = pxt_realm_access,
+		.data = server->realms,
 	};
 
 	pixcache_config_init(&config);
@@ -738,12 +557,8 @@ start_sockets(struct server *server)
 			return false;
 		}
 	}
-	for (int i = 0; i < server->nrealms; i++) {
-		if (realm_listen(server, &server->realms[i]) < 0) {
-			return false;
-		}
-	}
-	return true;
+	return pxt_realm_sockets_listen(server->realms, server->display,
+		server->socket);
 }
 
 static bool
@@ -757,9 +572,6 @@ start(struct server *server)
 		say("cannot create a display");
 		return false;
 	}
-	server->client_created.notify = client_created;
-	wl_display_add_client_created_listener(server->display,
-		&server->client_created);
 	if (!start_wlroots(server) || !start_pixcache(server) ||
 			!start_sockets(server)) {
 		return false;
@@ -788,7 +600,7 @@ report(struct server *server)
 	pixcache_manager_get_stats(server->pixcache, &stats);
 	say("stopping: %u clients, %" PRIu64 " entries, %" PRIu64 " bytes "
 		"indexed, %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
-		" inserts", (unsigned)wl_list_length(&server->origins),
+		" inserts", pxt_realm_sockets_clients(server->realms),
 		stats.entries, stats.indexed_bytes, stats.hits, stats.misses,
 		stats.inserts);
 }
@@ -810,9 +622,7 @@ stop(struct server *server)
 		wl_list_remove(&server->refused.link);
 		pixcache_manager_destroy(server->pixcache);
 	}
-	for (int i = 0; i < server->nrealms; i++) {
-		realm_unlisten(&server->realms[i]);
-	}
+	pxt_realm_sockets_stop(server->realms);
 	for (int i = 0; i < 3; i++) {
 		if (server->signals[i] != NULL) {
 			wl_event_source_remove(server->signals[i]);
@@ -839,7 +649,6 @@ stop(struct server *server)
 	if (server->renderer != NULL) {
 		wlr_renderer_destroy(server->renderer);
 	}
-	wl_list_remove(&server->client_created.link);
 	wl_display_destroy(server->display);
 }
 
@@ -861,36 +670,7 @@ usage(FILE *out)
 		"read and write REALM and only read \"%s\". --output: the "
 		"headless\n"
 		"outputs' size (wlroots' default: 1280x720). SIGUSR1 writes the output to PATH "
-		"as PNG.\n", DEFAULT_REALM, DEFAULT_REALM);
-}
-
-static bool
-add_realm_socket(struct server *server, char *arg)
-{
-	char *colon = strchr(arg, ':');
-	struct realm_socket *rs;
-
-	if (colon == NULL || colon == arg || colon[1] == '\0' ||
-			memchr(arg, '/', (size_t)(colon - arg)) != NULL) {
-		say("--realm-socket wants NAME:REALM, got \"%s\"", arg);
-		return false;
-	}
-	if (server->nrealms == MAX_REALM_SOCKETS) {
-		say("at most %d realm sockets", MAX_REALM_SOCKETS);
-		return false;
-	}
-	rs = &server->realms[server->nrealms];
-	rs->realm = strdup(colon + 1);
-	if (rs->realm == NULL) {
-		say("out of memory");
-		return false;
-	}
-	*colon = '\0';
-	rs->name = arg;
-	rs->server = server;
-	rs->fd = rs->lock_fd = -1;
-	server->nrealms++;
-	return true;
+		"as PNG.\n", PXT_DEFAULT_REALM, PXT_DEFAULT_REALM);
 }
 
 static bool
@@ -931,7 +711,7 @@ parse(int argc, char *argv[], struct server *server)
 			server->socket = optarg;
 			break;
 		case 'r':
-			ok = add_realm_socket(server, optarg);
+			ok = pxt_realm_sockets_add(server->realms, optarg);
 			break;
 		case 'b':
 			ok = pxc_parse_size(optarg, &server->budget) == 0 &&
@@ -970,11 +750,16 @@ parse(int argc, char *argv[], struct server *server)
 int
 main(int argc, char *argv[])
 {
+	static const struct pxt_realm_sockets_hooks hooks = { .log = vsay };
 	struct server server = { 0 };
 	int ret;
 
 	wl_list_init(&server.outputs);
-	wl_list_init(&server.origins);
+	server.realms = pxt_realm_sockets_create(&hooks);
+	if (server.realms == NULL) {
+		say("out of memory");
+		return 1;
+	}
 	ret = parse(argc, argv, &server);
 	if (ret == 0 && getenv("XDG_RUNTIME_DIR") == NULL) {
 		say("XDG_RUNTIME_DIR is not set");
@@ -994,8 +779,7 @@ main(int argc, char *argv[])
 		}
 		stop(&server);
 	}
-	for (int i = 0; i < server.nrealms; i++) {
-		free(server.realms[i].realm);
-	}
+	/* After the manager, which stop() destroyed. */
+	pxt_realm_sockets_destroy(server.realms);
 	return ret < 0 ? 0 : ret;
 }

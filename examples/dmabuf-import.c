@@ -43,14 +43,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <wayland-client.h>
 
+#include "image-io.h"
 #include "pixcache-client.h"
 #include "pixcache-egl.h"
 #include "pixcache-wayland.h"
+#include "shm-buffer.h"
 #include "xdg-shell-client-protocol.h"
 
 #define MARGIN 16
@@ -440,52 +441,25 @@ static const struct wl_registry_listener registry_listener = {
 	.global_remove = registry_global_remove,
 };
 
-/* A wl_shm buffer of the window's own, drawn by draw(w, image, data). */
+/* A wl_shm buffer of the window's own, drawn by draw(image, data). */
 static struct wl_buffer *
 shm_buffer(struct window *w, int width, int height,
 	void (*draw)(pixman_image_t *image, void *data), void *data)
 {
-	int stride = width * 4;
-	size_t size = (size_t)stride * (size_t)height;
-	int fd = memfd_create("pixcache-dmabuf-import", MFD_CLOEXEC);
-	struct wl_shm_pool *pool;
+	pixman_image_t *image = pixman_image_create_bits(PIXMAN_a8r8g8b8,
+		width, height, NULL, 0);
 	struct wl_buffer *buffer;
-	pixman_image_t *image;
-	void *pixels;
 
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+	if (image == NULL) {
+		die("cannot make a buffer: out of memory");
+	}
+	draw(image, data);
+	buffer = pxt_shm_buffer(w->shm, image);
+	pixman_image_unref(image);
+	if (buffer == NULL) {
 		die("cannot make a buffer: %s", strerror(errno));
 	}
-	pixels = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (pixels == MAP_FAILED) {
-		die("cannot map a buffer: %s", strerror(errno));
-	}
-	image = pixman_image_create_bits(PIXMAN_a8r8g8b8, width, height,
-		pixels, stride);
-	draw(image, data);
-	pixman_image_unref(image);
-	munmap(pixels, size);
-	pool = wl_shm_create_pool(w->shm, fd, (int32_t)size);
-	buffer = wl_shm_pool_create_buffer(pool, 0, width, height, stride,
-		WL_SHM_FORMAT_ARGB8888);
-	wl_shm_pool_destroy(pool);
-	close(fd);
 	return buffer;
-}
-
-static void
-fill(pixman_image_t *image, uint32_t argb, int x, int y, int w, int h)
-{
-	pixman_color_t color = {
-		.red = (uint16_t)((argb >> 16 & 0xff) * 0x101),
-		.green = (uint16_t)((argb >> 8 & 0xff) * 0x101),
-		.blue = (uint16_t)((argb & 0xff) * 0x101),
-		.alpha = (uint16_t)((argb >> 24) * 0x101),
-	};
-	pixman_rectangle16_t rect = { (int16_t)x, (int16_t)y, (uint16_t)w,
-		(uint16_t)h };
-
-	pixman_image_fill_rectangles(PIXMAN_OP_SRC, image, &color, 1, &rect);
 }
 
 /* The window's own pixels: a background and a marker in two corners. */
@@ -495,9 +469,9 @@ draw_background(pixman_image_t *image, void *data)
 	int w = pixman_image_get_width(image);
 	int h = pixman_image_get_height(image);
 
-	fill(image, BACKGROUND, 0, 0, w, h);
-	fill(image, MARKER_TOP_LEFT, 0, 0, MARKER, MARKER);
-	fill(image, MARKER_BOTTOM_RIGHT, w - MARKER, h - MARKER, MARKER,
+	pxt_fill(image, BACKGROUND, 0, 0, w, h);
+	pxt_fill(image, MARKER_TOP_LEFT, 0, 0, MARKER, MARKER);
+	pxt_fill(image, MARKER_BOTTOM_RIGHT, w - MARKER, h - MARKER, MARKER,
 		MARKER);
 }
 

@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxtest import Weston  # noqa: E402
+from pxtest import Weston, run_cases  # noqa: E402
 
 BUILD, OUT = sys.argv[1], sys.argv[2]
 DEMO = os.path.join(BUILD, "gtk", "pixcache-gtk-demo")
@@ -214,6 +214,11 @@ def without_a_manager_the_demo_decodes_them_itself(w, files):
         (before["hits"], before["misses"]), (before, after)
 
 
+def weston_exits_0(w):
+    rc = w.stop()
+    assert rc == 0, f"weston exited {rc}"
+
+
 CASES = [first_instance_decodes_each_icon_once_and_shows_it_exactly,
          second_instance_is_served_from_the_cache,
          without_a_manager_the_demo_decodes_them_itself]
@@ -229,27 +234,10 @@ def main():
         skip(f"only {len(files)} of Adwaita's 48-pixel icons are installed "
              "(adwaita-icon-theme)")
     w = Weston(BUILD, SOCKET, INI)
-    passed = failed = 0
-    try:
-        for case in CASES:
-            try:
-                case(w, files)
-                print(f'test "{case.__name__}":\tpass')
-                passed += 1
-            except Exception as ex:  # report each case, go on
-                print(f'test "{case.__name__}":\tFAIL: {ex}')
-                failed += 1
-        rc = w.stop()
-        assert rc == 0, f"weston exited {rc}"
-    finally:
-        if w.alive():
-            w.proc.kill()
-            w.proc.wait()
-        if failed:
-            print(w.read_log()[-3000:])
-        shutil.rmtree(w.dir, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 1 if failed else 0
+    return run_cases(
+        w, [(case.__name__, lambda case=case: case(w, files))
+            for case in CASES],
+        finish=lambda: weston_exits_0(w))
 
 
 if __name__ == "__main__":

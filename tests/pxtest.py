@@ -4,6 +4,7 @@ headless Weston 10 with the pixcache plugin."""
 
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -143,3 +144,33 @@ class Weston:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=30)
+
+
+def run_cases(w, cases, finish=None):
+    """Runs cases, (name, function) pairs, with Weston w: each result on a
+    line of its own as tests/summarize.py reads them, going on after a
+    failure; then finish() if given, whose failure is the script's. Kills
+    Weston if it still runs, prints the end of its log after a failure,
+    removes its directory, and prints the summary. Returns the exit
+    status: 1 if a case failed."""
+    passed = failed = 0
+    try:
+        for name, run in cases:
+            try:
+                run()
+                print(f'test "{name}":\tpass')
+                passed += 1
+            except Exception as ex:  # report each case, go on
+                print(f'test "{name}":\tFAIL: {ex}')
+                failed += 1
+        if finish is not None:
+            finish()
+    finally:
+        if w.alive():
+            w.proc.kill()
+            w.proc.wait()
+        if failed:
+            print(w.read_log()[-3000:])
+        shutil.rmtree(w.dir, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed, 0 skipped")
+    return 1 if failed else 0

@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxtest import Weston, png_bytes, read_pam  # noqa: E402
+from pxtest import Weston, png_bytes, read_pam, run_cases  # noqa: E402
 
 BUILD, OUT = sys.argv[1], sys.argv[2]
 TOOLS = os.path.join(BUILD, "tools")
@@ -182,28 +182,10 @@ def main():
     if shutil.which("weston-screenshooter") is None:
         skip("weston-screenshooter is not installed")
     w = Weston(BUILD, SOCKET, INI)
-    passed = failed = 0
     cases = [(fn.__name__, lambda fn=fn: fn(w)) for fn in TESTS_RUN]
     cases.append(("weston_stops_cleanly_with_the_plugin",
                   lambda: weston_stops_cleanly(w)))
-    try:
-        for name, run in cases:
-            try:
-                run()
-                print(f'test "{name}":\tpass')
-                passed += 1
-            except Exception as ex:  # report each case, go on
-                print(f'test "{name}":\tFAIL: {ex}')
-                failed += 1
-    finally:
-        if w.alive():
-            w.proc.kill()
-            w.proc.wait()
-        if failed:
-            print(w.read_log()[-3000:])
-        shutil.rmtree(w.dir, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 1 if failed else 0
+    return run_cases(w, cases)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +27,7 @@
 #include "image-io.h"
 #include "pixcache-client.h"
 #include "pixcache-v1-client-protocol.h"
+#include "shm-buffer.h"
 #include "test-runner.h"
 #include "xdg-shell-client-protocol.h"
 
@@ -377,22 +377,9 @@ window_create(struct window *w, struct conn *conn, const char *app_id)
 static struct wl_buffer *
 shm_buffer(struct conn *conn, pixman_image_t *image)
 {
-	int width = pixman_image_get_width(image);
-	int height = pixman_image_get_height(image);
-	int stride = pixman_image_get_stride(image);
-	size_t size = (size_t)stride * (size_t)height;
-	int fd = memfd_create("wlroots-test", MFD_CLOEXEC);
-	struct wl_shm_pool *pool;
-	struct wl_buffer *buffer;
+	struct wl_buffer *buffer = pxt_shm_buffer(conn->shm, image);
 
-	assert(fd >= 0);
-	assert(pwrite(fd, pixman_image_get_data(image), size, 0) ==
-		(ssize_t)size);
-	pool = wl_shm_create_pool(conn->shm, fd, (int32_t)size);
-	buffer = wl_shm_pool_create_buffer(pool, 0, width, height, stride,
-		WL_SHM_FORMAT_ARGB8888);
-	wl_shm_pool_destroy(pool);
-	close(fd);
+	assert(buffer != NULL);
 	return buffer;
 }
 

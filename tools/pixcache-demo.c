@@ -24,13 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <wayland-client.h>
 
 #include "image-io.h"
 #include "pixcache-client.h"
+#include "shm-buffer.h"
 #include "xdg-shell-client-protocol.h"
 
 #define MARGIN 16
@@ -215,13 +215,10 @@ lay_out(struct demo *demo)
 	}
 }
 
-/* The frame, into a buffer of our own: cached pixmaps are only sources. */
+/* The frame, into an image of our own: cached pixmaps are only sources. */
 static void
-draw(struct demo *demo, void *pixels, int stride)
+draw(struct demo *demo, pixman_image_t *dst)
 {
-	pixman_image_t *dst = pixman_image_create_bits(PIXMAN_a8r8g8b8,
-		demo->width, demo->height, pixels, stride);
-
 	pxt_fill(dst, BACKGROUND, 0, 0, demo->width, demo->height);
 	pxt_fill(dst, MARKER_TOP_LEFT, 0, 0, MARKER, MARKER);
 	pxt_fill(dst, MARKER_BOTTOM_RIGHT, demo->width - MARKER,
@@ -234,7 +231,6 @@ draw(struct demo *demo, void *pixels, int stride)
 			pixman_image_get_width(icon->image),
 			pixman_image_get_height(icon->image));
 	}
-	pixman_image_unref(dst);
 }
 
 static void
@@ -249,28 +245,21 @@ static const struct wl_buffer_listener buffer_listener = {
 static struct wl_buffer *
 make_buffer(struct demo *demo)
 {
-	int stride = demo->width * 4;
-	size_t size = (size_t)stride * (size_t)demo->height;
-	int fd = memfd_create("pixcache-demo", MFD_CLOEXEC);
-	struct wl_shm_pool *pool;
+	/* Opaque: the background covers it all. */
+	pixman_image_t *image = pixman_image_create_bits(PIXMAN_x8r8g8b8,
+		demo->width, demo->height, NULL, 0);
 	struct wl_buffer *buffer;
-	void *pixels;
 
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+	if (image == NULL) {
 		die("cannot make a buffer");
 	}
-	pixels = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (pixels == MAP_FAILED) {
-		die("cannot map the buffer");
+	draw(demo, image);
+	buffer = pxt_shm_buffer(demo->shm, image);
+	pixman_image_unref(image);
+	if (buffer == NULL) {
+		die("cannot make a buffer");
 	}
-	draw(demo, pixels, stride);
-	munmap(pixels, size);
-	pool = wl_shm_create_pool(demo->shm, fd, (int32_t)size);
-	buffer = wl_shm_pool_create_buffer(pool, 0, demo->width, demo->height,
-		stride, WL_SHM_FORMAT_XRGB8888);
 	wl_buffer_add_listener(buffer, &buffer_listener, demo);
-	wl_shm_pool_destroy(pool);
-	close(fd);
 	return buffer;
 }
 
