@@ -111,6 +111,9 @@ struct server {
 };
 
 /* One line on stderr. */
+static void vsay(void *data, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 vsay(void *data, const char *fmt, va_list ap)
 {

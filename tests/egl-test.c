@@ -48,6 +48,9 @@ struct gl {
 };
 
 /* The child's message to the parent: "ok", "skip ..." or "fail ...". */
+static void say(int fd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 static void
 say(int fd, const char *fmt, ...)
 {

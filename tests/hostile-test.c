@@ -1058,7 +1058,6 @@ TEST(realm_and_batch_objects_are_bounded_per_connection)
 	th_realm_destroy(over);
 	/* A staging buffer too: failed with memory, its uploads too. */
 	{
-		struct pixcache_batch_v1 *sb = th_batch(session);
 		struct pixcache_staging_v1 *staging = stage_1k(batch);
 		struct th_upload *up = th_upload_staged(bad, staging, rbad,
 			"staged", 16, 16, 0x34325241, 0);
@@ -1067,7 +1066,6 @@ TEST(realm_and_batch_objects_are_bounded_per_connection)
 		assert(up->failed != 0 && !up->stored);
 		th_upload_destroy(up);
 		pixcache_staging_v1_destroy(staging);
-		pixcache_batch_v1_destroy(sb);
 	}
 	/* A fifth batch is inert: its lookup fails, nothing kept. */
 	inert = th_batch(bad);

@@ -46,6 +46,9 @@ struct daemon {
 };
 
 /* One line on stderr, stamped with the seconds since start. */
+static void vsay(void *data, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 vsay(void *data, const char *fmt, va_list ap)
 {
