@@ -146,20 +146,28 @@ class Weston:
         return self.proc.wait(timeout=30)
 
 
+class Skip(Exception):
+    """Raised by a case that cannot run here; its message says why."""
+
+
 def run_cases(w, cases, finish=None):
     """Runs cases, (name, function) pairs, with Weston w: each result on a
     line of its own as tests/summarize.py reads them, going on after a
-    failure; then finish() if given, whose failure is the script's. Kills
+    failure (a case raising Skip is counted skipped, with its reason); then finish() if given, whose failure is the script's. Kills
     Weston if it still runs, prints the end of its log after a failure,
     removes its directory, and prints the summary. Returns the exit
     status: 1 if a case failed."""
-    passed = failed = 0
+    passed = failed = skipped = 0
     try:
         for name, run in cases:
             try:
                 run()
                 print(f'test "{name}":\tpass')
                 passed += 1
+            except Skip as why:
+                print(f"SKIP: {why}")
+                print(f'test "{name}":\tskip')
+                skipped += 1
             except Exception as ex:  # report each case, go on
                 print(f'test "{name}":\tFAIL: {ex}')
                 failed += 1
@@ -172,5 +180,5 @@ def run_cases(w, cases, finish=None):
         if failed:
             print(w.read_log()[-3000:])
         shutil.rmtree(w.dir, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed, 0 skipped")
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0

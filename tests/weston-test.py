@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxtest import Weston, png_bytes, read_pam, run_cases  # noqa: E402
+from pxtest import Skip, Weston, png_bytes, read_pam, run_cases  # noqa: E402
 
 BUILD, OUT = sys.argv[1], sys.argv[2]
 TOOLS = os.path.join(BUILD, "tools")
@@ -110,6 +110,57 @@ def hostile_clients_get_their_errors_and_weston_serves_on(w):
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(r"^6 passed, 0 failed", p.stdout, re.M), p.stdout
     assert w.alive(), "weston died"
+
+
+def weston_with(ini_extra, socket):
+    """Another Weston, its [pixcache] section ending with ini_extra."""
+    return Weston(BUILD, socket, INI + ini_extra)
+
+
+@test
+def plugin_refuses_a_drm_device_that_is_none(w):
+    other = weston_with("drm-device=/dev/null\n", SOCKET + "-null")
+    try:
+        rc = other.proc.wait(timeout=30)
+        log = other.read_log()
+        assert rc != 0, "weston ran with /dev/null as its DRM device"
+        assert "pixcache: drm-device /dev/null: Invalid argument" in log, log
+        assert "pixcache: manager ready" not in log, log
+    finally:
+        if other.alive():
+            other.proc.kill()
+            other.proc.wait()
+        shutil.rmtree(other.dir, ignore_errors=True)
+
+
+@test
+def plugin_gives_clients_dmabufs_of_its_drm_device(w):
+    card = "/dev/dri/card0"
+    example = os.path.join(BUILD, "examples", "pixcache-dmabuf-import")
+    if not os.path.exists(card):
+        raise Skip(f"no DRM device: {card} (the 6.1 guest has vgem)")
+    if not os.path.exists(example):
+        raise Skip("examples/pixcache-dmabuf-import is not built (EGL)")
+    socket = SOCKET + "-gpu"
+    other = weston_with(f"drm-device={card}\n", socket)
+    try:
+        log = other.read_log()
+        assert other.alive(), log
+        assert f"pixcache: GPU pixmaps on {card}" in log, log
+        src = os.path.join(other.dir, "in.png")
+        pixels = [(200, 30, 40, 255)] * 16
+        with open(src, "wb") as f:
+            f.write(png_bytes(pixels, 4, 4))
+        put = other.run(os.path.join(TOOLS, "pixcache"), "--socket", socket,
+                        "put", "test/gpu", src)
+        assert put.returncode == 0, put.stderr
+        imp = other.run(example, "--cache-socket", socket, "test/gpu")
+        assert imp.returncode == 0, imp.stdout + imp.stderr
+        assert imp.stdout.startswith("path: dma-buf"), imp.stdout
+    finally:
+        if other.alive():
+            other.stop()
+        shutil.rmtree(other.dir, ignore_errors=True)
 
 
 def demo_icons():

@@ -19,6 +19,12 @@
  *   max-leases=4096
  *   max-fds-in-flight=64
  *   max-connections-per-uid=32
+ *   max-objects=1024
+ *   drm-device=/dev/dri/card0
+ *
+ * drm-device (none by default) gives the manager a DRM device for GPU
+ * pixmaps (pixcache_manager_set_drm_device()): a primary node that makes
+ * dumb buffers. One that cannot serves stops Weston with the reason.
  *
  * Weston 10 never raises its fd limit, and the kernel counts fds in
  * flight to clients against it: the plugin raises the soft limit to the
@@ -28,10 +34,12 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <libweston/config-parser.h>
 #include <libweston/libweston.h>
@@ -116,7 +124,43 @@ read_config(struct weston_compositor *compositor,
 	ret |= get_size32(s, "max-sessions-per-connection",
 		&config->max_sessions_per_connection);
 	ret |= get_size32(s, "upload-timeout-ms", &config->upload_timeout_ms);
+	ret |= get_size32(s, "max-objects", &config->max_objects);
 	return ret;
+}
+
+/*
+ * The [pixcache] section's drm-device, if any, given to the manager: 0,
+ * or -1 with the reason logged. The manager keeps a duplicate.
+ */
+static int
+set_drm_device(struct weston_compositor *compositor,
+	struct pixcache_manager *manager)
+{
+	struct weston_config *wc = wet_get_config(compositor);
+	struct weston_config_section *s =
+		wc ? weston_config_get_section(wc, "pixcache", NULL, NULL) :
+		NULL;
+	char *path = NULL;
+	int fd, ret;
+
+	weston_config_section_get_string(s, "drm-device", &path, NULL);
+	if (path == NULL) {
+		return 0;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ret = fd < 0 ? -errno : pixcache_manager_set_drm_device(manager, fd);
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (ret < 0) {
+		weston_log("pixcache: drm-device %s: %s\n", path,
+			ret == -ENODEV ? "makes no dumb buffers to export "
+			"(a render node?)" : strerror(-ret));
+	} else {
+		weston_log("pixcache: GPU pixmaps on %s\n", path);
+	}
+	free(path);
+	return ret < 0 ? -1 : 0;
 }
 
 /* ---- the fd limit ---- */
@@ -207,6 +251,11 @@ wet_module_init(struct weston_compositor *compositor, int *argc,
 	if (pw->manager == NULL) {
 		weston_log("pixcache: cannot create the manager: %s\n",
 			strerror(errno));
+		free(pw);
+		return -1;
+	}
+	if (set_drm_device(compositor, pw->manager) < 0) {
+		pixcache_manager_destroy(pw->manager);
 		free(pw);
 		return -1;
 	}
