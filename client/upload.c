@@ -114,15 +114,22 @@ fill_target(int fd, uint32_t size, uint32_t stride,
 	return pxc_shm_seal(NULL, fd, F_SEAL_WRITE);
 }
 
+/* What every upload's arguments must be, whatever holds its pixels. */
+static bool
+put_args_valid(struct pixcache_client *client, const char *realm_name,
+	const char *name, uint32_t flags)
+{
+	return client != NULL && pxcl_check_name(realm_name) == 0 &&
+		(name == NULL || pxcl_check_name(name) == 0) &&
+		!(flags & ~(uint32_t)PIXCACHE_PUT_REPLACE);
+}
+
 static int
 check_put(struct pixcache_client *client, const char *realm_name,
 	const char *name, pixman_image_t *image, uint32_t flags)
 {
-	if (client == NULL || pxcl_check_name(realm_name) < 0 ||
-			image == NULL ||
-			(name != NULL && pxcl_check_name(name) < 0) ||
-			(flags & ~(uint32_t)PIXCACHE_PUT_REPLACE) ||
-			pixman_image_get_width(image) <= 0 ||
+	if (!put_args_valid(client, realm_name, name, flags) ||
+			image == NULL || pixman_image_get_width(image) <= 0 ||
 			pixman_image_get_height(image) <= 0) {
 		return -EINVAL;
 	}
@@ -202,7 +209,7 @@ claim_handed_over(struct pixcache_client *client, struct pxcl_request *req)
 /* An upload's request, not sent yet; NULL with *ret set. Lock held. */
 static struct pxcl_request *
 upload_new(struct pixcache_client *client, const char *realm_name,
-	const char *name, pixman_image_t *image, uint32_t format,
+	const char *name, uint32_t width, uint32_t height, uint32_t format,
 	uint32_t flags, int *ret)
 {
 	struct pxcl_realm *realm = pxcl_realm_get(client, realm_name);
@@ -213,10 +220,31 @@ upload_new(struct pixcache_client *client, const char *realm_name,
 		*ret = -ENOMEM;
 		return NULL;
 	}
-	req->width = (uint32_t)pixman_image_get_width(image);
-	req->height = (uint32_t)pixman_image_get_height(image);
+	req->width = width;
+	req->height = height;
 	req->format = format;
 	req->flags = flags;
+	return req;
+}
+
+/*
+ * req's upload object, made by the request just marshalled (NULL: none,
+ * libwayland out of memory): req, sent; else NULL with *ret set and req
+ * freed, nothing sent, a claim still this client's. Lock held.
+ */
+static struct pxcl_request *
+upload_sent(struct pixcache_client *client, struct pxcl_request *req,
+	struct wl_proxy *proxy, int *ret)
+{
+	if (proxy == NULL) {
+		pxcl_request_free(req);
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	req->proxy = proxy;
+	pxcl_proxy_bind(proxy, PXCL_PROXY_UPLOAD, req);
+	pxcl_request_sent(req);
+	claim_handed_over(client, req);
 	return req;
 }
 
@@ -225,27 +253,17 @@ send_upload(struct pixcache_client *client, const char *realm_name,
 	const char *name, pixman_image_t *image, uint32_t format,
 	uint32_t flags, int *ret)
 {
-	struct pxcl_request *req = upload_new(client, realm_name, name, image,
-		format, flags, ret);
-	struct pxcl_realm *realm = req ? req->realm : NULL;
+	struct pxcl_request *req = upload_new(client, realm_name, name,
+		(uint32_t)pixman_image_get_width(image),
+		(uint32_t)pixman_image_get_height(image), format, flags, ret);
 
 	if (req == NULL) {
 		return NULL;
 	}
-	req->proxy = pxcl_proxy_fails() ? NULL :
+	return upload_sent(client, req, pxcl_proxy_fails() ? NULL :
 		(struct wl_proxy *)pixcache_batch_v1_upload(client->batch,
-		realm->proxy, name, req->width, req->height, format,
-		wire_flags(flags));
-	if (req->proxy == NULL) {
-		/* Nothing sent: a claim stays this client's. */
-		pxcl_request_free(req);
-		*ret = -ENOMEM;
-		return NULL;
-	}
-	pxcl_proxy_bind(req->proxy, PXCL_PROXY_UPLOAD, req);
-	pxcl_request_sent(req);
-	claim_handed_over(client, req);
-	return req;
+		req->realm->proxy, name, req->width, req->height, format,
+		wire_flags(flags)), ret);
 }
 
 /* Waits for the target (or an early failure); lock held. */
@@ -351,9 +369,7 @@ check_put_dmabuf(struct pixcache_client *client, const char *realm_name,
 	const struct pxc_format *f = dmabuf ?
 		pxc_format_find(dmabuf->format) : NULL;
 
-	if (client == NULL || pxcl_check_name(realm_name) < 0 ||
-			(name != NULL && pxcl_check_name(name) < 0) ||
-			(flags & ~(uint32_t)PIXCACHE_PUT_REPLACE) ||
+	if (!put_args_valid(client, realm_name, name, flags) ||
 			f == NULL || dmabuf->fd < 0 ||
 			width == 0 || height == 0 ||
 			dmabuf->modifier != DRM_FORMAT_MOD_LINEAR ||
@@ -363,40 +379,25 @@ check_put_dmabuf(struct pixcache_client *client, const char *realm_name,
 	return 0;
 }
 
-/* Sends the upload of a dma-buf, answered at once; lock held. */
+/* Sends the upload of a dma-buf; lock held. */
 static struct pxcl_request *
 send_upload_dmabuf(struct pixcache_client *client, const char *realm_name,
 	const char *name, uint32_t width, uint32_t height,
 	const struct pixcache_dmabuf *dmabuf, uint32_t flags, int *ret)
 {
-	struct pxcl_realm *realm = pxcl_realm_get(client, realm_name);
-	struct pxcl_request *req = realm ?
-		pxcl_request_new(client, PXCL_UPLOAD, realm, name) : NULL;
+	struct pxcl_request *req = upload_new(client, realm_name, name, width,
+		height, dmabuf->format, flags, ret);
 
 	if (req == NULL) {
-		*ret = -ENOMEM;
 		return NULL;
 	}
-	req->width = width;
-	req->height = height;
-	req->format = dmabuf->format;
-	req->flags = flags;
 	/* libwayland sends a dup of the fd: the caller keeps its own. */
-	req->proxy = pxcl_proxy_fails() ? NULL :
+	return upload_sent(client, req, pxcl_proxy_fails() ? NULL :
 		(struct wl_proxy *)pixcache_batch_v1_upload_dmabuf(
-		client->batch, realm->proxy, name, width, height,
+		client->batch, req->realm->proxy, name, width, height,
 		dmabuf->format, wire_flags(flags), dmabuf->fd, dmabuf->offset,
 		dmabuf->stride, pxc_wire_hi(dmabuf->modifier),
-		pxc_wire_lo(dmabuf->modifier));
-	if (req->proxy == NULL) {
-		pxcl_request_free(req);
-		*ret = -ENOMEM;
-		return NULL;
-	}
-	pxcl_proxy_bind(req->proxy, PXCL_PROXY_UPLOAD, req);
-	pxcl_request_sent(req);
-	claim_handed_over(client, req);
-	return req;
+		pxc_wire_lo(dmabuf->modifier)), ret);
 }
 
 int
@@ -484,8 +485,9 @@ stage_upload(struct pixcache_client *client, const char *realm_name,
 	const char *name, pixman_image_t *image, uint32_t format,
 	uint32_t flags, int *ret)
 {
-	struct pxcl_request *req = upload_new(client, realm_name, name, image,
-		format, flags, ret);
+	struct pxcl_request *req = upload_new(client, realm_name, name,
+		(uint32_t)pixman_image_get_width(image),
+		(uint32_t)pixman_image_get_height(image), format, flags, ret);
 
 	if (req == NULL) {
 		return NULL;

@@ -88,14 +88,21 @@ job_close(struct pxc_dmabuf_job *job)
 	}
 }
 
+/* Stops watching for the writes' end; libwayland's dup of the fd goes. */
+static void
+job_unwatch(struct pxc_dmabuf_job *job)
+{
+	if (job->source != NULL) {
+		wl_event_source_remove(job->source);
+		job->source = NULL;
+		atomic_fetch_sub(&job->reader->job_fds, 1);
+	}
+}
+
 static void
 job_free(struct pxc_dmabuf_job *job)
 {
-	if (job->source != NULL) {
-		/* libwayland's dup of the fd goes with the source. */
-		wl_event_source_remove(job->source);
-		atomic_fetch_sub(&job->reader->job_fds, 1);
-	}
+	job_unwatch(job);
 	job_close(job);
 	free(job->rows);
 	free(job);
@@ -374,9 +381,7 @@ handle_writes_done(int fd, uint32_t mask, void *data)
 {
 	struct pxc_dmabuf_job *job = data;
 
-	wl_event_source_remove(job->source);
-	job->source = NULL;
-	atomic_fetch_sub(&job->reader->job_fds, 1);
+	job_unwatch(job);
 	job_queue(job->reader, job);
 	return 0;
 }

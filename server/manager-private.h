@@ -96,7 +96,6 @@ struct pixcache_manager {
 	struct pxc_random rng;		/* done tokens; loop thread only */
 	atomic_uint pixmaps;		/* alive */
 	atomic_uint pixmap_fds;		/* own buffers, copies, dmabufs */
-	uint32_t upload_states;		/* struct pxc_upload_v1 alive; loop */
 	uint32_t stagings;		/* staging buffers mapped, everyone's */
 	uint32_t dmabuf_uploads;	/* in flight, reading a dma-buf */
 	/* The thread that reads dma-bufs offered as uploads, once one was. */

@@ -64,7 +64,6 @@ pxc_upload_v1_inert(struct pxc_upload_v1 *upload)
 	upload_end(upload, NULL);
 	wl_resource_set_user_data(upload->resource, NULL);
 	wl_list_remove(&upload->client_link);
-	upload->client->manager->upload_states--;
 	free(upload);
 }
 
@@ -529,7 +528,6 @@ upload_create(struct wl_client *wl_client, struct pxc_manager_v1 *client,
 	upload->flags = flags;
 	upload->state = PXC_UPLOAD_DONE;
 	wl_list_insert(&client->uploads, &upload->client_link);
-	client->manager->upload_states++;
 	return upload;
 }
 

@@ -10,7 +10,6 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -28,6 +27,7 @@
 
 #include "pixcache-server.h"
 #include "pixcache-v1-server-protocol.h"
+#include "drm-device.h"
 #include "realm-sockets.h"
 #include "size.h"
 
@@ -283,23 +283,14 @@ parse(int argc, char *argv[], struct daemon *daemon,
 	return 0;
 }
 
-/* The manager keeps a duplicate of the device's fd: ours is closed. */
 static int
 use_drm_device(struct daemon *daemon)
 {
-	int fd = open(daemon->drm_device, O_RDWR | O_CLOEXEC);
-	int ret;
+	int ret = pxt_drm_device_use(daemon->manager, daemon->drm_device);
 
-	if (fd < 0) {
-		fprintf(stderr, "pixcached: cannot open %s: %s\n",
-			daemon->drm_device, strerror(errno));
-		return -1;
-	}
-	ret = pixcache_manager_set_drm_device(daemon->manager, fd);
-	close(fd);
 	if (ret < 0) {
 		fprintf(stderr, "pixcached: cannot use %s: %s\n",
-			daemon->drm_device, strerror(-ret));
+			daemon->drm_device, pxt_drm_device_why(ret));
 		return -1;
 	}
 	say(daemon, "pixmaps as dma-bufs of %s", daemon->drm_device);

@@ -34,12 +34,10 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <libweston/config-parser.h>
 #include <libweston/libweston.h>
@@ -47,6 +45,7 @@
 
 #include "pixcache-server.h"
 #include "pixcache-v1-server-protocol.h"
+#include "drm-device.h"
 #include "size.h"
 
 struct pixcache_weston {
@@ -92,15 +91,20 @@ get_size32(struct weston_config_section *section, const char *key,
 	return 0;
 }
 
-/* The defaults, overridden by what the [pixcache] section says. */
-static int
-read_config(struct weston_compositor *compositor,
-	struct pixcache_config *config)
+/* weston.ini's [pixcache] section, or NULL. */
+static struct weston_config_section *
+pixcache_section(struct weston_compositor *compositor)
 {
 	struct weston_config *wc = wet_get_config(compositor);
-	struct weston_config_section *s =
-		wc ? weston_config_get_section(wc, "pixcache", NULL, NULL) :
+
+	return wc ? weston_config_get_section(wc, "pixcache", NULL, NULL) :
 		NULL;
+}
+
+/* The defaults, overridden by what the [pixcache] section says. */
+static int
+read_config(struct weston_config_section *s, struct pixcache_config *config)
+{
 	int ret = 0;
 
 	pixcache_config_init(config);
@@ -130,32 +134,23 @@ read_config(struct weston_compositor *compositor,
 
 /*
  * The [pixcache] section's drm-device, if any, given to the manager: 0,
- * or -1 with the reason logged. The manager keeps a duplicate.
+ * or -1 with the reason logged.
  */
 static int
-set_drm_device(struct weston_compositor *compositor,
+set_drm_device(struct weston_config_section *section,
 	struct pixcache_manager *manager)
 {
-	struct weston_config *wc = wet_get_config(compositor);
-	struct weston_config_section *s =
-		wc ? weston_config_get_section(wc, "pixcache", NULL, NULL) :
-		NULL;
 	char *path = NULL;
-	int fd, ret;
+	int ret;
 
-	weston_config_section_get_string(s, "drm-device", &path, NULL);
+	weston_config_section_get_string(section, "drm-device", &path, NULL);
 	if (path == NULL) {
 		return 0;
 	}
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	ret = fd < 0 ? -errno : pixcache_manager_set_drm_device(manager, fd);
-	if (fd >= 0) {
-		close(fd);
-	}
+	ret = pxt_drm_device_use(manager, path);
 	if (ret < 0) {
 		weston_log("pixcache: drm-device %s: %s\n", path,
-			ret == -ENODEV ? "makes no dumb buffers to export "
-			"(a render node?)" : strerror(-ret));
+			pxt_drm_device_why(ret));
 	} else {
 		weston_log("pixcache: GPU pixmaps on %s\n", path);
 	}
@@ -236,7 +231,7 @@ wet_module_init(struct weston_compositor *compositor, int *argc,
 	struct pixcache_config config;
 	struct pixcache_weston *pw;
 
-	if (read_config(compositor, &config) < 0) {
+	if (read_config(pixcache_section(compositor), &config) < 0) {
 		return -1;
 	}
 	raise_fd_limit();
@@ -254,7 +249,7 @@ wet_module_init(struct weston_compositor *compositor, int *argc,
 		free(pw);
 		return -1;
 	}
-	if (set_drm_device(compositor, pw->manager) < 0) {
+	if (set_drm_device(pixcache_section(compositor), pw->manager) < 0) {
 		pixcache_manager_destroy(pw->manager);
 		free(pw);
 		return -1;
