@@ -117,13 +117,6 @@ copy_bytes(const struct pxc_buffer *buffer)
 	return ((uint64_t)buffer->size + page - 1) / page * page;
 }
 
-/*
- * What the manager makes beside the cache's entries for one pixmap's
- * readers (a sealed copy for another realm, a dma-buf) counts in the
- * budget: the cache's share shrinks by as much, evicting what nobody
- * holds. 0, or -ENOSPC where what is held leaves no room (the cache's
- * share is then as it was). Loop thread.
- */
 static bool
 add_unheld(const struct pxc_entry_info *info, void *data)
 {
@@ -154,6 +147,13 @@ could_fit(struct pixcache_manager *manager, uint64_t budget)
 	return stats.indexed_bytes + stats.held_only_bytes - unheld <= budget;
 }
 
+/*
+ * What the manager makes beside the cache's entries for one pixmap's
+ * readers (a sealed copy for another realm, a dma-buf) counts in the
+ * budget: the cache's share shrinks by as much, evicting what nobody
+ * holds. 0, or -ENOSPC where what is held leaves no room (the cache's
+ * share is then as it was). Loop thread.
+ */
 static int
 side_charge(struct pixcache_manager *manager, uint64_t bytes)
 {

@@ -9,13 +9,13 @@
 
 #include "manager-private.h"
 
-/* Counted per connection: every session's fds share one socket. */
 bool
 pxc_connection_may_hold(const struct pxc_connection *conn)
 {
 	return conn->objects < conn->manager->config.max_objects;
 }
 
+/* Counted per connection: every session's fds share one socket. */
 bool
 pxc_connection_may_send_fds(struct pxc_connection *conn, uint32_t count)
 {

@@ -206,11 +206,9 @@ job_read(struct pxc_dmabuf_job *job)
 	/* Waits for the buffer's writes: on this thread only. */
 	ret = job->fail_sync ? -EIO : sync_read(job->fd, DMA_BUF_SYNC_START);
 	if (ret == 0) {
-		for (uint32_t y = 0; y < job->height; y++) {
-			memcpy(job->rows + (size_t)y * job->row_bytes,
-				map + job->layout.offset +
-				(size_t)y * job->layout.stride, job->row_bytes);
-		}
+		pxc_copy_rows(job->rows, job->row_bytes,
+			map + job->layout.offset, job->layout.stride,
+			job->row_bytes, job->height);
 		/* The end of CPU access: nothing to undo if refused. */
 		(void)sync_read(job->fd, DMA_BUF_SYNC_END);
 	}

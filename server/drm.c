@@ -95,9 +95,7 @@ fill_dumb(const struct pxc_faults *faults, int drm_fd,
 		return -ENOMEM;
 	}
 	/* The device's pitch is its own: row by row. */
-	for (uint64_t y = 0; y < dumb->height; y++) {
-		memcpy(dst + y * dumb->pitch, data + y * stride, row_bytes);
-	}
+	pxc_copy_rows(dst, dumb->pitch, data, stride, row_bytes, dumb->height);
 	munmap(dst, dumb->size);
 	return 0;
 }

@@ -42,6 +42,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "core.h"
@@ -487,6 +488,19 @@ struct pxc_realm_v1 *pxc_realm_v1_from_resource(
 void pxc_realm_v1_inert(struct pxc_realm_v1 *realm);
 
 /* ---- buffer.c ---- */
+
+/*
+ * Copies height rows of row_bytes from src to dst, each at its own
+ * stride: a pixmap between the manager's layout and a GPU buffer's.
+ */
+static inline void
+pxc_copy_rows(uint8_t *dst, size_t dst_stride, const uint8_t *src,
+	size_t src_stride, size_t row_bytes, uint32_t height)
+{
+	for (uint32_t y = 0; y < height; y++) {
+		memcpy(dst + y * dst_stride, src + y * src_stride, row_bytes);
+	}
+}
 
 /*
  * A pixmap of realm for width x height in format, with its memory: pool
