@@ -9,9 +9,12 @@
  * the fences itself, without blocking (a dma-buf polls readable once its
  * writes are done), so that one client's unfinished buffer does not hold
  * the one reader up for everyone; then it hands the reader the fd and a
- * bounce buffer, and stores what comes back as any upload. A fence
- * attached after that poll still holds the reader, and only it. A
- * dma-buf cannot be sealed, so the copy is what others see; the client
+ * bounce buffer, and stores what comes back as any upload. The reader
+ * polls again just before it maps and syncs: a buffer written again
+ * since it was queued goes back to the loop to wait. Only a fence
+ * attached in the instant between that poll and the sync holds the
+ * reader, and everyone's dma-buf uploads behind it. A dma-buf cannot be
+ * sealed, so the copy is what others see; the client
  * changing its buffer afterwards changes nothing.
  *
  * The reader outlives the manager only if it must: a job stuck on a fence
@@ -23,6 +26,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -186,7 +190,19 @@ sync_read(int fd, uint64_t flags)
 	return 0;
 }
 
-/* Maps no further than the last row's last pixel, and copies the rows. */
+/* Whether the buffer's writes are done (its write fences signalled). */
+static bool
+writes_done(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+/*
+ * Maps no further than the last row's last pixel, and copies the rows;
+ * -EAGAIN, the fd kept, for a buffer written again since it was queued.
+ */
 static int
 job_read(struct pxc_dmabuf_job *job)
 {
@@ -195,6 +211,11 @@ job_read(struct pxc_dmabuf_job *job)
 	const uint8_t *map;
 	int ret;
 
+	/* A fence attached since the loop's poll: back to the loop, which
+	 * waits without blocking, so that no one waits behind it here. */
+	if (!writes_done(job->fd)) {
+		return -EAGAIN;
+	}
 	if (job->fail_map) {
 		return -ENOMEM;
 	}
@@ -262,7 +283,9 @@ reader_run(void *data)
 		reader->busy = true;
 		pthread_mutex_unlock(&reader->lock);
 		job->result = job_read(job);
-		job_close(job);
+		if (job->result != -EAGAIN) {
+			job_close(job);
+		}
 		pthread_mutex_lock(&reader->lock);
 		reader->busy = false;
 		job->state = JOB_DONE;
@@ -277,7 +300,13 @@ reader_run(void *data)
 
 /* ---- the loop's side ---- */
 
-/* Hands each finished job to the upload that waits for it. */
+static int job_watch(struct pixcache_manager *manager,
+	struct pxc_dmabuf_job *job);
+
+/*
+ * Hands each finished job to the upload that waits for it, or back to
+ * waiting for its writes to end, if they began again.
+ */
 static int
 handle_done(int fd, uint32_t mask, void *data)
 {
@@ -294,9 +323,15 @@ handle_done(int fd, uint32_t mask, void *data)
 	wl_list_init(&reader->done);
 	pthread_mutex_unlock(&reader->lock);
 	wl_list_for_each_safe(job, tmp, &done, link) {
+		wl_list_remove(&job->link);
+		if (job->data != NULL && job->result == -EAGAIN &&
+				job_watch(manager, job) == 0) {
+			continue;
+		}
 		if (job->data != NULL) {
 			pxc_upload_v1_dmabuf_read(job->data, job->rows,
-				job->row_bytes, job->result);
+				job->row_bytes, job->result == -EAGAIN ?
+				-ENOMEM : job->result);
 		}
 		job_free(job);
 	}
@@ -384,6 +419,23 @@ handle_writes_done(int fd, uint32_t mask, void *data)
 	return 0;
 }
 
+/* Waits on the loop, without blocking, for the writes to end. */
+static int
+job_watch(struct pixcache_manager *manager, struct pxc_dmabuf_job *job)
+{
+	pthread_mutex_lock(&job->reader->lock);
+	job->state = JOB_WAITING;
+	pthread_mutex_unlock(&job->reader->lock);
+	job->source = pxc_fault(&manager->faults, "resource") ? NULL :
+		wl_event_loop_add_fd(manager->loop, job->fd,
+		WL_EVENT_READABLE, handle_writes_done, job);
+	if (job->source == NULL) {
+		return -ENOMEM;
+	}
+	atomic_fetch_add(&job->reader->job_fds, 1);
+	return 0;
+}
+
 struct pxc_dmabuf_job *
 pxc_dmabuf_read_start(struct pixcache_manager *manager, int fd,
 	const struct pxc_dmabuf_layout *layout, uint32_t row_bytes,
@@ -415,16 +467,10 @@ pxc_dmabuf_read_start(struct pixcache_manager *manager, int fd,
 	job->data = data;
 	job->fail_map = pxc_fault(&manager->faults, "mmap");
 	job->fail_sync = pxc_fault(&manager->faults, "dmabuf_sync");
-	/* Waits on the loop, without blocking, for the writes to end. */
-	job->state = JOB_WAITING;
-	job->source = pxc_fault(&manager->faults, "resource") ? NULL :
-		wl_event_loop_add_fd(manager->loop, job->fd,
-		WL_EVENT_READABLE, handle_writes_done, job);
-	if (job->source == NULL) {
+	if (job_watch(manager, job) < 0) {
 		job_free(job);
 		return NULL;
 	}
-	atomic_fetch_add(&reader->job_fds, 1);
 	return job;
 }
 

@@ -867,6 +867,97 @@ TEST(a_buffer_still_drawn_holds_up_no_one)
 }
 
 /*
+ * The reader is one thread for every client. A client offers a large
+ * finished buffer (the reader copies it for a while), then a small
+ * finished one, polled readable on the loop and queued behind the first;
+ * then it attaches a write fence to the small one, as a GPU it submits
+ * work to would. Another client's finished buffer is still read and
+ * stored: the reader polls again before its sync and sends the small one
+ * back to the loop to wait (an adversarial reviewer's reproducer: the
+ * reader synced on it and the other client's upload timed out after 6 s).
+ */
+static void
+offer_behind_a_late_fence(bool attach)
+{
+	struct test_gpu_buffer *large = test_gpu_buffer_create(2048, 2048);
+	struct test_gpu_buffer *small = test_gpu_buffer_create(16, 16);
+	struct test_gpu_buffer *theirs = test_gpu_buffer_create(16, 16);
+	struct pixcache_config config;
+	struct th_server *server;
+	struct th_client *bad, *good;
+	struct th_realm *rbad, *rgood;
+	struct pixcache_batch_v1 *b1, *b2, *b3;
+	struct th_upload *up1, *up2, *up3;
+	uint32_t fence = 0;
+
+	pixcache_config_init(&config);
+	config.upload_timeout_ms = 6000;
+	server = th_server_create(&config, NULL);
+	bad = th_client_connect(server);
+	good = th_client_connect(server);
+	rbad = th_realm_get(bad, "default");
+	rgood = th_realm_get(good, "default");
+	b1 = th_batch(bad);
+	up1 = th_upload_dmabuf(bad, b1, rbad, "large", 2048, 2048,
+		DRM_FORMAT_ARGB8888, large->fd, 0, large->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(th_commit(bad, b1));
+	/* Polled readable, queued: the reader starts on 16 MiB. */
+	th_server_dispatch(server);
+	b2 = th_batch(bad);
+	up2 = th_upload_dmabuf(bad, b2, rbad, "small", 16, 16,
+		DRM_FORMAT_ARGB8888, small->fd, 0, small->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(th_commit(bad, b2));
+	th_server_dispatch(server);
+	if (attach) {
+		fence = test_gpu_buffer_fence(small);
+	}
+	b3 = th_batch(good);
+	up3 = th_upload_dmabuf(good, b3, rgood, "theirs", 16, 16,
+		DRM_FORMAT_ARGB8888, theirs->fd, 0, theirs->pitch,
+		DRM_FORMAT_MOD_LINEAR);
+	assert(th_commit(good, b3) && th_upload_wait(good, up3));
+	if (attach) {
+		/* The small one waits on the loop, not in the reader. */
+		assert(!up2->stored && up2->failed == 0);
+		test_gpu_buffer_signal(small, fence);
+	}
+	if (!up3->stored) {
+		test_fail("another client's finished buffer failed with %u: "
+			"held up by a fence on one it did not offer",
+			up3->failed);
+	}
+	assert(th_upload_wait(bad, up1) && up1->stored);
+	assert(th_upload_wait(bad, up2) && up2->stored);
+	th_upload_destroy(up1);
+	th_upload_destroy(up2);
+	th_upload_destroy(up3);
+	th_batch_destroy(b1);
+	th_batch_destroy(b2);
+	th_batch_destroy(b3);
+	th_realm_destroy(rbad);
+	th_realm_destroy(rgood);
+	th_client_disconnect(bad);
+	th_client_disconnect(good);
+	th_server_destroy(server);
+	test_gpu_buffer_destroy(large);
+	test_gpu_buffer_destroy(small);
+	test_gpu_buffer_destroy(theirs);
+}
+
+TEST(a_fence_attached_after_the_poll_holds_up_no_one)
+{
+	offer_behind_a_late_fence(true);
+}
+
+/* The control: the same offers, no fence; every client is served. */
+TEST(without_the_late_fence_every_client_is_served)
+{
+	offer_behind_a_late_fence(false);
+}
+
+/*
  * A manager destroyed while its reader waits on a fence: the compositor
  * is not held up, and the reader ends, freeing what it has, once the
  * fence signals.
