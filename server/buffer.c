@@ -266,7 +266,8 @@ pxc_buffer_shared_copy(struct pxc_buffer *buffer)
 		buffer->copy_users++;
 		return buffer->copy_fd;
 	}
-	if (buffer->manager->copies >= buffer->manager->config.max_copies) {
+	if (buffer->manager->copies >= buffer->manager->config.max_copies ||
+			!pxc_manager_may_open_fds(buffer->manager, 1)) {
 		return -EMFILE;
 	}
 	data = pxc_buffer_data(buffer);
@@ -323,7 +324,8 @@ pxc_buffer_dmabuf(struct pxc_buffer *buffer, const struct pxc_dmabuf **out)
 	if (pxc_format_find(buffer->format)->bytes_per_pixel != 4) {
 		return PIXCACHE_BATCH_V1_FAILURE_FORMAT;
 	}
-	if (atomic_load(&manager->dmabufs) >= manager->config.max_dmabufs) {
+	if (atomic_load(&manager->dmabufs) >= manager->config.max_dmabufs ||
+			!pxc_manager_may_open_fds(manager, 1)) {
 		return PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	}
 	data = pxc_buffer_data(buffer);

@@ -97,6 +97,8 @@ struct pixcache_manager {
 	struct pxc_random rng;		/* done tokens; loop thread only */
 	atomic_uint pixmaps;		/* alive */
 	atomic_uint pixmap_fds;		/* own buffers, copies, dmabufs */
+	/* What those, targets and the dma-buf reader may hold at once. */
+	uint32_t fd_room;
 	uint32_t stagings;		/* staging buffers mapped, everyone's */
 	uint32_t dmabuf_uploads;	/* in flight, reading a dma-buf */
 	/* The thread that reads dma-bufs offered as uploads, once one was. */
@@ -367,6 +369,14 @@ struct pixcache_manager *pxc_manager_create_internal(struct wl_display *display,
 int pxc_manager_set_version(struct pixcache_manager *manager,
 	uint32_t version);
 bool pxc_on_loop_thread(const struct pixcache_manager *manager);
+/*
+ * Whether the manager may open count more fds for clients' pixmaps (own
+ * buffers, copies, dma-bufs, upload targets, dma-bufs being read): they
+ * stay within half the process's fd limit, so that no client can make
+ * the compositor run out of fds. Loop thread.
+ */
+bool pxc_manager_may_open_fds(struct pixcache_manager *manager,
+	uint32_t count);
 /* Tells leases of pixmaps that left, and retires empty pools. Loop only. */
 void pxc_manager_settle(struct pixcache_manager *manager);
 void *pxc_zalloc(struct pixcache_manager *manager, size_t size);

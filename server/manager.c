@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "manager-private.h"
@@ -378,6 +379,34 @@ no_timer(void *data)
 	return 0;
 }
 
+/*
+ * The fds the manager may open for clients' pixmaps: half of the
+ * process's soft limit, as it is when the manager is made. The rest is
+ * the compositor's own: its clients' sockets, their buffers, keymaps.
+ */
+static uint32_t
+fd_room(void)
+{
+	struct rlimit limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) < 0 ||
+			limit.rlim_cur == RLIM_INFINITY ||
+			limit.rlim_cur / 2 > UINT32_MAX) {
+		return UINT32_MAX;
+	}
+	return (uint32_t)(limit.rlim_cur / 2);
+}
+
+bool
+pxc_manager_may_open_fds(struct pixcache_manager *manager, uint32_t count)
+{
+	uint64_t open = (uint64_t)atomic_load(&manager->pixmap_fds) +
+		manager->uploads - manager->dmabuf_uploads +
+		pxc_dmabuf_reader_fds(manager);
+
+	return open + count <= manager->fd_room;
+}
+
 struct pixcache_manager *
 pxc_manager_create_internal(struct wl_display *display,
 	const struct pixcache_config *config,
@@ -400,6 +429,7 @@ pxc_manager_create_internal(struct wl_display *display,
 	manager->loop_thread = pthread_self();
 	manager->notify_fd = -1;
 	manager->drm_fd = -1;
+	manager->fd_room = fd_room();
 	if (config != NULL) {
 		manager->config = *config;
 	} else {

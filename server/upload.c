@@ -474,6 +474,9 @@ upload_make_target(struct pxc_upload_v1 *upload)
 	const struct pxc_faults *faults = &upload->client->manager->faults;
 	int ret;
 
+	if (!pxc_manager_may_open_fds(upload->client->manager, 1)) {
+		return -EMFILE;
+	}
 	upload->fd = pxc_shm_create(faults, "pixcache-upload", upload->size);
 	if (upload->fd < 0) {
 		ret = upload->fd;
@@ -682,9 +685,11 @@ dmabuf_start(struct pxc_upload_v1 *upload, struct pxc_realm_v1 *cr,
 		return failure;
 	}
 	row = upload->width * upload->format->bytes_per_pixel;
+	/* Its fds: a dup to read, and the loop's dup to wait on. */
 	if (pxc_dmabuf_check(fd, layout, row, upload->height) < 0) {
 		failure = PIXCACHE_BATCH_V1_FAILURE_DMABUF;
-	} else if (upload_start_timer(upload) < 0) {
+	} else if (!pxc_manager_may_open_fds(manager, 2) ||
+			upload_start_timer(upload) < 0) {
 		failure = PIXCACHE_BATCH_V1_FAILURE_MEMORY;
 	} else {
 		upload->job = pxc_dmabuf_read_start(manager, fd, layout, row,

@@ -1103,6 +1103,79 @@ TEST(realm_and_batch_objects_are_bounded_per_connection)
 	teardown();
 }
 
+/*
+ * The manager's fds for clients' pixmaps stay within half the process's
+ * fd limit: a client asking for copy after copy (one fd each) gets
+ * failed(memory) past it, and the other half stays the compositor's (an
+ * adversarial reviewer's case: four connections of one application made
+ * the manager hold 1,024 copies' fds, Weston 10's whole limit).
+ */
+TEST(the_managers_fds_stay_within_half_the_fd_limit)
+{
+	enum { N = 200, LIMIT = 256 };
+	uint32_t keys[N][6];
+	struct th_pixmap *held[N];
+	struct pixcache_config config;
+	struct pixcache_stats before, stats;
+	struct rlimit limit;
+	int copies = 0, refused = 0;
+
+	assert(getrlimit(RLIMIT_NOFILE, &limit) == 0);
+	limit.rlim_cur = LIMIT;
+	assert(setrlimit(RLIMIT_NOFILE, &limit) == 0);
+	th_config(&config);
+	config.max_leases = N;
+	setup_with(&config, &isolating_policy);
+	iso.sandboxed = bad->server_client;
+	for (int i = 0; i < N; i++) {
+		char name[16];
+		struct th_upload *up;
+
+		snprintf(name, sizeof(name), "i-%d", i);
+		up = th_put(good, rgood, name, 16, 16, (uint32_t)i);
+
+		/* The key kept, the upload (and its target's fd) not. */
+		assert(up->stored);
+		memcpy(keys[i], up->key, sizeof(keys[i]));
+		th_upload_destroy(up);
+	}
+	before = th_server_stats(server);
+	/* Four at a time: the fds in flight are acknowledged by done. */
+	for (int i = 0; i < N; i += 4) {
+		struct pixcache_batch_v1 *batch = th_batch(bad);
+
+		for (int j = i; j < i + 4; j++) {
+			held[j] = th_lookup_key(bad, batch, keys[j]);
+		}
+		assert(th_commit(bad, batch));
+		th_batch_destroy(batch);
+		for (int j = i; j < i + 4; j++) {
+			/* The client's own fd closed: only the manager's
+			 * count here. */
+			if (held[j]->buffer) {
+				close(held[j]->fd);
+				held[j]->fd = -1;
+				copies++;
+			} else {
+				assert(held[j]->failed ==
+					PIXCACHE_BATCH_V1_FAILURE_MEMORY);
+				refused++;
+			}
+		}
+	}
+	stats = th_server_stats(server);
+	fprintf(stderr, "copies %d, refused %d, manager fds %u -> %u of "
+		"%d\n", copies, refused, before.fds, stats.fds, LIMIT);
+	assert(refused > 0 && stats.fds - before.fds <= LIMIT / 2);
+	/* The copies go with their leases, and the room with them. */
+	for (int i = 0; i < N; i++) {
+		th_pixmap_destroy(held[i]);
+	}
+	assert(th_roundtrip(bad));
+	assert_good_client_served();
+	teardown();
+}
+
 /* However many leases clients have, the copies alive at once are bounded. */
 TEST(copies_for_other_realms_are_bounded)
 {
