@@ -620,8 +620,15 @@ check_after(struct fixture *f, const struct scenario *s, unsigned n,
 			usleep(1000);
 		}
 		if (held_copies(f->client) == f->copies) {
+			/* Rare (once in some hundred walks): what the library
+			 * was at, for whoever meets it next. */
+			pthread_mutex_lock(&f->client->lock);
 			test_fail("%s, break at %u: the held pixmap was never "
-				"copied", s->name, n);
+				"copied (broken %d, stale %d, calls %u, held "
+				"lease %d number %u pool %d)", s->name, n,
+				f->client->broken, f->client->stale,
+				f->client->calls, f->held->lease != NULL,
+				f->held->lease_number, f->held->pool != NULL);
 		}
 	}
 	if (f->client != NULL) {
